@@ -1,0 +1,69 @@
+import { DarkroomError } from '../errors.js';
+import { createLogger, setLogLevel } from '../log.js';
+import { evalCommand } from './eval.js';
+import { infoCommand } from './info.js';
+import { runCommand } from './run.js';
+import { trainCommand } from './train.js';
+import { watchCommand } from './watch.js';
+import { VERSION } from './version.js';
+
+const HELP = `darkroom ${VERSION}: trained autoencoders for your photos
+
+Usage: darkroom <command> [options]
+
+Commands:
+  watch    watch inbox/<pipeline>/ folders and write results to outbox/<pipeline>/
+  run      run a pipeline once on files or folders:  darkroom run denoise photo.jpg --out DIR
+  train    train a model on your photos:             darkroom train denoise --data DIR --out DIR
+  eval     measure a model on your photos:           darkroom eval denoise --data DIR --sigma 25
+  info     show the tfjs backend, ffmpeg, pool size and installed models
+
+Every command takes --help, --verbose (debug output), --quiet and --backend NAME
+(auto, tensorflow-gpu, tensorflow, wasm, cpu; or the DARKROOM_BACKEND variable).
+Exit status: 0 success, 1 some inputs failed or an error, 2 usage error, 130 interrupted.`;
+
+const COMMANDS: Record<string, (args: readonly string[]) => Promise<number>> = {
+  watch: watchCommand,
+  run: runCommand,
+  train: trainCommand,
+  eval: evalCommand,
+  info: infoCommand,
+};
+
+/** Runs the CLI and returns the exit status. */
+export async function main(argv: readonly string[]): Promise<number> {
+  if (argv.includes('--verbose') || argv.includes('-v')) setLogLevel('debug');
+  else if (argv.includes('--quiet') || argv.includes('-q')) setLogLevel('warn');
+
+  const [command, ...rest] = argv;
+  if (command === undefined || command === 'help' || command === '--help' || command === '-h') {
+    process.stdout.write(HELP + '\n');
+    return command === undefined ? 2 : 0;
+  }
+  if (command === '--version') {
+    process.stdout.write(VERSION + '\n');
+    return 0;
+  }
+
+  const handler = COMMANDS[command];
+  if (handler === undefined) {
+    process.stderr.write(`darkroom: unknown command ${JSON.stringify(command)}; expected one of ${Object.keys(COMMANDS).join(', ')} (see "darkroom --help")\n`);
+    return 2;
+  }
+
+  try {
+    return await handler(rest);
+  } catch (error) {
+    return reportFatal(error);
+  }
+}
+
+function reportFatal(error: unknown): number {
+  const log = createLogger('darkroom');
+  if (error instanceof DarkroomError) {
+    log.error(error.message);
+    return error.code === 'USAGE' || error.code === 'INVALID_OPTION' ? 2 : 1;
+  }
+  log.error(error instanceof Error ? (error.stack ?? error.message) : String(error));
+  return 1;
+}

@@ -1,0 +1,73 @@
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+import { DarkroomError, invalidOption } from '../errors.js';
+import { loadPipelines } from '../pipeline/load.js';
+import type { ResolvedPipeline } from '../pipeline/schema.js';
+import { defaultStepRegistry } from '../pipeline/steps.js';
+import { readMetadata } from '../models/metadata.js';
+
+/** The darkroom package folder, which ships pipelines/ and models/. */
+export const PACKAGE_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
+
+/**
+ * Finds the pipelines folder: --pipelines, else pipelines/ under the working root, else the
+ * ones the package ships. The last fallback lets `npx darkroom run denoise` work in any folder.
+ */
+export function resolvePipelinesDir(root: string, flag: unknown): string {
+  if (flag !== undefined) {
+    if (typeof flag !== 'string' || flag === '') throw invalidOption('a folder path', '--pipelines', flag);
+    return path.resolve(flag);
+  }
+  const local = path.join(root, 'pipelines');
+  if (existsSync(local)) return local;
+  return path.join(PACKAGE_ROOT, 'pipelines');
+}
+
+export async function loadProjectPipelines(root: string, flag: unknown): Promise<ResolvedPipeline[]> {
+  return loadPipelines(resolvePipelinesDir(root, flag), defaultStepRegistry());
+}
+
+/** Picks one pipeline by name, with the list of known names in the error. */
+export function findPipeline(pipelines: readonly ResolvedPipeline[], name: string | undefined): ResolvedPipeline {
+  const names = pipelines.map((pipeline) => pipeline.name).join(', ');
+  if (name === undefined) throw new DarkroomError('USAGE', `Missing the pipeline name; expected one of ${names}`);
+  const found = pipelines.find((pipeline) => pipeline.name === name);
+  if (found === undefined) throw invalidOption(`one of ${names}`, 'the pipeline name', name, 'USAGE');
+  return found;
+}
+
+export function resolveRoot(flag: unknown): string {
+  if (flag === undefined) return process.cwd();
+  if (typeof flag !== 'string' || flag === '') throw invalidOption('a folder path', '--root', flag);
+  return path.resolve(flag);
+}
+
+/** Parses --threads. */
+export function readThreads(flag: unknown): number | undefined {
+  if (flag === undefined) return undefined;
+  const threads = Number(flag);
+  if (!Number.isInteger(threads) || threads < 1 || threads > 256) throw invalidOption('an integer from 1 to 256', '--threads', flag);
+  return threads;
+}
+
+/**
+ * Checks that every step's model folder holds a model for that step, so that a missing model
+ * stops the command at start instead of failing every photo.
+ */
+export async function checkPipelineModels(pipelines: readonly ResolvedPipeline[]): Promise<void> {
+  for (const pipeline of pipelines) {
+    for (const step of pipeline.steps) {
+      const metadata = await readMetadata(step.model);
+      if (metadata.task !== step.step) {
+        throw new DarkroomError('MODEL_NOT_FOUND', `${pipeline.file}: the model in ${step.model} was trained for "${metadata.task}", not for the "${step.step}" step`);
+      }
+    }
+  }
+}
+
+/** Formats a failure so that the input's path appears once, whether or not the message names it. */
+export function describeFailure(inputPath: string, message: string): string {
+  return message.includes(inputPath) ? message : `${inputPath}: ${message}`;
+}

@@ -1,0 +1,128 @@
+import { mkdir, readdir, stat } from 'node:fs/promises';
+import path from 'node:path';
+
+import { resolveBackendRequest } from '../backend/select.js';
+import { DarkroomError } from '../errors.js';
+import { createLogger } from '../log.js';
+import { createInferencePool } from '../pool/pool.js';
+import { ProgressBar } from '../progress.js';
+import { PHOTO_EXTENSIONS } from '../train/photos.js';
+import { interruptSignal, parseCommandArgs } from './args.js';
+import { checkPipelineModels, describeFailure, findPipeline, loadProjectPipelines, readThreads, resolveRoot } from './project.js';
+
+export const RUN_HELP = `Usage: darkroom run <pipeline> <files or folders...> --out DIR [--threads N]
+
+Runs a pipeline once on photos, without watching. Folders are searched recursively for
+photos (.jpg, .jpeg, .png, .webp, .tif, .tiff, .avif) and their layout is kept under --out.
+Each output keeps its input's name and format. Exit status: 0 when every input succeeded,
+1 when some failed (each failure is named on stderr), 2 for a usage error.
+
+Options:
+  --out DIR         output folder (created if missing)
+  --pipelines DIR   folder of pipeline files (default: ./pipelines, else the shipped ones)
+  --threads N       inference threads (default: one per core on wasm, one on tfjs-node)
+  --backend NAME    auto, tensorflow-gpu, tensorflow, wasm or cpu (default auto)`;
+
+const RUN_OPTIONS = {
+  out: { type: 'string' },
+  pipelines: { type: 'string' },
+  threads: { type: 'string' },
+  root: { type: 'string' },
+} as const;
+
+interface RunInput {
+  readonly inputPath: string;
+  readonly outputPath: string;
+}
+
+export async function runCommand(args: readonly string[]): Promise<number> {
+  const { values, positionals } = parseCommandArgs('run', args, RUN_OPTIONS);
+  if (values.help) {
+    process.stdout.write(RUN_HELP + '\n');
+    return 0;
+  }
+
+  const [pipelineName, ...targets] = positionals;
+  if (typeof values.out !== 'string' || values.out === '') throw new DarkroomError('USAGE', 'darkroom run: missing --out DIR, the folder for the results');
+  if (targets.length === 0) throw new DarkroomError('USAGE', 'darkroom run: missing the files or folders to process');
+
+  const log = createLogger('run');
+  const root = resolveRoot(values.root);
+  const pipeline = findPipeline(await loadProjectPipelines(root, values.pipelines), pipelineName);
+  const outDir = path.resolve(values.out);
+  const inputs = await collectInputs(targets, outDir, pipeline.output.suffix);
+  if (inputs.length === 0) throw new DarkroomError('USAGE', `darkroom run: no photos found in ${targets.join(', ')}`);
+  await checkPipelineModels([pipeline]);
+
+  const pool = await createInferencePool({ backend: resolveBackendRequest(values.backend as string | undefined), threads: readThreads(values.threads), log });
+  const signal = interruptSignal(() => log.info('Stopping: finishing the photos in progress (press Ctrl-C again to quit at once)'));
+  const progress = new ProgressBar({ label: pipeline.name, total: inputs.length, unit: 'photo' });
+  const failures: { input: string; message: string }[] = [];
+  let done = 0;
+  let next = 0;
+
+  // Each runner takes the next input when its last one finishes, so at most
+  // 2 x threads photos are in memory however many inputs there are.
+  const runner = async (): Promise<void> => {
+    while (next < inputs.length && !signal.aborted) {
+      const input = inputs[next++];
+      try {
+        await mkdir(path.dirname(input.outputPath), { recursive: true });
+        await pool.runPhoto({
+          inputPath: input.inputPath,
+          outputPath: input.outputPath,
+          steps: pipeline.steps.map((step) => ({ step: step.step, model: step.model, options: step.options })),
+          maxPixels: pipeline.limits.maxPixels,
+          maxFileBytes: pipeline.limits.maxFileBytes,
+        });
+      } catch (error) {
+        failures.push({ input: input.inputPath, message: (error as Error).message });
+        log.error(`failed: ${describeFailure(input.inputPath, (error as Error).message)}`);
+      }
+      progress.update(++done, { failed: String(failures.length) });
+    }
+  };
+  await Promise.all(Array.from({ length: pool.threads * 2 }, runner));
+  progress.finish();
+  await pool.close();
+
+  const succeeded = done - failures.length;
+  log.info(`${succeeded} of ${inputs.length} photos written to ${outDir}${failures.length > 0 ? `; ${failures.length} failed` : ''}`);
+  if (signal.aborted) return 130;
+  return failures.length > 0 ? 1 : 0;
+}
+
+/** Expands files and folders into input/output pairs; output names are unique within the run. */
+async function collectInputs(targets: readonly string[], outDir: string, suffix: string): Promise<RunInput[]> {
+  const inputs: RunInput[] = [];
+  const used = new Set<string>();
+
+  const add = (inputPath: string, relative: string): void => {
+    const extension = path.extname(relative);
+    const stem = relative.slice(0, relative.length - extension.length) + suffix;
+    let outputPath = path.join(outDir, stem + extension);
+    for (let n = 2; used.has(outputPath); n++) outputPath = path.join(outDir, `${stem}-${n}${extension}`);
+    used.add(outputPath);
+    inputs.push({ inputPath, outputPath });
+  };
+
+  for (const target of targets) {
+    const absolute = path.resolve(target);
+    const info = await stat(absolute).catch(() => undefined);
+    if (info === undefined) throw new DarkroomError('USAGE', `darkroom run: ${target} not found`);
+    if (info.isDirectory()) {
+      for (const file of await listPhotosRecursive(absolute)) add(file, path.relative(absolute, file));
+    } else {
+      add(absolute, path.basename(absolute));
+    }
+  }
+  return inputs;
+}
+
+async function listPhotosRecursive(dir: string): Promise<string[]> {
+  const entries = await readdir(dir, { withFileTypes: true, recursive: true });
+  return entries
+    .filter((entry) => entry.isFile() && !entry.name.startsWith('.') && PHOTO_EXTENSIONS.has(path.extname(entry.name).toLowerCase()))
+    .map((entry) => path.join(entry.parentPath, entry.name))
+    .sort();
+}

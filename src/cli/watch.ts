@@ -1,0 +1,88 @@
+import path from 'node:path';
+
+import { createLogger } from '../log.js';
+import { removeStaleTemporaries } from '../media/atomic.js';
+import { createInferencePool } from '../pool/pool.js';
+import { Journal } from '../watch/journal.js';
+import { acquireWatchLock } from '../watch/lock.js';
+import { startWatcher } from '../watch/watcher.js';
+import { interruptSignal, parseCommandArgs } from './args.js';
+import { resolveBackendRequest } from '../backend/select.js';
+import { checkPipelineModels, loadProjectPipelines, readThreads, resolveRoot } from './project.js';
+
+export const WATCH_HELP = `Usage: darkroom watch [--root DIR] [--pipelines DIR] [--threads N]
+
+Watches inbox/<pipeline>/ for every pipeline file and writes results to outbox/<pipeline>/.
+Files that cannot be processed go to failed/<pipeline>/ with a .error.json that says why.
+Files already in an inbox at start are processed; a journal in .darkroom/ makes sure that
+nothing is processed twice across restarts. Ctrl-C finishes the photos in progress and stops.
+
+Options:
+  --root DIR        folder that holds inbox/, outbox/, failed/ and done/ (default: current folder)
+  --pipelines DIR   folder of pipeline files (default: ROOT/pipelines, else the shipped ones)
+  --threads N       inference threads (default: one per core on wasm, one on tfjs-node)
+  --backend NAME    auto, tensorflow-gpu, tensorflow, wasm or cpu (default auto)`;
+
+const WATCH_OPTIONS = {
+  root: { type: 'string' },
+  pipelines: { type: 'string' },
+  threads: { type: 'string' },
+} as const;
+
+export async function watchCommand(args: readonly string[]): Promise<number> {
+  const { values } = parseCommandArgs('watch', args, WATCH_OPTIONS);
+  if (values.help) {
+    process.stdout.write(WATCH_HELP + '\n');
+    return 0;
+  }
+
+  const log = createLogger('watch');
+  const root = resolveRoot(values.root);
+  const pipelines = await loadProjectPipelines(root, values.pipelines);
+  await checkPipelineModels(pipelines);
+  const lock = await acquireWatchLock(root);
+  const pool = await createInferencePool({ backend: resolveBackendRequest(values.backend as string | undefined), threads: readThreads(values.threads), log });
+  const journal = Journal.open(root);
+  for (const pipeline of pipelines) {
+    const removed = await removeStaleTemporaries(path.join(root, 'outbox', pipeline.name));
+    if (removed > 0) log.info(`Removed ${removed} partial output${removed === 1 ? '' : 's'} left by an interrupted run in outbox/${pipeline.name}/`);
+  }
+
+  const watcher = startWatcher({
+    root,
+    pipelines,
+    journal,
+    // One queued task per thread keeps every thread busy while the next photo is decoded.
+    maxInFlight: pool.threads * 2,
+    log,
+    process: async (job) => {
+      const result = await pool.runPhoto({
+        inputPath: job.inputPath,
+        outputPath: job.outputPath,
+        steps: job.pipeline.steps.map((step) => ({ step: step.step, model: step.model, options: step.options })),
+        maxPixels: job.pipeline.limits.maxPixels,
+        maxFileBytes: job.pipeline.limits.maxFileBytes,
+      });
+      log.info(`${job.pipeline.name}: ${job.relPath} -> ${result.outputPath} (${result.width}x${result.height}, ${result.seconds.toFixed(1)} s)`);
+      return { outputPath: result.outputPath };
+    },
+  });
+
+  const stopped = new Promise<void>((resolve) => {
+    interruptSignal(() => {
+      log.info('Stopping: finishing the photos in progress (press Ctrl-C again to quit at once)');
+      resolve();
+    });
+  });
+
+  await watcher.ready;
+  log.info(`Watching ${pipelines.map((pipeline) => `inbox/${pipeline.name}/`).join(', ')} under ${root}; press Ctrl-C to stop`);
+  await stopped;
+
+  await watcher.close();
+  await pool.close();
+  journal.close();
+  await lock.release();
+  log.info('Stopped');
+  return 0;
+}

@@ -1,0 +1,52 @@
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+
+import { DarkroomError } from '../errors.js';
+
+/** The small JSON file written beside every saved model, `darkroom.json`. */
+export interface ModelMetadata {
+  readonly format: 'darkroom-model';
+  readonly formatVersion: 1;
+  readonly task: string;
+  /** Semantic version of this model's weights; bumped by each training run that replaces them. */
+  readonly version: string;
+  readonly createdAt: string;
+  /** Height and width must be multiples of this; any size works otherwise. */
+  readonly sizeMultiple: number;
+  readonly inputChannels: number;
+  readonly architecture: Readonly<Record<string, unknown>>;
+  readonly training: Readonly<{
+    dataDir: string;
+    files: Readonly<{ train: readonly string[]; validation: readonly string[] }>;
+    patchSize: number;
+    batchSize: number;
+    steps: number;
+    epochs: number;
+    seconds: number;
+    backend: string;
+    noiseSigmaRange?: readonly [number, number];
+  }>;
+  /** Validation PSNR in dB after the last epoch, keyed by what was measured (e.g. "sigma25"). */
+  readonly validation: Readonly<Record<string, number>>;
+}
+
+export const METADATA_FILE = 'darkroom.json';
+
+export async function readMetadata(modelDir: string): Promise<ModelMetadata> {
+  const file = path.join(modelDir, METADATA_FILE);
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (error) {
+    throw new DarkroomError('MODEL_NOT_FOUND', `Model metadata ${file} not found: train a model with "darkroom train" or point to a model folder`, {
+      file,
+      cause: error,
+    });
+  }
+
+  const parsed = JSON.parse(text) as ModelMetadata;
+  if (parsed.format !== 'darkroom-model') {
+    throw new DarkroomError('MODEL_NOT_FOUND', `${file} is not a darkroom model description (format is ${JSON.stringify(parsed.format)})`, { file });
+  }
+  return parsed;
+}

@@ -1,0 +1,53 @@
+import type { BackendName } from '../backend/select.js';
+
+/** Messages between the main thread and the inference workers. Plain data only: they are structured-cloned. */
+
+export interface StepTask {
+  readonly step: string;
+  /** Absolute model folder. */
+  readonly model: string;
+  readonly options: Readonly<Record<string, unknown>>;
+}
+
+export interface PhotoTask {
+  readonly kind: 'photo';
+  readonly inputPath: string;
+  readonly outputPath: string;
+  readonly steps: readonly StepTask[];
+  readonly maxPixels: number;
+  readonly maxFileBytes: number;
+}
+
+export interface ProbeTask {
+  readonly kind: 'probe';
+}
+
+export type WorkerTask = PhotoTask | ProbeTask;
+
+/** Errors cross the thread boundary as data, because structured cloning drops an Error's custom fields. */
+export interface TaskFailure {
+  readonly ok: false;
+  readonly message: string;
+  readonly code: string;
+}
+
+export interface PhotoResult {
+  readonly ok: true;
+  readonly outputPath: string;
+  readonly width: number;
+  readonly height: number;
+  readonly seconds: number;
+  readonly threadId: number;
+}
+
+export interface ProbeResult {
+  readonly ok: true;
+  readonly backend: BackendName;
+  readonly package: string;
+  readonly threadsAdvised: number;
+  readonly tried: readonly { name: string; error: string }[];
+}
+
+export interface WorkerData {
+  readonly backend: BackendName | 'auto';
+}

@@ -1,0 +1,76 @@
+import * as tf from '@tensorflow/tfjs-core';
+import type * as tfl from '@tensorflow/tfjs-layers';
+import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+
+import type { ModelMetadata } from '../models/metadata.js';
+import { loadModel, saveModel } from '../models/storage.js';
+
+/** What a training run needs, beyond the weights, to continue where it stopped. */
+export interface TrainingState {
+  readonly task: string;
+  readonly epoch: number;
+  readonly step: number;
+  readonly randomState: number;
+  readonly elapsedSeconds: number;
+  readonly history: readonly Readonly<Record<string, number>>[];
+  /** The resolved options of the run, so that a resume can refuse mismatched ones. */
+  readonly options: Readonly<Record<string, unknown>>;
+}
+
+const STATE_FILE = 'state.json';
+const OPTIMIZER_FILE = 'optimizer.bin';
+const OPTIMIZER_SPECS_FILE = 'optimizer.json';
+
+export function checkpointDir(outDir: string): string {
+  return path.join(outDir, 'checkpoint');
+}
+
+/**
+ * Saves model, optimizer moments and loop state. The state file is written last, by rename, so a
+ * checkpoint whose state.json exists is complete. The weights themselves are swapped in whole by
+ * saveModel.
+ */
+export async function saveCheckpoint(
+  outDir: string,
+  model: tfl.LayersModel,
+  optimizer: tf.Optimizer,
+  metadata: ModelMetadata,
+  state: TrainingState,
+): Promise<void> {
+  const dir = checkpointDir(outDir);
+  await mkdir(dir, { recursive: true });
+  await saveModel(model, path.join(dir, 'model'), metadata);
+
+  const optimizerWeights = await optimizer.getWeights();
+  const { data, specs } = await tf.io.encodeWeights(optimizerWeights);
+  await writeFile(path.join(dir, OPTIMIZER_FILE), Buffer.from(data));
+  await writeFile(path.join(dir, OPTIMIZER_SPECS_FILE), JSON.stringify(specs));
+
+  const temporary = path.join(dir, `.${STATE_FILE}.tmp`);
+  await writeFile(temporary, JSON.stringify(state, null, 2));
+  await rename(temporary, path.join(dir, STATE_FILE));
+}
+
+export interface LoadedCheckpoint {
+  readonly model: tfl.LayersModel;
+  readonly state: TrainingState;
+  readonly optimizerWeights: { name: string; tensor: tf.Tensor }[];
+}
+
+export async function loadCheckpoint(outDir: string): Promise<LoadedCheckpoint | undefined> {
+  const dir = checkpointDir(outDir);
+  let state: TrainingState;
+  try {
+    state = JSON.parse(await readFile(path.join(dir, STATE_FILE), 'utf8')) as TrainingState;
+  } catch {
+    return undefined;
+  }
+
+  const { model } = await loadModel(path.join(dir, 'model'));
+  const specs = JSON.parse(await readFile(path.join(dir, OPTIMIZER_SPECS_FILE), 'utf8')) as tf.io.WeightsManifestEntry[];
+  const bytes = await readFile(path.join(dir, OPTIMIZER_FILE));
+  const decoded = tf.io.decodeWeights(new Uint8Array(bytes).buffer, specs);
+  const optimizerWeights = specs.map((spec) => ({ name: spec.name, tensor: decoded[spec.name] }));
+  return { model, state, optimizerWeights };
+}

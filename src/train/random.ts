@@ -1,0 +1,41 @@
+/**
+ * Seeded pseudo-random numbers (mulberry32), so that patches, noise and splits are reproducible
+ * from a seed on every backend. The state is one 32-bit integer, which checkpoints store.
+ */
+export class SeededRandom {
+  private state: number;
+
+  constructor(seed: number) {
+    this.state = seed >>> 0;
+  }
+
+  get currentState(): number {
+    return this.state;
+  }
+
+  set currentState(value: number) {
+    this.state = value >>> 0;
+  }
+
+  /** A float in [0, 1). */
+  next(): number {
+    this.state = (this.state + 0x6d2b79f5) >>> 0;
+    let t = this.state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  }
+
+  /** An integer in [0, max). */
+  nextInt(max: number): number {
+    return Math.floor(this.next() * max);
+  }
+
+  /** A standard normal sample (Box-Muller; the second value of each pair is dropped for simplicity). */
+  nextGaussian(): number {
+    let u = this.next();
+    while (u <= Number.EPSILON) u = this.next();
+    const v = this.next();
+    return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * v);
+  }
+}

@@ -1,0 +1,154 @@
+import { mkdir, mkdtemp, readFile, rm, stat } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+import { initBackend } from '../src/backend/select.js';
+import { createLogger } from '../src/log.js';
+import { loadModel } from '../src/models/storage.js';
+import { resolveDenoiseTrainOptions, trainDenoise } from '../src/train/denoise.js';
+import { addGaussianNoise } from '../src/train/noise.js';
+import { splitByName } from '../src/train/photos.js';
+import { SeededRandom } from '../src/train/random.js';
+import { writeSyntheticPhoto } from './helpers/images.js';
+import { TINY_ARCHITECTURE } from './helpers/models.js';
+
+const log = createLogger('test', () => {});
+let dir: string;
+let data: string;
+
+beforeAll(async () => {
+  await initBackend('wasm');
+  dir = await mkdtemp(path.join(os.tmpdir(), 'darkroom-train-'));
+  data = path.join(dir, 'photos');
+  await mkdir(data);
+  for (let i = 0; i < 4; i++) await writeSyntheticPhoto(path.join(data, `photo ${i}.png`), 96, 80, 'png', i + 1);
+});
+
+afterAll(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+function options(out: string, extra: Record<string, unknown> = {}) {
+  return resolveDenoiseTrainOptions({
+    data,
+    out,
+    epochs: 2,
+    stepsPerEpoch: 3,
+    batchSize: 2,
+    patchSize: 32,
+    validationCrop: 64,
+    validationFraction: 0.25,
+    architecture: TINY_ARCHITECTURE,
+    ...extra,
+  });
+}
+
+describe('denoise training', () => {
+  it('saves a loadable model with its metadata', async () => {
+    const out = path.join(dir, 'model-a');
+    const result = await trainDenoise(options(out), { log, backend: 'wasm' });
+
+    expect(result.interrupted).toBe(false);
+    const loaded = await loadModel(out);
+    expect(loaded.metadata.task).toBe('denoise');
+    expect(loaded.metadata.training.epochs).toBe(2);
+    expect(loaded.metadata.training.steps).toBe(6);
+    expect(loaded.metadata.training.files.validation).toHaveLength(1);
+    expect(loaded.metadata.training.files.train).toHaveLength(3);
+    expect(loaded.metadata.validation.psnr25).toBeGreaterThan(0);
+    expect(loaded.metadata.architecture).toMatchObject(TINY_ARCHITECTURE);
+  });
+
+  it('resumes from the checkpoint', async () => {
+    const out = path.join(dir, 'model-b');
+    await trainDenoise(options(out), { log, backend: 'wasm' });
+    const result = await trainDenoise(options(out, { epochs: 3, resume: true }), { log, backend: 'wasm' });
+
+    expect(result.interrupted).toBe(false);
+    const state = JSON.parse(await readFile(path.join(out, 'checkpoint', 'state.json'), 'utf8'));
+    expect(state.epoch).toBe(3);
+    expect(state.history.map((entry: { epoch: number }) => entry.epoch)).toEqual([1, 2, 3]);
+  });
+
+  it('stops on abort and keeps a checkpoint', async () => {
+    const out = path.join(dir, 'model-c');
+    const controller = new AbortController();
+    controller.abort();
+    const result = await trainDenoise(options(out), { log, backend: 'wasm', signal: controller.signal });
+
+    expect(result.interrupted).toBe(true);
+    expect((await stat(path.join(out, 'checkpoint', 'state.json'))).isFile()).toBe(true);
+    await expect(stat(path.join(out, 'model.json'))).rejects.toThrow();
+  });
+
+  it('refuses --resume without a checkpoint', async () => {
+    const out = path.join(dir, 'model-d');
+    await expect(trainDenoise(options(out, { resume: true }), { log, backend: 'wasm' })).rejects.toThrow(
+      `No checkpoint to resume in ${path.join(out, 'checkpoint')}; run without --resume to start over`,
+    );
+  });
+
+  it('learns to remove noise', async () => {
+    const out = path.join(dir, 'model-e');
+    const result = await trainDenoise(options(out, { epochs: 1, stepsPerEpoch: 200, batchSize: 4, learningRate: 0.003, minSigma: 20, maxSigma: 30 }), { log, backend: 'wasm' });
+
+    // The synthetic photos are smooth, so even a few steps must beat the noisy input clearly.
+    expect(result.metrics.psnr25 - result.metrics.noisy25).toBeGreaterThan(2);
+  });
+});
+
+describe('training options', () => {
+  it('rejects a patch size that is not a multiple of 4', () => {
+    expect(() => resolveDenoiseTrainOptions({ data: 'a', out: 'b', patchSize: '30' })).toThrow('Expected a multiple of 4 for --patch-size but received 30');
+  });
+
+  it('rejects a non-numeric epoch count', () => {
+    expect(() => resolveDenoiseTrainOptions({ data: 'a', out: 'b', epochs: 'many' })).toThrow('Expected an integer from 1 to 100000 for --epochs but received "many"');
+  });
+
+  it('rejects a missing data folder', () => {
+    expect(() => resolveDenoiseTrainOptions({ out: 'b' })).toThrow('Expected a folder path for --data but received undefined');
+  });
+
+  it('rejects max sigma below min sigma', () => {
+    expect(() => resolveDenoiseTrainOptions({ data: 'a', out: 'b', minSigma: '30', maxSigma: '10' })).toThrow('Expected a number of at least --min-sigma (30) for --max-sigma but received 10');
+  });
+
+  it('returns a frozen object', () => {
+    expect(Object.isFrozen(resolveDenoiseTrainOptions({ data: 'a', out: 'b' }))).toBe(true);
+  });
+});
+
+describe('training data', () => {
+  it('splits by name hash, stable under additions', () => {
+    const files = ['a.jpg', 'b.jpg', 'c.jpg', 'd.jpg', 'e.jpg', 'f.jpg', 'g.jpg', 'h.jpg', 'i.jpg', 'j.jpg'];
+    const first = splitByName(files, 0.2);
+    expect(first.validation).toHaveLength(2);
+    expect(first.train).toHaveLength(8);
+    expect([...first.train, ...first.validation].sort()).toEqual(files);
+
+    const grown = splitByName([...files, 'k.jpg'], 0.2);
+    for (const name of grown.train.filter((file) => file !== 'k.jpg')) expect(first.validation).not.toContain(name);
+  });
+
+  it('adds the same noise for the same seed', () => {
+    const pixels = new Uint8Array(300).fill(128);
+    expect(addGaussianNoise(pixels, 25, 4)).toEqual(addGaussianNoise(pixels, 25, 4));
+    expect(addGaussianNoise(pixels, 25, 4)).not.toEqual(addGaussianNoise(pixels, 25, 5));
+  });
+
+  it('draws noise with the requested deviation', () => {
+    const random = new SeededRandom(9);
+    let sum = 0;
+    let squares = 0;
+    const count = 20000;
+    for (let i = 0; i < count; i++) {
+      const value = random.nextGaussian();
+      sum += value;
+      squares += value * value;
+    }
+    expect(Math.abs(sum / count)).toBeLessThan(0.03);
+    expect(Math.sqrt(squares / count)).toBeCloseTo(1, 1);
+  });
+});

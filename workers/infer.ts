@@ -1,0 +1,66 @@
+/**
+ * Piscina entry point for photo inference. Each worker thread starts its own tfjs backend and
+ * loads each model once, on first use, then keeps it for the thread's lifetime.
+ */
+import { threadId, workerData } from 'node:worker_threads';
+import { stat } from 'node:fs/promises';
+
+import { initBackend } from '../src/backend/select.js';
+import { DarkroomError } from '../src/errors.js';
+import { decodeImage, encodeImage } from '../src/media/image.js';
+import { applyStep, type RgbImage } from '../src/models/apply.js';
+import { loadModel, type LoadedModel } from '../src/models/storage.js';
+import type { TileOptions } from '../src/pipeline/steps.js';
+import type { PhotoResult, PhotoTask, ProbeResult, TaskFailure, WorkerData, WorkerTask } from '../src/pool/tasks.js';
+
+const models = new Map<string, Promise<LoadedModel>>();
+const backendReady = initBackend((workerData as WorkerData | undefined)?.backend ?? 'auto');
+
+function modelFor(dir: string): Promise<LoadedModel> {
+  let loaded = models.get(dir);
+  if (loaded === undefined) {
+    loaded = loadModel(dir);
+    // A failed load is not cached, so that a model trained later is picked up.
+    loaded.catch(() => models.delete(dir));
+    models.set(dir, loaded);
+  }
+  return loaded;
+}
+
+async function runPhoto(task: PhotoTask): Promise<PhotoResult> {
+  const started = performance.now();
+  await backendReady;
+
+  const info = await stat(task.inputPath);
+  if (info.size > task.maxFileBytes) {
+    throw new DarkroomError(
+      'TOO_LARGE',
+      `${task.inputPath} is ${(info.size / 2 ** 20).toFixed(1)} MiB, over the limit of ${(task.maxFileBytes / 2 ** 20).toFixed(1)} MiB; raise limits.maxFileBytes in the pipeline file to accept it`,
+      { file: task.inputPath },
+    );
+  }
+
+  const decoded = await decodeImage(task.inputPath, { maxPixels: task.maxPixels });
+  let image: RgbImage = { width: decoded.width, height: decoded.height, rgb: decoded.rgb };
+  for (const step of task.steps) {
+    const loaded = await modelFor(step.model);
+    image = await applyStep(step.step, loaded, image, step.options as unknown as TileOptions);
+  }
+
+  await encodeImage({ ...decoded, width: image.width, height: image.height, rgb: image.rgb }, task.outputPath);
+  return { ok: true, outputPath: task.outputPath, width: image.width, height: image.height, seconds: (performance.now() - started) / 1000, threadId };
+}
+
+async function probe(): Promise<ProbeResult> {
+  const info = await backendReady;
+  return { ok: true, backend: info.name, package: info.package, threadsAdvised: info.threadsAdvised, tried: info.tried };
+}
+
+export default async function handleTask(task: WorkerTask): Promise<PhotoResult | ProbeResult | TaskFailure> {
+  try {
+    return task.kind === 'probe' ? await probe() : await runPhoto(task);
+  } catch (error) {
+    const code = error instanceof DarkroomError ? error.code : 'INTERNAL';
+    return { ok: false, message: error instanceof Error ? error.message : String(error), code };
+  }
+}
