@@ -1,7 +1,7 @@
 /**
  * A small levelled logger for the CLI and long-running commands. Everything goes to stderr so
  * that stdout stays free for tables and machine-readable output. `debug` is off unless
- * DARKROOM_LOG=debug or --verbose asks for it.
+ * DARKROOM_LOG=debug or --verbose turns it on.
  */
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error' | 'silent';
 

@@ -5,6 +5,7 @@ import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { initBackend } from '../src/backend/select.js';
+import { psnr } from '../src/eval/metrics.js';
 import { makeProject, runCli } from './helpers/cli.js';
 import { writeSyntheticPhoto } from './helpers/images.js';
 
@@ -84,6 +85,21 @@ describe('darkroom run', () => {
     expect(result.code).toBe(1);
     expect(result.stderr).toContain('Expected one of keep, move, delete for original but received "archive"');
     await rm(other, { recursive: true, force: true });
+  });
+});
+
+describe('darkroom noise', () => {
+  it('adds noise of the requested sigma', async () => {
+    const out = path.join(root, 'noisy');
+    const source = path.join(root, 'in', 'nested', 'fotó año.png');
+    const result = await runCli(['noise', source, '--out', out, '--sigma', '25'], { cwd: root });
+
+    expect(result.code).toBe(0);
+    const clean = await sharp(source).raw().toBuffer();
+    const noisy = await sharp(path.join(out, 'fotó año.png')).raw().toBuffer();
+    // Clipping at 0 and 255 removes a little of the noise, so PSNR lands slightly above 20.17 dB.
+    expect(psnr(new Uint8Array(clean), new Uint8Array(noisy))).toBeGreaterThan(19.5);
+    expect(psnr(new Uint8Array(clean), new Uint8Array(noisy))).toBeLessThan(21.5);
   });
 });
 

@@ -50,7 +50,7 @@ describe('shipped pipelines', () => {
     const pipeline = await loadPipelineFile(file, defaultStepRegistry());
 
     expect(pipeline.name).toBe('denoise');
-    expect(pipeline.steps[0]).toEqual({ step: 'denoise', model: path.join(root, 'models', 'denoise'), options: { tileSize: 512, overlap: 48 } });
+    expect(pipeline.steps[0]).toEqual({ step: 'denoise', model: path.join(root, 'models', 'denoise'), options: { tileSize: 768, overlap: 48 } });
     expect(pipeline.original).toBe('keep');
   });
 });

@@ -2,6 +2,7 @@ import { DarkroomError } from '../errors.js';
 import { createLogger, setLogLevel } from '../log.js';
 import { evalCommand } from './eval.js';
 import { infoCommand } from './info.js';
+import { noiseCommand } from './noise.js';
 import { runCommand } from './run.js';
 import { trainCommand } from './train.js';
 import { watchCommand } from './watch.js';
@@ -17,6 +18,7 @@ Commands:
   train    train a model on your photos:             darkroom train denoise --data DIR --out DIR
   eval     measure a model on your photos:           darkroom eval denoise --data DIR --sigma 25
   info     show the tfjs backend, ffmpeg, pool size and installed models
+  noise    write copies of photos with Gaussian noise added, to try the denoiser
 
 Every command takes --help, --verbose (debug output), --quiet and --backend NAME
 (auto, tensorflow-gpu, tensorflow, wasm, cpu; or the DARKROOM_BACKEND variable).
@@ -28,6 +30,7 @@ const COMMANDS: Record<string, (args: readonly string[]) => Promise<number>> = {
   train: trainCommand,
   eval: evalCommand,
   info: infoCommand,
+  noise: noiseCommand,
 };
 
 /** Runs the CLI and returns the exit status. */

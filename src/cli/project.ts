@@ -53,7 +53,7 @@ export function readThreads(flag: unknown): number | undefined {
 }
 
 /**
- * Checks that every step's model folder holds a model for that step, so that a missing model
+ * Checks that every step's model folder contains a model for that step, so that a missing model
  * stops the command at start instead of failing every photo.
  */
 export async function checkPipelineModels(pipelines: readonly ResolvedPipeline[]): Promise<void> {

@@ -5,6 +5,7 @@ import { resolveBackendRequest } from '../backend/select.js';
 import { DarkroomError } from '../errors.js';
 import { createLogger } from '../log.js';
 import { createInferencePool } from '../pool/pool.js';
+import { photoTaskFor } from '../pool/tasks.js';
 import { ProgressBar } from '../progress.js';
 import { PHOTO_EXTENSIONS } from '../train/photos.js';
 import { interruptSignal, parseCommandArgs } from './args.js';
@@ -68,13 +69,7 @@ export async function runCommand(args: readonly string[]): Promise<number> {
       const input = inputs[next++];
       try {
         await mkdir(path.dirname(input.outputPath), { recursive: true });
-        await pool.runPhoto({
-          inputPath: input.inputPath,
-          outputPath: input.outputPath,
-          steps: pipeline.steps.map((step) => ({ step: step.step, model: step.model, options: step.options })),
-          maxPixels: pipeline.limits.maxPixels,
-          maxFileBytes: pipeline.limits.maxFileBytes,
-        });
+        await pool.runPhoto(photoTaskFor(pipeline, input.inputPath, input.outputPath));
       } catch (error) {
         failures.push({ input: input.inputPath, message: (error as Error).message });
         log.error(`failed: ${describeFailure(input.inputPath, (error as Error).message)}`);

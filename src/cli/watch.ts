@@ -3,6 +3,7 @@ import path from 'node:path';
 import { createLogger } from '../log.js';
 import { removeStaleTemporaries } from '../media/atomic.js';
 import { createInferencePool } from '../pool/pool.js';
+import { photoTaskFor } from '../pool/tasks.js';
 import { Journal } from '../watch/journal.js';
 import { acquireWatchLock } from '../watch/lock.js';
 import { startWatcher } from '../watch/watcher.js';
@@ -56,13 +57,7 @@ export async function watchCommand(args: readonly string[]): Promise<number> {
     maxInFlight: pool.threads * 2,
     log,
     process: async (job) => {
-      const result = await pool.runPhoto({
-        inputPath: job.inputPath,
-        outputPath: job.outputPath,
-        steps: job.pipeline.steps.map((step) => ({ step: step.step, model: step.model, options: step.options })),
-        maxPixels: job.pipeline.limits.maxPixels,
-        maxFileBytes: job.pipeline.limits.maxFileBytes,
-      });
+      const result = await pool.runPhoto(photoTaskFor(job.pipeline, job.inputPath, job.outputPath));
       log.info(`${job.pipeline.name}: ${job.relPath} -> ${result.outputPath} (${result.width}x${result.height}, ${result.seconds.toFixed(1)} s)`);
       return { outputPath: result.outputPath };
     },

@@ -10,7 +10,7 @@ import { listPhotos, loadPhotos } from '../train/photos.js';
 import { bestGaussianBlur, bestMedian } from './baselines.js';
 import { psnr } from './metrics.js';
 
-/** How a photo relates to the model's training data. */
+/** Role of a photo in the model's training data. */
 export type PhotoSplit = 'train' | 'validation' | 'unseen';
 
 export interface DenoiseEvalRow {
@@ -34,7 +34,7 @@ export interface DenoiseEvalOptions {
   readonly tiles: TileOptions;
 }
 
-/** The noise seed of a photo depends on its name only, so adding photos to a folder changes no other row. */
+/** Derives a photo's noise seed from its name only, so adding photos to a folder changes no other row. */
 function photoSeed(name: string, seed: number): number {
   return createHash('sha1').update(`${seed}:${name}`).digest().readUInt32LE(0);
 }

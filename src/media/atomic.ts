@@ -76,7 +76,8 @@ async function fsyncDirectory(directory: string): Promise<void> {
 
 const TEMPORARY_NAME = /^\..+\.(\d+)\.[0-9a-f]{12}\.tmp$/;
 
-function isProcessAlive(pid: number): boolean {
+/** Tells whether a process with this pid exists, for deciding whether its files are stale. */
+export function isProcessAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;

@@ -39,8 +39,8 @@ function createPiscina(filename: string, backend: BackendName | 'auto', threads:
     filename,
     minThreads: threads,
     maxThreads: threads,
-    // Callers bound the work they hand over (the watcher's in-flight limit), so the queue holds
-    // at most a few tasks; the limit here is a guard against a caller that does not.
+    // Callers bound the work they hand over (the watcher's in-flight limit), so the queue
+    // contains a few tasks at most. This limit guards against a caller that does not.
     maxQueue: threads * 4,
     idleTimeout: 2 ** 31 - 1,
     workerData,
@@ -49,9 +49,9 @@ function createPiscina(filename: string, backend: BackendName | 'auto', threads:
 
 /**
  * Starts the inference pool. One thread first starts the backend and reports which one loaded
- * and how many threads it advises; only then are the other threads started, with that backend
- * forced. That order matters because tfjs-node must not load in several threads of one process,
- * and because the main thread never loads a backend at all.
+ * and how many threads it advises. Only then are the other threads started, with that backend
+ * forced, because tfjs-node must not load in several threads of one process. The main thread
+ * never loads a backend at all.
  */
 export async function createInferencePool(options: PoolOptions): Promise<InferencePool> {
   const { log } = options;

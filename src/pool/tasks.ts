@@ -1,4 +1,5 @@
 import type { BackendName } from '../backend/select.js';
+import type { ResolvedPipeline } from '../pipeline/schema.js';
 
 /** Messages between the main thread and the inference workers. Plain data only: they are structured-cloned. */
 
@@ -50,4 +51,15 @@ export interface ProbeResult {
 
 export interface WorkerData {
   readonly backend: BackendName | 'auto';
+}
+
+/** Builds the photo task that runs `pipeline` on one input. */
+export function photoTaskFor(pipeline: ResolvedPipeline, inputPath: string, outputPath: string): Omit<PhotoTask, 'kind'> {
+  return {
+    inputPath,
+    outputPath,
+    steps: pipeline.steps.map((step) => ({ step: step.step, model: step.model, options: step.options })),
+    maxPixels: pipeline.limits.maxPixels,
+    maxFileBytes: pipeline.limits.maxFileBytes,
+  };
 }

@@ -6,7 +6,7 @@ import path from 'node:path';
 import type { ModelMetadata } from '../models/metadata.js';
 import { loadModel, saveModel } from '../models/storage.js';
 
-/** What a training run needs, beyond the weights, to continue where it stopped. */
+/** Loop state that a training run needs, beyond the weights, to continue where it stopped. */
 export interface TrainingState {
   readonly task: string;
   readonly epoch: number;

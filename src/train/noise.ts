@@ -10,7 +10,7 @@ export function addGaussianNoise(pixels: Uint8Array, sigma: number, seed: number
   const noisy = new Uint8Array(pixels.length);
   for (let i = 0; i < pixels.length; i++) {
     const value = Math.round(pixels[i] + sigma * random.nextGaussian());
-    noisy[i] = value < 0 ? 0 : value > 255 ? 255 : value;
+    noisy[i] = Math.min(255, Math.max(0, value));
   }
   return noisy;
 }
@@ -31,7 +31,7 @@ export function addBlindNoise(
     const sigma = (minSigma + (maxSigma - minSigma) * random.next()) / 255;
     for (let i = start; i < start + patchValues; i++) {
       const value = patches[i] + sigma * random.nextGaussian();
-      patches[i] = value < 0 ? 0 : value > 1 ? 1 : value;
+      patches[i] = Math.min(1, Math.max(0, value));
     }
   }
 }

@@ -17,7 +17,7 @@ export class SeededRandom {
     this.state = value >>> 0;
   }
 
-  /** A float in [0, 1). */
+  /** Returns a float in [0, 1). */
   next(): number {
     this.state = (this.state + 0x6d2b79f5) >>> 0;
     let t = this.state;
@@ -26,12 +26,12 @@ export class SeededRandom {
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   }
 
-  /** An integer in [0, max). */
+  /** Returns an integer in [0, max). */
   nextInt(max: number): number {
     return Math.floor(this.next() * max);
   }
 
-  /** A standard normal sample (Box-Muller; the second value of each pair is dropped for simplicity). */
+  /** Returns a standard normal sample by Box-Muller, dropping the second value of each pair. */
   nextGaussian(): number {
     let u = this.next();
     while (u <= Number.EPSILON) u = this.next();

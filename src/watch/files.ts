@@ -1,12 +1,13 @@
 /**
- * File operations for the watcher: placing files without overwriting, atomic writes, and
- * waiting until a file has stopped changing.
+ * File operations for the watcher: placing files without overwriting and waiting until a
+ * file has stopped changing.
  */
-import { randomBytes } from 'node:crypto';
 import { constants, type Stats } from 'node:fs';
-import { copyFile, link, mkdir, open, rename, stat, unlink, utimes } from 'node:fs/promises';
+import { copyFile, link, mkdir, stat, unlink, utimes } from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+
+import { temporaryPathFor } from '../media/atomic.js';
 
 export function errorCode(error: unknown): string | undefined {
   const code = (error as { code?: unknown } | null)?.code;
@@ -81,7 +82,7 @@ export async function moveWithoutOverwrite(source: string, destination: string):
  */
 export async function copyWithoutOverwrite(source: string, destination: string): Promise<string> {
   await mkdir(path.dirname(destination), { recursive: true });
-  const temporary = temporaryPath(destination);
+  const temporary = temporaryPathFor(destination);
   await copyExclusive(source, temporary);
 
   try {
@@ -96,30 +97,6 @@ export async function copyWithoutOverwrite(source: string, destination: string):
   } finally {
     await unlink(temporary).catch(() => undefined);
   }
-}
-
-/** Writes `data` to a temporary file, flushes it to disk and renames it over `file`. */
-export async function writeFileAtomic(file: string, data: string): Promise<void> {
-  const temporary = temporaryPath(file);
-  const handle = await open(temporary, 'wx');
-  try {
-    await handle.writeFile(data, 'utf8');
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-
-  try {
-    await rename(temporary, file);
-  } catch (error) {
-    await unlink(temporary).catch(() => undefined);
-    throw error;
-  }
-}
-
-/** Returns a hidden, unique *.tmp name beside `file`, which the inbox watcher ignores. */
-function temporaryPath(file: string): string {
-  return path.join(path.dirname(file), `.${path.basename(file)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
 }
 
 /**

@@ -2,18 +2,10 @@ import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 
 import { DarkroomError } from '../errors.js';
+import { isProcessAlive } from '../media/atomic.js';
 
 export interface WatchLock {
   release(): Promise<void>;
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
 
 /**
@@ -34,7 +26,7 @@ export async function acquireWatchLock(root: string): Promise<WatchLock> {
     }
 
     const owner = Number.parseInt(await readFile(file, 'utf8').catch(() => ''), 10);
-    if (Number.isInteger(owner) && owner !== process.pid && isAlive(owner)) {
+    if (Number.isInteger(owner) && owner !== process.pid && isProcessAlive(owner)) {
       throw new DarkroomError('USAGE', `Another darkroom watch (pid ${owner}) is already running on ${root}; stop it first, or use another --root`);
     }
     await rm(file, { force: true });

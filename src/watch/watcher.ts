@@ -19,7 +19,8 @@ import path from 'node:path';
 import { DarkroomError, invalidOption } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { ResolvedPipeline } from '../pipeline/schema.js';
-import { copyWithoutOverwrite, errorCode, moveWithoutOverwrite, statIfExists, waitUntilStable, writeFileAtomic } from './files.js';
+import { writeFileAtomic } from '../media/atomic.js';
+import { copyWithoutOverwrite, errorCode, moveWithoutOverwrite, statIfExists, waitUntilStable } from './files.js';
 import type { Journal, JournalEntry } from './journal.js';
 
 export interface WatchJob {

@@ -1,0 +1,138 @@
+/**
+ * `npm run bench`: speed and memory of the denoise pipeline, as ratios measured in one run.
+ * Not a test: it prints a table and writes bench/results/latest.json so that runs compare.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import sharp from 'sharp';
+
+import { initBackend } from '../src/backend/select.js';
+import { benchConvKernels } from '../src/backend/kernel-bench.js';
+import { createLogger } from '../src/log.js';
+import { buildDenoiser, countFlopsPerPixel } from '../src/models/denoise.js';
+import { loadModel } from '../src/models/storage.js';
+import { DEFAULT_TILE_OPTIONS } from '../src/pipeline/steps.js';
+import { createInferencePool } from '../src/pool/pool.js';
+import { samplePatches } from '../src/train/patches.js';
+import { addBlindNoise } from '../src/train/noise.js';
+import { SeededRandom } from '../src/train/random.js';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const log = createLogger('bench');
+const WIDTH = 1024;
+const HEIGHT = 768;
+const PHOTOS_PER_RUN = 4;
+
+/** Writes a real 1024x768 photo: one from the shared data folder when present, else a shipped sample scaled up. */
+async function makeBenchPhoto(dir: string): Promise<{ file: string; source: string }> {
+  const shared = path.resolve(ROOT, '../shared/data/photos/wood.jpg');
+  const source = existsSync(shared) ? shared : path.join(ROOT, 'samples', 'noisy', 'coffee.jpg');
+  const file = path.join(dir, 'bench.jpg');
+  await sharp(source).resize(WIDTH, HEIGHT, { fit: 'cover' }).jpeg({ quality: 95 }).toFile(file);
+  return { file, source: path.relative(ROOT, source) };
+}
+
+async function timePool(threads: number, photo: string, modelDir: string, outDir: string): Promise<{ secondsPerMegapixel: number; wallSeconds: number }> {
+  const pool = await createInferencePool({ backend: 'auto', threads, log });
+  const task = (index: number) =>
+    pool.runPhoto({
+      inputPath: photo,
+      outputPath: path.join(outDir, `out-${threads}-${index}.jpg`),
+      steps: [{ step: 'denoise', model: modelDir, options: { ...DEFAULT_TILE_OPTIONS } }],
+      maxPixels: 1e8,
+      maxFileBytes: 2 ** 30,
+    });
+
+  // One photo per thread first, so that model loading and wasm start-up are not timed.
+  await Promise.all(Array.from({ length: threads }, (_, i) => task(100 + i)));
+  const started = performance.now();
+  await Promise.all(Array.from({ length: PHOTOS_PER_RUN }, (_, i) => task(i)));
+  const wallSeconds = (performance.now() - started) / 1000;
+  await pool.close();
+  return { secondsPerMegapixel: wallSeconds / ((PHOTOS_PER_RUN * WIDTH * HEIGHT) / 1e6), wallSeconds };
+}
+
+async function timeTrainingStep(batchSize: number, patchSize: number): Promise<{ secondsPerStep: number; gflops: number }> {
+  const model = buildDenoiser();
+  const optimizer = tf.train.adam(1e-3);
+  const random = new SeededRandom(1);
+  const photo = { name: 'synthetic', width: 256, height: 256, rgb: new Uint8Array(256 * 256 * 3).map((_, i) => (i * 37) % 251) };
+  const step = async (): Promise<void> => {
+    const clean = samplePatches([photo], batchSize, patchSize, random);
+    const noisy = clean.slice();
+    addBlindNoise(noisy, patchSize * patchSize * 3, 0, 50, random);
+    const shape: [number, number, number, number] = [batchSize, patchSize, patchSize, 3];
+    const inputs = tf.tensor4d(noisy, shape);
+    const targets = tf.tensor4d(clean, shape);
+    const loss = optimizer.minimize(() => tf.losses.meanSquaredError(targets, model.apply(inputs, { training: true }) as tf.Tensor) as tf.Scalar, true);
+    await loss!.data();
+    tf.dispose([loss!, inputs, targets]);
+  };
+
+  await step();
+  await step();
+  const repeats = 5;
+  const started = performance.now();
+  for (let i = 0; i < repeats; i++) await step();
+  const secondsPerStep = (performance.now() - started) / 1000 / repeats;
+  // A training step costs about three forward passes: forward, input gradient, filter gradient.
+  const flops = 3 * countFlopsPerPixel(model) * batchSize * patchSize * patchSize;
+  return { secondsPerStep, gflops: flops / secondsPerStep / 1e9 };
+}
+
+async function main(): Promise<void> {
+  const work = await mkdtemp(path.join(os.tmpdir(), 'darkroom-bench-'));
+  const backend = await initBackend('auto');
+  const photo = await makeBenchPhoto(work);
+  const shipped = path.join(ROOT, 'models', 'denoise');
+  const modelDir = existsSync(path.join(shipped, 'darkroom.json')) ? shipped : undefined;
+  if (modelDir === undefined) throw new Error(`No model in ${shipped}; train one first (see the README)`);
+  const flopsPerPixel = countFlopsPerPixel((await loadModel(modelDir)).model);
+
+  log.info(`backend ${backend.name}, ${os.availableParallelism()} cores, photo ${WIDTH}x${HEIGHT} from ${photo.source}`);
+  const single = await timePool(1, photo.file, modelDir, work);
+  const all = await timePool(os.availableParallelism(), photo.file, modelDir, work);
+  const training = await timeTrainingStep(16, 64);
+  const kernels = await benchConvKernels();
+  const peakRssMb = process.resourceUsage().maxRSS / 1024;
+
+  const results = {
+    date: new Date().toISOString(),
+    machine: { cores: os.availableParallelism(), cpu: os.cpus()[0]?.model ?? 'unknown', node: process.versions.node },
+    backend: backend.name,
+    denoise: {
+      photo: `${WIDTH}x${HEIGHT}`,
+      flopsPerPixel,
+      tile: DEFAULT_TILE_OPTIONS,
+      oneThread: { secondsPerMegapixel: single.secondsPerMegapixel },
+      allThreads: { threads: os.availableParallelism(), secondsPerMegapixel: all.secondsPerMegapixel },
+      scaling: single.secondsPerMegapixel / all.secondsPerMegapixel,
+      training: { batchSize: 16, patchSize: 64, secondsPerStep: training.secondsPerStep, imagesPerSecond: 16 / training.secondsPerStep, gflops: training.gflops },
+    },
+    kernels,
+    peakRssMb,
+  };
+
+  const rows = [
+    ['denoise 1024x768, 1 thread', `${single.secondsPerMegapixel.toFixed(2)} s/MP`],
+    [`denoise 1024x768, ${os.availableParallelism()} threads`, `${all.secondsPerMegapixel.toFixed(2)} s/MP`],
+    ['scaling (1 thread / all threads time)', `${results.denoise.scaling.toFixed(2)}x`],
+    ['training step, batch 16 of 64x64', `${training.secondsPerStep.toFixed(3)} s (${results.denoise.training.imagesPerSecond.toFixed(1)} patches/s, ${training.gflops.toFixed(1)} GFLOP/s)`],
+    ['peak resident memory (main thread and pool)', `${peakRssMb.toFixed(0)} MB`],
+    ...kernels.map((row) => [`kernel ${row.op} ${row.shape}`, `${row.ms.toFixed(1)} ms (${row.gflops.toFixed(1)} GFLOP/s)`]),
+  ];
+  const width = Math.max(...rows.map((row) => row[0].length));
+  process.stdout.write(rows.map(([name, value]) => `${name.padEnd(width)}  ${value}`).join('\n') + '\n');
+
+  const out = path.join(ROOT, 'bench', 'results');
+  await mkdir(out, { recursive: true });
+  await writeFile(path.join(out, 'latest.json'), JSON.stringify(results, null, 2) + '\n');
+  log.info(`Wrote ${path.join('bench', 'results', 'latest.json')}`);
+  await rm(work, { recursive: true, force: true });
+}
+
+await main();
