@@ -3,6 +3,7 @@
  * Not a test: it prints a table and writes bench/results/latest.json so that runs compare.
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
@@ -97,6 +98,9 @@ async function main(): Promise<void> {
   const single = await timePool(1, photo.file, modelDir, work);
   const all = await timePool(os.availableParallelism(), photo.file, modelDir, work);
   const training = await timeTrainingStep(16, 64);
+  const large = JSON.parse(
+    execFileSync(process.execPath, [path.join(ROOT, 'dist', 'bench', 'large-photo.js'), photo.file, modelDir], { encoding: 'utf8' }),
+  ) as { seconds: number; peakRssMb: number };
   const kernels = await benchConvKernels();
   const peakRssMb = process.resourceUsage().maxRSS / 1024;
 
@@ -111,6 +115,7 @@ async function main(): Promise<void> {
       oneThread: { secondsPerMegapixel: single.secondsPerMegapixel },
       allThreads: { threads: os.availableParallelism(), secondsPerMegapixel: all.secondsPerMegapixel },
       scaling: single.secondsPerMegapixel / all.secondsPerMegapixel,
+      largePhoto: { size: '6000x4000', threads: 1, seconds: large.seconds, peakRssMb: large.peakRssMb },
       training: { batchSize: 16, patchSize: 64, secondsPerStep: training.secondsPerStep, imagesPerSecond: 16 / training.secondsPerStep, gflops: training.gflops },
     },
     kernels,
@@ -122,7 +127,8 @@ async function main(): Promise<void> {
     [`denoise 1024x768, ${os.availableParallelism()} threads`, `${all.secondsPerMegapixel.toFixed(2)} s/MP`],
     ['scaling (1 thread / all threads time)', `${results.denoise.scaling.toFixed(2)}x`],
     ['training step, batch 16 of 64x64', `${training.secondsPerStep.toFixed(3)} s (${results.denoise.training.imagesPerSecond.toFixed(1)} patches/s, ${training.gflops.toFixed(1)} GFLOP/s)`],
-    ['peak resident memory (main thread and pool)', `${peakRssMb.toFixed(0)} MB`],
+    ['denoise 6000x4000, 1 thread', `${large.seconds.toFixed(1)} s, peak resident memory ${large.peakRssMb.toFixed(0)} MB`],
+    ['peak resident memory of this bench process', `${peakRssMb.toFixed(0)} MB`],
     ...kernels.map((row) => [`kernel ${row.op} ${row.shape}`, `${row.ms.toFixed(1)} ms (${row.gflops.toFixed(1)} GFLOP/s)`]),
   ];
   const width = Math.max(...rows.map((row) => row[0].length));
