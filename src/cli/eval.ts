@@ -45,7 +45,7 @@ export async function evalCommand(args: readonly string[]): Promise<number> {
   if (task !== 'denoise') throw invalidOption('one of denoise', 'the eval task', task, 'USAGE');
   const raw = toCamelCase(values);
   if (typeof raw.data !== 'string') throw new DarkroomError('USAGE', 'darkroom eval: missing --data DIR, a folder of clean photos');
-  const sigma = readNumber(raw, 'sigma', 25, 0, 255);
+  const sigma = readNumber(raw, 'sigma', 25, 1, 100);
   const seed = readInteger(raw, 'seed', 1, 0, 2 ** 31 - 1);
   const maxSide = readInteger(raw, 'maxSide', 1024, 16, 100_000);
   const modelDir = typeof raw.model === 'string' ? path.resolve(raw.model) : path.join(PACKAGE_ROOT, 'models', 'denoise');

@@ -58,8 +58,17 @@ export function readThreads(flag: unknown): number | undefined {
  */
 export async function checkPipelineModels(pipelines: readonly ResolvedPipeline[]): Promise<void> {
   for (const pipeline of pipelines) {
-    for (const step of pipeline.steps) {
-      const metadata = await readMetadata(step.model);
+    for (const [index, step] of pipeline.steps.entries()) {
+      let metadata;
+      try {
+        metadata = await readMetadata(step.model);
+      } catch (error) {
+        throw new DarkroomError(
+          'MODEL_NOT_FOUND',
+          `${pipeline.file}: no model found for steps[${index}].model at ${step.model} (${(error as Error).message.split(':')[0]}). ` +
+            `Train one with "darkroom train ${step.step} --data DIR --out ${step.model}", or set steps[${index}].model to a model folder (relative paths start at ${pipeline.root})`,
+        );
+      }
       if (metadata.task !== step.step) {
         throw new DarkroomError('MODEL_NOT_FOUND', `${pipeline.file}: the model in ${step.model} was trained for "${metadata.task}", not for the "${step.step}" step`);
       }

@@ -22,6 +22,7 @@ Options:
   --max-side N             photos are scaled down to this long side before training (default 1536)
   --seed N                 random seed for patches and noise (default 1)
   --resume                 continue from the checkpoint in --out
+  --overwrite              start over when --out already holds a model or checkpoint
   --backend NAME           auto, tensorflow-gpu, tensorflow, wasm or cpu (default auto)
 
 Ctrl-C stops after the current step and saves a checkpoint; run again with --resume.`;
@@ -40,6 +41,7 @@ const TRAIN_OPTIONS = {
   'max-side': { type: 'string' },
   seed: { type: 'string' },
   resume: { type: 'boolean' },
+  overwrite: { type: 'boolean' },
 } as const;
 
 const TASKS = ['denoise'] as const;

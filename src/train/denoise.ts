@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
-import { mkdir } from 'node:fs/promises';
+import { access, mkdir } from 'node:fs/promises';
 import path from 'node:path';
 
 import { DarkroomError, invalidOption } from '../errors.js';
@@ -78,6 +78,12 @@ export async function trainDenoise(options: Readonly<DenoiseTrainOptions>, conte
   let elapsedBefore = 0;
 
   const checkpoint = options.resume ? await loadCheckpoint(options.out) : undefined;
+  if (!options.resume && !options.overwrite && (await hasTrainingOutput(options.out))) {
+    throw new DarkroomError(
+      'USAGE',
+      `${options.out} already contains a model or checkpoint; add --resume to continue its training, or --overwrite to start over and replace it`,
+    );
+  }
   if (options.resume && checkpoint === undefined) {
     throw new DarkroomError('INVALID_INPUT', `No checkpoint to resume in ${path.join(options.out, 'checkpoint')}; run without --resume to start over`);
   }
@@ -91,7 +97,7 @@ export async function trainDenoise(options: Readonly<DenoiseTrainOptions>, conte
     elapsedBefore = checkpoint.state.elapsedSeconds;
     log.info(`Resuming from the checkpoint after epoch ${startEpoch} of ${options.epochs}`);
   } else {
-    model = buildDenoiser(options.architecture);
+    model = buildDenoiser(options.architecture, options.seed);
   }
 
   await mkdir(options.out, { recursive: true });
@@ -172,6 +178,13 @@ export async function trainDenoise(options: Readonly<DenoiseTrainOptions>, conte
   await saveModel(model, options.out, metadataFor(options.epochs, result.lastMetrics));
   log.info(`Saved the model to ${options.out} after ${(elapsed() / 60).toFixed(1)} min (${result.secondsPerStep.toFixed(2)} s per step)`);
   return { interrupted: false, metrics: result.lastMetrics };
+}
+
+async function hasTrainingOutput(out: string): Promise<boolean> {
+  for (const file of [path.join(out, 'model.json'), path.join(out, 'checkpoint', 'state.json')]) {
+    if (await access(file).then(() => true, () => false)) return true;
+  }
+  return false;
 }
 
 function samplePatchesFor(photos: readonly TrainingPhoto[], options: DenoiseTrainOptions, random: SeededRandom): Float32Array {
