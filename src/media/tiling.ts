@@ -178,12 +178,20 @@ function layoutAxis(length: number, tileSize: number, overlap: number, multipleO
 
   // The minimum number of tiles that covers the axis with strides of at most tileSize - 2 * overlap.
   const count = Math.ceil((length - 2 * overlap) / (tileSize - 2 * overlap));
-  const span = length - tileSize;
+
+  // Those tiles are then shrunk to the smallest length that still covers the axis with the same
+  // overlap, so an axis slightly longer than one tile costs two half tiles, not two full ones.
+  // count * tileLength - (count - 1) * 2 * overlap >= length keeps every stride within
+  // tileLength - 2 * overlap.
+  const balanced = Math.ceil((length + (count - 1) * 2 * overlap) / count / multipleOf) * multipleOf;
+  const tileLength = Math.min(tileSize, balanced);
+
+  const span = length - tileLength;
   const starts: number[] = [];
   for (let index = 0; index < count; index++) {
     starts.push(Math.round((index * span) / (count - 1)));
   }
-  return { tileLength: tileSize, starts };
+  return { tileLength, starts };
 }
 
 /**
