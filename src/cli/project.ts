@@ -6,7 +6,8 @@ import { DarkroomError, invalidOption } from '../errors.js';
 import { loadPipelines } from '../pipeline/load.js';
 import type { ResolvedPipeline } from '../pipeline/schema.js';
 import { defaultStepRegistry } from '../pipeline/steps.js';
-import { readMetadata } from '../models/metadata.js';
+import type { Logger } from '../log.js';
+import { METADATA_FILE, readMetadata } from '../models/metadata.js';
 
 /** The darkroom package folder, which ships pipelines/ and models/. */
 export const PACKAGE_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
@@ -53,18 +54,62 @@ export function readThreads(flag: unknown): number | undefined {
 }
 
 /**
+ * Describes the first step of `pipeline` whose model folder contains no model, with the
+ * command that trains one, or returns undefined when every step has a model.
+ */
+export function describeMissingModel(pipeline: ResolvedPipeline): string | undefined {
+  for (const step of pipeline.steps) {
+    if (existsSync(path.join(step.model, METADATA_FILE))) continue;
+
+    const relative = path.relative(pipeline.root, step.model);
+    const shown = relative !== '' && !relative.startsWith('..') && !path.isAbsolute(relative) ? relative : step.model;
+    const trainArguments = defaultStepRegistry().get(step.step)?.trainArguments ?? step.step;
+    return `no model in ${shown}; train one with: npx darkroom train ${trainArguments} --data DIR --out ${shown}`;
+  }
+  return undefined;
+}
+
+async function checkModelTasks(pipeline: ResolvedPipeline): Promise<void> {
+  for (const step of pipeline.steps) {
+    const metadata = await readMetadata(step.model);
+    if (metadata.task !== step.step) {
+      throw new DarkroomError('MODEL_NOT_FOUND', `${pipeline.file}: the model in ${step.model} was trained for "${metadata.task}", not for the "${step.step}" step`);
+    }
+  }
+}
+
+/**
  * Checks that every step's model folder contains a model for that step, so that a missing model
  * stops the command at start instead of failing every photo.
  */
 export async function checkPipelineModels(pipelines: readonly ResolvedPipeline[]): Promise<void> {
   for (const pipeline of pipelines) {
-    for (const step of pipeline.steps) {
-      const metadata = await readMetadata(step.model);
-      if (metadata.task !== step.step) {
-        throw new DarkroomError('MODEL_NOT_FOUND', `${pipeline.file}: the model in ${step.model} was trained for "${metadata.task}", not for the "${step.step}" step`);
-      }
-    }
+    const missing = describeMissingModel(pipeline);
+    if (missing !== undefined) throw new DarkroomError('MODEL_NOT_FOUND', `pipeline ${pipeline.name} cannot run: ${missing}`);
+    await checkModelTasks(pipeline);
   }
+}
+
+/**
+ * Returns the pipelines whose models are all present, warning about each one skipped because a
+ * model is missing, so that one untrained model does not stop the others from being watched.
+ * A model trained for another step is still an error, because that is a mistake in a file.
+ */
+export async function runnablePipelines(pipelines: readonly ResolvedPipeline[], log: Logger): Promise<ResolvedPipeline[]> {
+  const runnable: ResolvedPipeline[] = [];
+  for (const pipeline of pipelines) {
+    const missing = describeMissingModel(pipeline);
+    if (missing !== undefined) {
+      log.warn(`pipeline ${pipeline.name} skipped: ${missing}`);
+      continue;
+    }
+    await checkModelTasks(pipeline);
+    runnable.push(pipeline);
+  }
+  if (runnable.length === 0) {
+    throw new DarkroomError('MODEL_NOT_FOUND', `No pipeline has all its models (${pipelines.map((pipeline) => pipeline.name).join(', ')}); train the models named above`);
+  }
+  return runnable;
 }
 
 /** Formats a failure so that the input's path appears once, whether or not the message names it. */
