@@ -3,8 +3,9 @@
  * not per backend, so these serve every backend.
  */
 import * as tf from '@tensorflow/tfjs-core';
-// tfjs-core's main entry point registers no gradients; tfjs-layers imports this module too.
-import '@tensorflow/tfjs-core/dist/register_all_gradients.js';
+// tfjs-core's main entry point registers no gradients. tfjs-layers registers them all when it
+// loads, and its dist files are the ones that Node can import.
+import '@tensorflow/tfjs-layers';
 import { DepthToSpace, getGradient, registerGradient } from '@tensorflow/tfjs-core';
 import type { DepthToSpaceAttrs, GradConfig, NamedAttrMap } from '@tensorflow/tfjs-core';
 
