@@ -12,8 +12,8 @@ import type { DepthToSpaceAttrs, GradConfig, NamedAttrMap } from '@tensorflow/tf
 /**
  * Gradient of DepthToSpace (NHWC, the only layout the wasm kernel supports), which is its
  * inverse, space-to-depth. DepthToSpace moves input channel (i * blockSize + j) * C + c of
- * pixel (h, w) to output pixel (h * blockSize + i, w * blockSize + j), channel c, so the
- * gradient reshapes dy to [N, H, blockSize, W, blockSize, C] and swaps the two middle axes back.
+ * pixel (h, w) to output pixel (h * blockSize + i, w * blockSize + j), channel c. The gradient
+ * therefore reshapes dy to [N, H, blockSize, W, blockSize, C] and swaps the two middle axes back.
  */
 const depthToSpaceGradient: GradConfig = {
   kernelName: DepthToSpace,

@@ -62,9 +62,9 @@ export function describeMissingModel(pipeline: ResolvedPipeline): string | undef
     if (existsSync(path.join(step.model, METADATA_FILE))) continue;
 
     const relative = path.relative(pipeline.root, step.model);
-    const shown = relative !== '' && !relative.startsWith('..') && !path.isAbsolute(relative) ? relative : step.model;
+    const displayedPath = relative !== '' && !relative.startsWith('..') && !path.isAbsolute(relative) ? relative : step.model;
     const trainArguments = defaultStepRegistry().get(step.step)?.trainArguments ?? step.step;
-    return `no model in ${shown}; train one with: npx darkroom train ${trainArguments} --data DIR --out ${shown}`;
+    return `no model in ${displayedPath}; train one with: npx darkroom train ${trainArguments} --data DIR --out ${displayedPath}`;
   }
   return undefined;
 }

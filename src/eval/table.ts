@@ -1,7 +1,7 @@
 import type { LoadedModel } from '../models/storage.js';
 import type { PhotoSplit } from './denoise.js';
 
-/** Whether the model trained on a photo, validated on it, or never saw it. */
+/** Returns whether the model trained on a photo, validated on it, or never saw it. */
 export function photoSplit(loaded: LoadedModel, name: string): PhotoSplit {
   if (loaded.metadata.training.files.train.includes(name)) return 'train';
   if (loaded.metadata.training.files.validation.includes(name)) return 'validation';

@@ -1,7 +1,7 @@
 /**
  * CIE L*a*b* conversion for 8-bit sRGB, with the D65 white point and the sRGB matrices of
- * IEC 61966-2-1. L is lightness from 0 (black) to 100 (white); a and b are the two chroma
- * axes (green-red and blue-yellow), about -128 to 127 for sRGB colours.
+ * IEC 61966-2-1. L is lightness from 0 (black) to 100 (white). The two chroma axes a
+ * (green-red) and b (blue-yellow) span about -128 to 127 for sRGB colours.
  */
 
 const WHITE_X = 0.95047;
@@ -72,7 +72,7 @@ const scratch = new Float64Array(3);
 /**
  * Converts a Lab colour to 8-bit sRGB at `offset` of `rgb`. A colour outside the sRGB gamut
  * has its chroma (a, b) scaled down by bisection until it fits, which keeps its lightness and
- * hue; clipping each channel instead would change the lightness. Grey (a = b = 0) is always in
+ * hue. Clipping each channel instead would change the lightness. Grey (a = b = 0) is always in
  * gamut for L in [0, 100].
  */
 export function writeLabAsRgb(lightness: number, a: number, b: number, rgb: Uint8Array, offset: number): void {

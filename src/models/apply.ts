@@ -31,8 +31,9 @@ export interface ApplyContext {
 }
 
 /**
- * Mean Lab chroma above which a colorize input counts as a colour photo. Grey photos saved as
- * JPEG in colour reach about 1 from compression; faded colour photos start near 5.
+ * Mean Lab chroma above which a colorize input counts as a colour photo, so that compression
+ * tints in a grey photo saved in colour do not count.
+ * NOTE: 3 is an estimate, not measured on a set of scanned grey photos or faded colour prints.
  */
 const COLOUR_INPUT_CHROMA = 3;
 

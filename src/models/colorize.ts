@@ -8,8 +8,8 @@ import { lightnessOf, writeLabAsRgb } from '../media/lab.js';
 /**
  * Architecture of the colorization autoencoder: a U-shaped network from lightness L to the two
  * chroma channels a and b of CIE Lab. Three stride-2 stages give the bottleneck a receptive
- * field of a large part of a 256-pixel working image, which colour needs (sky, skin and grass
- * are told apart by context, not by local texture). Skip connections carry the edges back,
+ * field of a large part of a 256-pixel working image, which colour needs, because sky, skin and grass
+ * differ in context more than in local texture. Skip connections carry the edges back,
  * so chroma lines up with the objects.
  */
 export interface ColorizeArchitecture {

@@ -25,7 +25,7 @@ export const UPSCALE_SIZE_MULTIPLE = 1;
 export const UPSCALE_SCALES = [2, 4] as const;
 export type UpscaleScale = (typeof UPSCALE_SCALES)[number];
 
-/** The task name of a model for `scale`, which is also the name of its pipeline step. */
+/** Returns the task name of a model for `scale`, which is also the name of its pipeline step. */
 export function upscaleTask(scale: UpscaleScale): string {
   return `upscale-x${scale}`;
 }

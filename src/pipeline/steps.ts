@@ -45,7 +45,7 @@ function validateTileOptions(raw: unknown, fieldPath: string, multiple: number, 
 
 /** Options of the colorize step, resolved with defaults. */
 export interface ColorizeStepOptions {
-  /** Long side in pixels of the image that the model sees; chroma is scaled up from it. */
+  /** Long side in pixels of the image that the model receives. Chroma is scaled up from it. */
   readonly workingSize: number;
 }
 

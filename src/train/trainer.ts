@@ -20,7 +20,7 @@ export interface PhotoTrainOptions extends CommonTrainOptions {
   readonly patchSize: number;
 }
 
-/** What a task hands the shared trainer once its photos are loaded. */
+/** The batch, loss and validation functions of a task, built once its photos are loaded. */
 export interface PreparedTask {
   readonly makeBatch: () => Batch;
   readonly loss: (predictions: tf.Tensor, targets: tf.Tensor) => tf.Scalar;
