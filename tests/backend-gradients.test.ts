@@ -53,3 +53,13 @@ describe('DepthToSpace gradient', () => {
     });
   }
 });
+
+describe('DepthToSpace gradient of a squared norm', () => {
+  it('is twice the input', async () => {
+    const x = tf.randomNormal([1, 3, 5, 12], 0, 1, 'float32', 8);
+    const gradient = tf.grad((input: tf.Tensor) => tf.sum(tf.square(tf.depthToSpace(input as tf.Tensor4D, 2))))(x);
+    const difference = await tf.max(tf.abs(tf.sub(gradient, tf.mul(x, 2)))).data();
+
+    expect(difference[0]).toBe(0);
+  });
+});

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 
 import { colourfulness, psnrLuminance } from '../src/eval/metrics.js';
 import { greyWithSameLightness, lightnessOf, meanChroma, rgbToLab, writeLabAsRgb } from '../src/media/lab.js';
+import { upscaleBicubic } from '../src/media/resample.js';
 
 describe('CIE Lab conversion', () => {
   it('maps sRGB white to L 100 and no chroma', () => {
@@ -91,5 +92,18 @@ describe('luminance PSNR', () => {
     const borderOnly = reference.slice();
     borderOnly[1] += 10;
     expect(psnrLuminance(reference, borderOnly, 4, 4, 1)).toBe(Infinity);
+  });
+});
+
+describe('bicubic upscaling', () => {
+  it('keeps a constant image and a linear ramp', () => {
+    const flat = { width: 5, height: 4, rgb: new Uint8Array(5 * 4 * 3).fill(77) };
+    expect(Array.from(new Set(upscaleBicubic(flat, 10, 8)))).toEqual([77]);
+
+    // Away from the clamped edges, cubic convolution reproduces a linear ramp exactly.
+    const ramp = new Uint8Array(8 * 1 * 3);
+    for (let x = 0; x < 8; x++) ramp.fill(x * 20, x * 3, x * 3 + 3);
+    const up = upscaleBicubic({ width: 8, height: 1, rgb: ramp }, 16, 1);
+    for (let x = 4; x < 12; x++) expect(up[x * 3]).toBe(Math.round(((x + 0.5) / 2 - 0.5) * 20));
   });
 });

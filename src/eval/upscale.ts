@@ -1,5 +1,5 @@
 import type { Logger } from '../log.js';
-import { resizeBicubic } from '../media/resample.js';
+import { upscaleBicubic } from '../media/resample.js';
 import { applyStep, type StepOptions } from '../models/apply.js';
 import type { LoadedModel } from '../models/storage.js';
 import { type UpscaleScale, upscaleTask } from '../models/upscale.js';
@@ -28,8 +28,8 @@ export interface UpscaleEvalOptions {
 }
 
 /**
- * Shrinks each photo by `scale` with bicubic resampling, enlarges it back with bicubic
- * resampling and with the model, and measures luminance PSNR of both against the original,
+ * Shrinks each photo by `scale` with sharp's bicubic kernel, enlarges it back with bicubic
+ * interpolation (upscaleBicubic) and with the model, and measures luminance PSNR of both against the original,
  * leaving out a border of `scale` pixels.
  */
 export async function evaluateUpscaler(loaded: LoadedModel, options: UpscaleEvalOptions, log: Logger): Promise<UpscaleEvalRow[]> {
@@ -40,7 +40,7 @@ export async function evaluateUpscaler(loaded: LoadedModel, options: UpscaleEval
 
   for (const photo of photos) {
     const { high, low, scale } = await makePair(photo, options.scale);
-    const bicubic = await resizeBicubic(low, high.width, high.height);
+    const bicubic = upscaleBicubic(low, high.width, high.height);
     const upscaled = await applyStep(step, loaded, low, options.tiles);
     rows.push({
       photo: photo.name,

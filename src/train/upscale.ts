@@ -3,7 +3,7 @@ import type * as tfl from '@tensorflow/tfjs-layers';
 
 import { invalidOption } from '../errors.js';
 import { psnrLuminance } from '../eval/metrics.js';
-import { cropTopLeft, resizeBicubic } from '../media/resample.js';
+import { cropTopLeft, resizeBicubic, upscaleBicubic } from '../media/resample.js';
 import {
   buildUpscaler,
   type UpscaleArchitecture,
@@ -104,7 +104,7 @@ async function validateUpscaler(model: tfl.LayersModel, pairs: readonly PhotoPai
   let modelSum = 0;
   for (const pair of pairs) {
     const { high, low, scale } = pair;
-    const bicubic = await resizeBicubic(low, high.width, high.height);
+    const bicubic = upscaleBicubic(low, high.width, high.height);
     const input = tf.tidy(() => tf.div(tf.tensor4d(low.rgb, [1, low.height, low.width, 3], 'float32'), 255) as tf.Tensor4D);
     const output = upscaleBatch(model, input);
     const rounded = tf.tidy(() => tf.round(tf.mul(output, 255)));
