@@ -30,7 +30,7 @@ export function cropTopLeft(image: RgbPixels, width: number, height: number): Rg
   return { width, height, rgb };
 }
 
-/** Keys' cubic convolution kernel with a = -0.5, the bicubic kernel of MATLAB's imresize and OpenCV. */
+/** Keys' cubic convolution kernel with a = -0.5, the bicubic kernel of MATLAB's imresize. */
 function cubicWeight(distance: number): number {
   const x = Math.abs(distance);
   if (x <= 1) return 1.5 * x * x * x - 2.5 * x * x + 1;

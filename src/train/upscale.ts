@@ -14,7 +14,7 @@ import {
   validateUpscaleArchitecture,
 } from '../models/upscale.js';
 import { type RawOptions, readInteger, resolveCommonTrainOptions } from './options.js';
-import { type PhotoPair, samplePatchPairs } from './patches.js';
+import { centreCrop, type PhotoPair, samplePatchPairs } from './patches.js';
 import type { TrainingPhoto } from './photos.js';
 import type { PhotoTrainOptions, TrainingTask } from './trainer.js';
 
@@ -39,7 +39,7 @@ export function resolveUpscaleTrainOptions(raw: RawOptions): Readonly<UpscaleTra
     // The patch size counts input (low-resolution) pixels.
     patchSize: readInteger(raw, 'patchSize', 32, 8, 256),
     maxSide: readInteger(raw, 'maxSide', 1536, 64, 100_000),
-    validationCrop: readInteger(raw, 'validationCrop', 128, 16, 4096),
+    validationCrop: readInteger(raw, 'validationCrop', 192, 16, 4096),
     architecture: validateUpscaleArchitecture((raw.architecture ?? {}) as Partial<UpscaleArchitecture>),
   });
 }
@@ -75,11 +75,9 @@ export const UPSCALE_TRAINING: TrainingTask<UpscaleTrainOptions> = {
   prepare: async (options, photos, random) => {
     const { scale, patchSize, batchSize } = options;
     const pairs = await Promise.all(photos.train.map((photo) => makePair(photo, scale)));
+    // Centre crops, because photo corners are often flat sky or background that says little.
     const validationPairs = await Promise.all(
-      photos.validation.map((photo) => {
-        const side = options.validationCrop * scale;
-        return makePair({ ...cropTopLeft(photo, Math.min(photo.width, side), Math.min(photo.height, side)), name: photo.name }, scale);
-      }),
+      photos.validation.map((photo) => makePair({ ...centreCrop(photo, options.validationCrop * scale, scale), name: photo.name }, scale)),
     );
 
     return {
@@ -90,8 +88,9 @@ export const UPSCALE_TRAINING: TrainingTask<UpscaleTrainOptions> = {
           targets: tf.tensor4d(high, [batchSize, patchSize * scale, patchSize * scale, 3]),
         };
       },
-      // L1 gives sharper edges than L2 for super-resolution (Lim et al. 2017, EDSR).
-      loss: (predictions, targets) => tf.losses.absoluteDifference(targets, predictions) as tf.Scalar,
+      // Mean squared error, because PSNR is what the evaluation measures. In a short test run
+      // (150 steps on 8 photos), L1 lowered the squared error more slowly.
+      loss: (predictions, targets) => tf.losses.meanSquaredError(targets, predictions) as tf.Scalar,
       validate: (model) => validateUpscaler(model, validationPairs),
     };
   },
