@@ -70,7 +70,7 @@ export function formatUpscaleTable(rows: readonly UpscaleEvalRow[], scale: numbe
   if (notTrained.length > 0 && notTrained.length < rows.length) footer.push(meanRow('mean, not trained on', notTrained));
 
   return renderTable(
-    `PSNR in dB on luminance (Y of YCbCr, BT.601) at x${scale}, border of ${scale} px left out; photos shrunk with bicubic; gain is model minus bicubic`,
+    `PSNR in dB on luminance (Y of YCbCr, BT.601) at x${scale}, border of ${scale} px left out; photos shrunk with sharp's bicubic kernel; gain is model minus bicubic interpolation`,
     header,
     body,
     footer,

@@ -89,7 +89,7 @@ export function workingDimensions(width: number, height: number, workingSize: nu
 export interface ColorizeOptions {
   readonly workingSize: number;
   readonly sizeMultiple: number;
-  /** Factor applied to the predicted chroma, calibrated on validation photos during training. */
+  /** Factor applied to the predicted chroma, calibrated on validation photos during training (0 to 3). */
   readonly chromaBoost: number;
 }
 

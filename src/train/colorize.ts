@@ -37,8 +37,11 @@ const CHROMA_BINS = 16;
 const REBALANCE_MIX = 0.5;
 /** Huber loss threshold, in CHROMA_SCALE units (about 11 Lab units). */
 const HUBER_DELTA = 0.1;
-/** Chroma boosts tried on the validation photos after each epoch. */
-const CHROMA_BOOSTS = [1, 1.15, 1.3, 1.5, 1.75, 2, 2.5, 3];
+/**
+ * Chroma factors tried on the validation photos after each epoch. Factors below 1 damp an
+ * early model whose colours are still wrong, and 0 gives the grey photo, which always qualifies.
+ */
+const CHROMA_BOOSTS = [0, 0.25, 0.5, 0.75, 1, 1.15, 1.3, 1.5, 1.75, 2, 2.5, 3];
 
 export function resolveColorizeTrainOptions(raw: RawOptions): Readonly<ColorizeTrainOptions> {
   const common = resolveCommonTrainOptions(raw, { epochs: 30, stepsPerEpoch: 50, batchSize: 8, learningRate: 1e-3 });
@@ -124,9 +127,10 @@ interface ValidationImage {
 }
 
 /**
- * Validates at every chroma boost and keeps the most colourful one whose mean PSNR is still at
+ * Validates at every chroma factor and keeps the most colourful one whose mean PSNR is still at
  * least the grey baseline's. Colour predicted with too little confidence comes out pale, and a
- * boost calibrated this way restores saturation without trading away accuracy on held-out photos.
+ * factor above 1 restores saturation without trading away accuracy on held-out photos. A factor
+ * below 1 is chosen while the predicted colours are worse than none.
  */
 async function validateColorizer(model: tfl.LayersModel, images: readonly ValidationImage[]): Promise<{ metrics: Record<string, number>; chromaBoost: number }> {
   if (images.length === 0) return { metrics: {}, chromaBoost: 1 };
@@ -135,7 +139,7 @@ async function validateColorizer(model: tfl.LayersModel, images: readonly Valida
   const greyPsnr = mean(images.map((image) => psnr(image.rgb, image.grey)));
   const originalColourfulness = mean(images.map((image) => colourfulness(image.rgb)));
 
-  let best = { boost: 1, psnr: -Infinity, colourfulness: -Infinity };
+  let best = { boost: 0, psnr: greyPsnr, colourfulness: 0 };
   for (const boost of CHROMA_BOOSTS) {
     const results = images.map((image, index) => {
       const boosted = chromas[index].map((value) => value * boost);
@@ -143,8 +147,7 @@ async function validateColorizer(model: tfl.LayersModel, images: readonly Valida
     });
     const resultPsnr = mean(results.map((result, index) => psnr(images[index].rgb, result)));
     const resultColourfulness = mean(results.map((result) => colourfulness(result)));
-    const acceptable = boost === 1 || resultPsnr >= greyPsnr;
-    if (acceptable && (best.psnr === -Infinity || resultColourfulness > best.colourfulness)) {
+    if (resultPsnr >= greyPsnr && resultColourfulness > best.colourfulness) {
       best = { boost, psnr: resultPsnr, colourfulness: resultColourfulness };
     }
   }
