@@ -1,6 +1,9 @@
+import { getLogLevel } from './log.js';
+
 /**
  * A progress bar for long work on stderr. On a terminal it redraws one line; elsewhere (CI, a
  * log file) it prints a plain line at most every `plainIntervalMs` so logs stay readable.
+ * It prints nothing when the log level is above info (--quiet).
  */
 export interface ProgressOptions {
   readonly label: string;
@@ -16,6 +19,7 @@ export class ProgressBar {
   private done = 0;
   private startCount = 0;
   private lastPlainAt = 0;
+  private lastPlainLine = '';
   private fields = '';
 
   constructor(options: ProgressOptions) {
@@ -38,10 +42,11 @@ export class ProgressBar {
 
   finish(): void {
     this.render(true);
-    if (this.options.stream.isTTY) this.options.stream.write('\n');
+    if (this.options.stream.isTTY && (getLogLevel() === 'debug' || getLogLevel() === 'info')) this.options.stream.write('\n');
   }
 
   private render(force: boolean): void {
+    if (getLogLevel() !== 'debug' && getLogLevel() !== 'info') return;
     const { label, total, unit, stream } = this.options;
     const elapsed = (Date.now() - this.startedAt) / 1000;
     const rate = elapsed > 0 ? (this.done - this.startCount) / elapsed : 0;
@@ -56,9 +61,12 @@ export class ProgressBar {
       stream.write(`\r${line.slice(0, (stream.columns ?? 120) - 1)}\x1b[K`);
       return;
     }
+    // The rate and ETA change every call, so repeats are recognised by the count alone.
+    const counted = `${this.done}/${total}`;
     const now = Date.now();
-    if (force || now - this.lastPlainAt >= this.options.plainIntervalMs) {
+    if ((force && counted !== this.lastPlainLine) || now - this.lastPlainAt >= this.options.plainIntervalMs) {
       this.lastPlainAt = now;
+      this.lastPlainLine = counted;
       stream.write(line + '\n');
     }
   }

@@ -61,7 +61,7 @@ describe('restore pipeline', () => {
 
     const result = await runCli(['run', 'restore', path.join(root, 'in'), '--out', path.join(other, 'out')], { cwd: other });
 
-    expect(result.code).toBe(1);
+    expect(result.code).toBe(2);
     expect(result.stderr).toContain('restore.yaml: Expected an integer from 32 to 4096 for steps[2].options.tileSize but received 20');
     await rm(other, { recursive: true, force: true });
   });
@@ -83,7 +83,9 @@ describe('pipelines without a model', () => {
 
     expect(await watch.exited).toBe(0);
     expect(watch.output()).toContain(
-      'pipeline colorize skipped: no model in models/colorize; train one with: npx darkroom train colorize --data DIR --out models/colorize',
+      `${path.join(project, 'pipelines', 'colorize.yaml')}: no model found for steps[0].model at ${path.join(project, 'models', 'colorize')} (it has no darkroom.json), ` +
+        `so the colorize pipeline is skipped. Train one with "npx darkroom train colorize --data DIR --out ${path.join(project, 'models', 'colorize')}", ` +
+        `or set steps[0].model to a model folder (relative paths start at ${project})`,
     );
     expect(watch.output()).not.toContain('inbox/colorize/');
   });
@@ -93,7 +95,9 @@ describe('pipelines without a model', () => {
 
     expect(result.code).toBe(1);
     expect(result.stderr).toContain(
-      'pipeline colorize cannot run: no model in models/colorize; train one with: npx darkroom train colorize --data DIR --out models/colorize',
+      `${path.join(project, 'pipelines', 'colorize.yaml')}: no model found for steps[0].model at ${path.join(project, 'models', 'colorize')} (it has no darkroom.json). ` +
+        `Train one with "npx darkroom train colorize --data DIR --out ${path.join(project, 'models', 'colorize')}", ` +
+        `or set steps[0].model to a model folder (relative paths start at ${project})`,
     );
   });
 });

@@ -1,4 +1,4 @@
-import { copyFile, mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import sharp from 'sharp';
@@ -82,9 +82,38 @@ describe('darkroom run', () => {
 
     const result = await runCli(['run', 'denoise', path.join(root, 'in'), '--out', path.join(other, 'out')], { cwd: other });
 
-    expect(result.code).toBe(1);
+    expect(result.code).toBe(2);
     expect(result.stderr).toContain('Expected one of keep, move, delete for original but received "archive"');
     await rm(other, { recursive: true, force: true });
+  });
+});
+
+describe('darkroom run safety', () => {
+  it('refuses to replace its inputs', async () => {
+    const folder = path.join(root, 'in-place');
+    await mkdir(folder, { recursive: true });
+    await copyFile(path.join(root, 'in', 'street.jpg'), path.join(folder, 'street.jpg'));
+    const before = await readFile(path.join(folder, 'street.jpg'));
+
+    const result = await runCli(['run', 'denoise', folder, '--out', folder], { cwd: root });
+
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain(`the output ${path.join(folder, 'street.jpg')} would replace an input`);
+    expect(await readFile(path.join(folder, 'street.jpg'))).toEqual(before);
+  });
+
+  it('names the pipeline when it is missing', async () => {
+    const result = await runCli(['run', path.join(root, 'in', 'street.jpg'), '--out', path.join(root, 'x')], { cwd: root });
+
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain(`Expected one of denoise for the pipeline name but received "${path.join(root, 'in', 'street.jpg')}"`);
+  });
+
+  it('prints no progress bar with --quiet', async () => {
+    const result = await runCli(['run', 'denoise', path.join(root, 'in'), '--out', path.join(root, 'out-quiet'), '--quiet'], { cwd: root });
+
+    expect(result.code).toBe(0);
+    expect(result.stderr).toBe('');
   });
 });
 

@@ -43,6 +43,14 @@ describe('darkroom train', () => {
     expect((await stat(path.join(out, 'model.json'))).isFile()).toBe(true);
   });
 
+  it('refuses to replace a model without --overwrite', async () => {
+    const out = path.join(root, 'model');
+    const result = await runCli(['train', 'denoise', '--data', data, '--out', out, '--epochs', '1', '--steps-per-epoch', '1', ...SMALL]);
+
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain(`${out} already contains a model or checkpoint; add --resume to continue its training, or --overwrite to start over and replace it`);
+  });
+
   it('exits 2 for an invalid option', async () => {
     const result = await runCli(['train', 'denoise', '--data', data, '--out', path.join(root, 'x'), '--patch-size', '30']);
 
@@ -70,6 +78,13 @@ describe('darkroom eval', () => {
     expect(result.stdout).toMatch(/photo +split +size +noisy +gaussian +median +model +gain/);
     for (const name of ['p0.png', 'p1.png', 'p2.png']) expect(result.stdout).toMatch(new RegExp(`${name.replace('.', '\\.')} +unseen +80x64 +\\d+\\.\\d\\d`));
     expect(result.stdout).toMatch(/mean +3 photos/);
+  });
+
+  it('rejects sigma 0', async () => {
+    const result = await runCli(['eval', 'denoise', '--data', data, '--sigma', '0']);
+
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain('Expected a number from 1 to 100 for --sigma but received 0');
   });
 
   it('returns rows as JSON', async () => {

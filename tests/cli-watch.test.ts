@@ -63,7 +63,7 @@ describe('darkroom watch', () => {
 
     watch.child.kill('SIGINT');
     expect(await watch.exited).toBe(0);
-    expect(watch.output()).toContain('Stopped');
+    expect(watch.output()).toContain('stopped watching');
   });
 
   it('does not redo finished photos after a restart', async () => {

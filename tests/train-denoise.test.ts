@@ -82,6 +82,14 @@ describe('denoise training', () => {
     await expect(stat(path.join(out, 'model.json'))).rejects.toThrow();
   });
 
+  it('starts from the same weights for the same seed', async () => {
+    const first = await trainDenoise(options(path.join(dir, 'seed-1'), { epochs: 1 }), { log, backend: 'wasm' });
+    const second = await trainDenoise(options(path.join(dir, 'seed-2'), { epochs: 1 }), { log, backend: 'wasm' });
+
+    expect(second.metrics.loss).toBe(first.metrics.loss);
+    expect(second.metrics.psnr25).toBe(first.metrics.psnr25);
+  });
+
   it('refuses --resume without a checkpoint', async () => {
     const out = path.join(dir, 'model-d');
     await expect(trainDenoise(options(out, { resume: true }), { log, backend: 'wasm' })).rejects.toThrow(
@@ -93,8 +101,9 @@ describe('denoise training', () => {
     const out = path.join(dir, 'model-e');
     const result = await trainDenoise(options(out, { epochs: 1, stepsPerEpoch: 200, batchSize: 4, learningRate: 0.003, minSigma: 20, maxSigma: 30 }), { log, backend: 'wasm' });
 
-    // The synthetic photos are smooth, so even a few steps must beat the noisy input clearly.
-    expect(result.metrics.psnr25 - result.metrics.noisy25).toBeGreaterThan(2);
+    // The untrained model is the identity, a gain of 0 dB. On these smooth photos 200 steps gave
+    // gains from 1.3 to 4.1 dB over seeds 1 to 5, so 1 dB separates learning from not learning.
+    expect(result.metrics.psnr25 - result.metrics.noisy25).toBeGreaterThan(1);
   });
 });
 

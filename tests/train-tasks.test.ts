@@ -79,6 +79,14 @@ describe('colorize training', () => {
     expect(state.history.map((entry: { epoch: number }) => entry.epoch)).toEqual([1, 2]);
   });
 
+  it('seeds the initial weights', async () => {
+    const first = await trainTask(COLORIZE_TRAINING, colorizeOptions(path.join(dir, 'colorize-seed-1'), { epochs: 1 }), { log, backend: 'wasm' });
+    const second = await trainTask(COLORIZE_TRAINING, colorizeOptions(path.join(dir, 'colorize-seed-2'), { epochs: 1 }), { log, backend: 'wasm' });
+
+    expect(second.metrics.loss).toBe(first.metrics.loss);
+    expect(second.metrics.psnr).toBe(first.metrics.psnr);
+  });
+
   it('rejects a patch larger than the working size', () => {
     expect(() => colorizeOptions(path.join(dir, 'x'), { patchSize: 128 })).toThrow('Expected an integer no greater than --working-size (64) for --patch-size but received 128');
   });
@@ -110,6 +118,25 @@ describe('upscale training', () => {
     expect(result.interrupted).toBe(false);
     const state = JSON.parse(await readFile(path.join(out, 'checkpoint', 'state.json'), 'utf8'));
     expect(state.epoch).toBe(2);
+  });
+
+  it('rejects an existing model without --overwrite', async () => {
+    const out = path.join(dir, 'upscale-again');
+    await trainTask(UPSCALE_TRAINING, upscaleOptions(out, 2, { epochs: 1 }), { log, backend: 'wasm' });
+
+    await expect(trainTask(UPSCALE_TRAINING, upscaleOptions(out, 2, { epochs: 1 }), { log, backend: 'wasm' })).rejects.toThrow(
+      `${out} already contains a model or checkpoint; add --resume to continue its training, or --overwrite to start over and replace it`,
+    );
+    const result = await trainTask(UPSCALE_TRAINING, upscaleOptions(out, 2, { epochs: 1, overwrite: true }), { log, backend: 'wasm' });
+    expect(result.interrupted).toBe(false);
+  });
+
+  it('seeds the initial weights', async () => {
+    const first = await trainTask(UPSCALE_TRAINING, upscaleOptions(path.join(dir, 'upscale-seed-1'), 2, { epochs: 1 }), { log, backend: 'wasm' });
+    const second = await trainTask(UPSCALE_TRAINING, upscaleOptions(path.join(dir, 'upscale-seed-2'), 2, { epochs: 1 }), { log, backend: 'wasm' });
+
+    expect(second.metrics.loss).toBe(first.metrics.loss);
+    expect(second.metrics.psnrY).toBe(first.metrics.psnrY);
   });
 
   it('rejects a scale other than 2 or 4', () => {

@@ -249,7 +249,7 @@ describe('startWatcher', () => {
     // original: keep copies a failed input, so the inbox still has it.
     expect(await exists(inbox('bad.jpg'))).toBe(true);
     expect(await journalEntry('bad.jpg')).toMatchObject({ state: 'failed', error: 'cannot decode bad.jpg' });
-    expect(logLines).toContain('[watch] error: p: bad.jpg failed: cannot decode bad.jpg; see failed/p/bad.jpg');
+    expect(logLines).toContain('[watch] error: p: bad.jpg failed: cannot decode bad.jpg (see failed/p/bad.jpg.error.json)');
 
     await drop('good.jpg', 'fine');
     await waitFor(() => exists(path.join(root, 'outbox', 'p', 'good.jpg')));

@@ -33,7 +33,7 @@ column says whether the model trained on the photo.
 Options:
   --data DIR       folder of photos (clean, and in colour for colorize)
   --model DIR      model folder (default: the shipped models/<denoise|colorize|upscale-xN>)
-  --sigma X        denoise: noise standard deviation on the 0-255 scale (default 25)
+  --sigma X        denoise: noise standard deviation on the 0-255 scale, 1 to 100 (default 25)
   --seed N         denoise: noise seed (default 1)
   --scale N        upscale: 2 or 4 (default 2)
   --max-side N     photos are scaled down to this long side first (default 1024)
@@ -99,7 +99,7 @@ async function loadFor(request: EvalRequest, task: string, backendFlag: unknown)
 }
 
 async function evalDenoise(request: EvalRequest, backendFlag: unknown): Promise<number> {
-  const sigma = readNumber(request.raw, 'sigma', 25, 0, 255);
+  const sigma = readNumber(request.raw, 'sigma', 25, 1, 100);
   const seed = readInteger(request.raw, 'seed', 1, 0, 2 ** 31 - 1);
   const loaded = await loadFor(request, 'denoise', backendFlag);
   const rows = await evaluateDenoiser(loaded, { data: request.data, sigma, seed, maxSide: request.maxSide, tiles: DEFAULT_TILE_OPTIONS }, request.log);

@@ -22,7 +22,8 @@ Commands:
 
 Every command takes --help, --verbose (debug output), --quiet and --backend NAME
 (auto, tensorflow-gpu, tensorflow, wasm, cpu; or the DARKROOM_BACKEND variable).
-Exit status: 0 success, 1 some inputs failed or an error, 2 usage error, 130 interrupted.`;
+Exit status: 0 success, 1 some inputs failed or an error, 2 usage or pipeline-file error,
+130 interrupted.`;
 
 const COMMANDS: Record<string, (args: readonly string[]) => Promise<number>> = {
   watch: watchCommand,
@@ -65,7 +66,7 @@ function reportFatal(error: unknown): number {
   const log = createLogger('darkroom');
   if (error instanceof DarkroomError) {
     log.error(error.message);
-    return error.code === 'USAGE' || error.code === 'INVALID_OPTION' ? 2 : 1;
+    return error.code === 'USAGE' || error.code === 'INVALID_OPTION' || error.code === 'INVALID_PIPELINE' ? 2 : 1;
   }
   log.error(error instanceof Error ? (error.stack ?? error.message) : String(error));
   return 1;

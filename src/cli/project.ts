@@ -53,25 +53,49 @@ export function readThreads(flag: unknown): number | undefined {
   return threads;
 }
 
-/**
- * Describes the first step of `pipeline` whose model folder contains no model, with the
- * command that trains one, or returns undefined when every step has a model.
- */
-export function describeMissingModel(pipeline: ResolvedPipeline): string | undefined {
-  for (const step of pipeline.steps) {
-    if (existsSync(path.join(step.model, METADATA_FILE))) continue;
+/** A step whose model folder contains no model, described for an error or a warning. */
+export interface MissingModel {
+  /** The pipeline file, the step's `steps[i].model` field and the folder that has no model. */
+  readonly problem: string;
+  /** The command that trains the model, and the field to change instead. */
+  readonly advice: string;
+}
 
-    const relative = path.relative(pipeline.root, step.model);
-    const displayedPath = relative !== '' && !relative.startsWith('..') && !path.isAbsolute(relative) ? relative : step.model;
-    const trainArguments = defaultStepRegistry().get(step.step)?.trainArguments ?? step.step;
-    return `no model in ${displayedPath}; train one with: npx darkroom train ${trainArguments} --data DIR --out ${displayedPath}`;
+/**
+ * Finds the first step of `pipeline` whose model folder contains no model, or returns undefined
+ * when every step has one.
+ */
+export function findMissingModel(pipeline: ResolvedPipeline): MissingModel | undefined {
+  for (const [index, step] of pipeline.steps.entries()) {
+    if (existsSync(path.join(step.model, METADATA_FILE))) continue;
+    return {
+      problem: `${pipeline.file}: no model found for steps[${index}].model at ${step.model} (it has no ${METADATA_FILE})`,
+      advice: describeHowToAddModel(pipeline, index),
+    };
   }
   return undefined;
 }
 
+function describeHowToAddModel(pipeline: ResolvedPipeline, index: number): string {
+  const step = pipeline.steps[index];
+  const trainArguments = defaultStepRegistry().get(step.step)?.trainArguments ?? step.step;
+  return (
+    `Train one with "npx darkroom train ${trainArguments} --data DIR --out ${step.model}", ` +
+    `or set steps[${index}].model to a model folder (relative paths start at ${pipeline.root})`
+  );
+}
+
 async function checkModelTasks(pipeline: ResolvedPipeline): Promise<void> {
-  for (const step of pipeline.steps) {
-    const metadata = await readMetadata(step.model);
+  for (const [index, step] of pipeline.steps.entries()) {
+    let metadata;
+    try {
+      metadata = await readMetadata(step.model);
+    } catch (error) {
+      throw new DarkroomError(
+        'MODEL_NOT_FOUND',
+        `${pipeline.file}: the model for steps[${index}].model at ${step.model} cannot be read (${(error as Error).message}). ${describeHowToAddModel(pipeline, index)}`,
+      );
+    }
     if (metadata.task !== step.step) {
       throw new DarkroomError('MODEL_NOT_FOUND', `${pipeline.file}: the model in ${step.model} was trained for "${metadata.task}", not for the "${step.step}" step`);
     }
@@ -84,8 +108,8 @@ async function checkModelTasks(pipeline: ResolvedPipeline): Promise<void> {
  */
 export async function checkPipelineModels(pipelines: readonly ResolvedPipeline[]): Promise<void> {
   for (const pipeline of pipelines) {
-    const missing = describeMissingModel(pipeline);
-    if (missing !== undefined) throw new DarkroomError('MODEL_NOT_FOUND', `pipeline ${pipeline.name} cannot run: ${missing}`);
+    const missing = findMissingModel(pipeline);
+    if (missing !== undefined) throw new DarkroomError('MODEL_NOT_FOUND', `${missing.problem}. ${missing.advice}`);
     await checkModelTasks(pipeline);
   }
 }
@@ -98,9 +122,9 @@ export async function checkPipelineModels(pipelines: readonly ResolvedPipeline[]
 export async function runnablePipelines(pipelines: readonly ResolvedPipeline[], log: Logger): Promise<ResolvedPipeline[]> {
   const runnable: ResolvedPipeline[] = [];
   for (const pipeline of pipelines) {
-    const missing = describeMissingModel(pipeline);
+    const missing = findMissingModel(pipeline);
     if (missing !== undefined) {
-      log.warn(`pipeline ${pipeline.name} skipped: ${missing}`);
+      log.warn(`${missing.problem}, so the ${pipeline.name} pipeline is skipped. ${missing.advice}`);
       continue;
     }
     await checkModelTasks(pipeline);

@@ -3,7 +3,7 @@ import path from 'node:path';
 
 import { resolveBackendRequest } from '../backend/select.js';
 import { DarkroomError } from '../errors.js';
-import { createLogger } from '../log.js';
+import { createLogger, type Logger } from '../log.js';
 import { createInferencePool } from '../pool/pool.js';
 import { photoTaskFor } from '../pool/tasks.js';
 import { ProgressBar } from '../progress.js';
@@ -15,7 +15,8 @@ export const RUN_HELP = `Usage: darkroom run <pipeline> <files or folders...> --
 
 Runs a pipeline once on photos, without watching. Folders are searched recursively for
 photos (.jpg, .jpeg, .png, .webp, .tif, .tiff, .avif) and their layout is kept under --out.
-Each output keeps its input's name and format. Exit status: 0 when every input succeeded,
+Each output keeps its input's name and format; files already in --out with those names are
+replaced, but an output never replaces an input. Exit status: 0 when every input succeeded,
 1 when some failed (each failure is named on stderr), 2 for a usage error.
 
 Options:
@@ -44,14 +45,14 @@ export async function runCommand(args: readonly string[]): Promise<number> {
   }
 
   const [pipelineName, ...targets] = positionals;
-  if (typeof values.out !== 'string' || values.out === '') throw new DarkroomError('USAGE', 'darkroom run: missing --out DIR, the folder for the results');
-  if (targets.length === 0) throw new DarkroomError('USAGE', 'darkroom run: missing the files or folders to process');
-
   const log = createLogger('run');
   const root = resolveRoot(values.root);
   const pipeline = findPipeline(await loadProjectPipelines(root, values.pipelines), pipelineName);
+  if (typeof values.out !== 'string' || values.out === '') throw new DarkroomError('USAGE', 'darkroom run: missing --out DIR, the folder for the results');
+  if (targets.length === 0) throw new DarkroomError('USAGE', 'darkroom run: missing the files or folders to process');
+
   const outDir = path.resolve(values.out);
-  const inputs = await collectInputs(targets, outDir, pipeline.output.suffix);
+  const inputs = await collectInputs(targets, outDir, pipeline.output.suffix, log);
   if (inputs.length === 0) throw new DarkroomError('USAGE', `darkroom run: no photos found in ${targets.join(', ')}`);
   await checkPipelineModels([pipeline]);
 
@@ -87,8 +88,11 @@ export async function runCommand(args: readonly string[]): Promise<number> {
   return failures.length > 0 ? 1 : 0;
 }
 
-/** Expands files and folders into input/output pairs; output names are unique within the run. */
-async function collectInputs(targets: readonly string[], outDir: string, suffix: string): Promise<RunInput[]> {
+/**
+ * Expands files and folders into input/output pairs. Output names are unique within the run,
+ * and an output that would replace one of the inputs is rejected before any work starts.
+ */
+async function collectInputs(targets: readonly string[], outDir: string, suffix: string, log: Logger): Promise<RunInput[]> {
   const inputs: RunInput[] = [];
   const used = new Set<string>();
 
@@ -97,6 +101,7 @@ async function collectInputs(targets: readonly string[], outDir: string, suffix:
     const stem = relative.slice(0, relative.length - extension.length) + suffix;
     let outputPath = path.join(outDir, stem + extension);
     for (let n = 2; used.has(outputPath); n++) outputPath = path.join(outDir, `${stem}-${n}${extension}`);
+    if (outputPath !== path.join(outDir, stem + extension)) log.info(`${inputPath} is written to ${outputPath}, because another input has the same name`);
     used.add(outputPath);
     inputs.push({ inputPath, outputPath });
   };
@@ -109,6 +114,11 @@ async function collectInputs(targets: readonly string[], outDir: string, suffix:
       for (const file of await listPhotosRecursive(absolute)) add(file, path.relative(absolute, file));
     } else {
       add(absolute, path.basename(absolute));
+    }
+  }
+  for (const input of inputs) {
+    if (inputs.some((other) => other.inputPath === input.outputPath)) {
+      throw new DarkroomError('USAGE', `darkroom run: the output ${input.outputPath} would replace an input; choose another --out folder or set output.suffix in the pipeline file`);
     }
   }
   return inputs;

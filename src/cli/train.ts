@@ -24,8 +24,9 @@ Options:
   --validation-fraction X  share of photos held out for validation (default 0.15)
   --max-side N             photos are scaled down to this long side before training (default 1536;
                            colorize uses --working-size)
-  --seed N                 random seed for patches and noise (default 1)
+  --seed N                 random seed for initial weights, patches and noise (default 1)
   --resume                 continue from the checkpoint in --out
+  --overwrite              start over when --out already holds a model or checkpoint
   --backend NAME           auto, tensorflow-gpu, tensorflow, wasm or cpu (default auto)
 
 denoise:
@@ -54,6 +55,7 @@ const TRAIN_OPTIONS = {
   'max-side': { type: 'string' },
   seed: { type: 'string' },
   resume: { type: 'boolean' },
+  overwrite: { type: 'boolean' },
 } as const;
 
 /** Flags that only some tasks read, so that a flag given to the wrong task is an error rather than ignored. */

@@ -54,12 +54,13 @@ export async function watchCommand(args: readonly string[]): Promise<number> {
     root,
     pipelines,
     journal,
-    // One queued task per thread keeps every thread busy while the next photo is decoded.
-    maxInFlight: pool.threads * 2,
+    // As many jobs as threads: every thread stays busy, and Ctrl-C waits only for the photos
+    // that are running, because none wait inside the pool.
+    maxInFlight: pool.threads,
     log,
     process: async (job) => {
       const result = await pool.runPhoto(photoTaskFor(job.pipeline, job.inputPath, job.outputPath));
-      log.info(`${job.pipeline.name}: ${job.relPath} -> ${result.outputPath} (${result.width}x${result.height}, ${result.seconds.toFixed(1)} s)`);
+      log.debug(`${job.pipeline.name}: ${job.relPath} is ${result.width}x${result.height}, model time ${result.seconds.toFixed(1)} s on thread ${result.threadId}`);
       return { outputPath: result.outputPath };
     },
   });
@@ -79,6 +80,6 @@ export async function watchCommand(args: readonly string[]): Promise<number> {
   await pool.close();
   journal.close();
   await lock.release();
-  log.info('Stopped');
+  log.debug('Pool and journal closed');
   return 0;
 }

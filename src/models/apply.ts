@@ -2,12 +2,20 @@ import * as tf from '@tensorflow/tfjs-core';
 
 import { DarkroomError } from '../errors.js';
 import type { Logger } from '../log.js';
+import { cropBorder, padReflect } from '../media/border.js';
 import { meanChroma } from '../media/lab.js';
 import { runTiled } from '../media/tiling.js';
 import { colorizeImage } from './colorize.js';
 import { denoiseBatch } from './denoise.js';
 import type { LoadedModel } from './storage.js';
 import { upscaleBatch } from './upscale.js';
+
+/**
+ * Mirrored border added around a photo before denoising, in pixels. Without it the outermost
+ * rows and columns had about twice the error of the interior, because 'same' convolutions pad
+ * with zeros there.
+ */
+const DENOISE_BORDER = 16;
 
 /** An 8-bit RGB image, HWC. */
 export interface RgbImage {
@@ -48,11 +56,14 @@ export async function applyStep(step: string, loaded: LoadedModel, image: RgbIma
 
   switch (step) {
     case 'denoise':
-      return runTiledModel(loaded, image, options, 1, (input) => denoiseBatch(loaded.model, input));
+      return runTiledModel(loaded, image, options, 1, DENOISE_BORDER, (input) => denoiseBatch(loaded.model, input));
+    // The upscale steps get no mirror padding, because it lowered PSNR in the outermost output
+    // pixels by 1 to 3 dB. That was measured on samples/photos at 512 px with x2 and x4 models
+    // of the default architecture, trained on those photos for 1200 steps.
     case 'upscale-x2':
-      return runTiledModel(loaded, image, options, 2, (input) => upscaleBatch(loaded.model, input));
+      return runTiledModel(loaded, image, options, 2, 0, (input) => upscaleBatch(loaded.model, input));
     case 'upscale-x4':
-      return runTiledModel(loaded, image, options, 4, (input) => upscaleBatch(loaded.model, input));
+      return runTiledModel(loaded, image, options, 4, 0, (input) => upscaleBatch(loaded.model, input));
     case 'colorize':
       return colorize(loaded, image, options, context);
     default:
@@ -60,18 +71,26 @@ export async function applyStep(step: string, loaded: LoadedModel, image: RgbIma
   }
 }
 
+/**
+ * Runs a model over an image in tiles. With a `border`, the image is first mirror-padded by that
+ * many pixels on every side, and the result is cropped by `border * scale`.
+ */
 async function runTiledModel(
   loaded: LoadedModel,
   image: RgbImage,
   options: StepOptions,
   scale: number,
+  border: number,
   predict: (input: tf.Tensor4D) => tf.Tensor4D,
 ): Promise<RgbImage> {
   if (options.tileSize === undefined || options.overlap === undefined) {
     throw new DarkroomError('INVALID_PIPELINE', 'A tiled step needs tileSize and overlap options');
   }
+  const paddedWidth = image.width + 2 * border;
+  const paddedHeight = image.height + 2 * border;
+  const padded = border > 0 ? padReflect(image.rgb, image.width, image.height, 3, border) : image.rgb;
   const rgb = await runTiled(
-    { width: image.width, height: image.height, channels: 3, data: image.rgb },
+    { width: paddedWidth, height: paddedHeight, channels: 3, data: padded },
     async (tile, tileHeight, tileWidth) => {
       const input = tf.tensor4d(tile, [1, tileHeight, tileWidth, 3]);
       const output = predict(input);
@@ -81,7 +100,11 @@ async function runTiledModel(
     },
     { tileSize: options.tileSize, overlap: options.overlap, multipleOf: loaded.metadata.sizeMultiple, scale },
   );
-  return { width: image.width * scale, height: image.height * scale, rgb };
+  return {
+    width: image.width * scale,
+    height: image.height * scale,
+    rgb: border > 0 ? cropBorder(rgb, paddedWidth * scale, paddedHeight * scale, 3, border * scale) : rgb,
+  };
 }
 
 async function colorize(loaded: LoadedModel, image: RgbImage, options: StepOptions, context: ApplyContext): Promise<RgbImage> {

@@ -4,6 +4,7 @@ import sharp from 'sharp';
 
 import { invalidOption } from '../errors.js';
 import { lightnessOf, writeLabAsRgb } from '../media/lab.js';
+import { type Initializer, seededInitializers } from './initializers.js';
 
 /**
  * Architecture of the colorization autoencoder: a U-shaped network from lightness L to the two
@@ -44,32 +45,34 @@ export function validateColorizeArchitecture(raw: Partial<ColorizeArchitecture>)
   return Object.freeze(resolved);
 }
 
-function conv(filters: number, name: string, strides = 1): tfl.layers.Layer {
-  return tfl.layers.conv2d({ filters, kernelSize: 3, strides, padding: 'same', activation: 'relu', kernelInitializer: 'heNormal', name });
+function conv(filters: number, name: string, initializer: () => Initializer, strides = 1): tfl.layers.Layer {
+  return tfl.layers.conv2d({ filters, kernelSize: 3, strides, padding: 'same', activation: 'relu', kernelInitializer: initializer(), name });
 }
 
-function upsample(filters: number, name: string): tfl.layers.Layer {
-  return tfl.layers.conv2dTranspose({ filters, kernelSize: 3, strides: 2, padding: 'same', activation: 'relu', kernelInitializer: 'heNormal', name });
+function upsample(filters: number, name: string, initializer: () => Initializer): tfl.layers.Layer {
+  return tfl.layers.conv2dTranspose({ filters, kernelSize: 3, strides: 2, padding: 'same', activation: 'relu', kernelInitializer: initializer(), name });
 }
 
 /**
  * Builds the colorizer. Input: L / 100, one channel. Output: (a, b) / CHROMA_SCALE, two
- * channels, at the input's size, which must be a multiple of 8.
+ * channels, at the input's size, which must be a multiple of 8. With a seed the initial weights
+ * are the same on every run.
  */
-export function buildColorizer(architecture: ColorizeArchitecture = DEFAULT_COLORIZE_ARCHITECTURE): tfl.LayersModel {
+export function buildColorizer(architecture: ColorizeArchitecture = DEFAULT_COLORIZE_ARCHITECTURE, seed?: number): tfl.LayersModel {
   const { baseFilters, middleFilters, deepFilters, bottleneckFilters, bottleneckDepth } = architecture;
+  const init = seededInitializers(seed);
   const input = tfl.input({ shape: [null, null, 1], name: 'lightness' });
   const apply = (layer: tfl.layers.Layer, x: tfl.SymbolicTensor | tfl.SymbolicTensor[]): tfl.SymbolicTensor => layer.apply(x) as tfl.SymbolicTensor;
 
-  const full = apply(conv(baseFilters, 'enc_full_2'), apply(conv(baseFilters, 'enc_full_1'), input));
-  const half = apply(conv(middleFilters, 'enc_half_1'), apply(conv(middleFilters, 'enc_half_down', 2), full));
-  const quarter = apply(conv(deepFilters, 'enc_quarter_1'), apply(conv(deepFilters, 'enc_quarter_down', 2), half));
-  let eighth = apply(conv(bottleneckFilters, 'enc_eighth_down', 2), quarter);
-  for (let i = 1; i <= bottleneckDepth; i++) eighth = apply(conv(bottleneckFilters, `bottleneck_${i}`), eighth);
+  const full = apply(conv(baseFilters, 'enc_full_2', init), apply(conv(baseFilters, 'enc_full_1', init), input));
+  const half = apply(conv(middleFilters, 'enc_half_1', init), apply(conv(middleFilters, 'enc_half_down', init, 2), full));
+  const quarter = apply(conv(deepFilters, 'enc_quarter_1', init), apply(conv(deepFilters, 'enc_quarter_down', init, 2), half));
+  let eighth = apply(conv(bottleneckFilters, 'enc_eighth_down', init, 2), quarter);
+  for (let i = 1; i <= bottleneckDepth; i++) eighth = apply(conv(bottleneckFilters, `bottleneck_${i}`, init), eighth);
 
-  const decQuarter = apply(conv(deepFilters, 'dec_quarter_1'), apply(tfl.layers.add({ name: 'skip_quarter' }), [apply(upsample(deepFilters, 'dec_quarter_up'), eighth), quarter]));
-  const decHalf = apply(conv(middleFilters, 'dec_half_1'), apply(tfl.layers.add({ name: 'skip_half' }), [apply(upsample(middleFilters, 'dec_half_up'), decQuarter), half]));
-  const decFull = apply(conv(baseFilters, 'dec_full_1'), apply(tfl.layers.add({ name: 'skip_full' }), [apply(upsample(baseFilters, 'dec_full_up'), decHalf), full]));
+  const decQuarter = apply(conv(deepFilters, 'dec_quarter_1', init), apply(tfl.layers.add({ name: 'skip_quarter' }), [apply(upsample(deepFilters, 'dec_quarter_up', init), eighth), quarter]));
+  const decHalf = apply(conv(middleFilters, 'dec_half_1', init), apply(tfl.layers.add({ name: 'skip_half' }), [apply(upsample(middleFilters, 'dec_half_up', init), decQuarter), half]));
+  const decFull = apply(conv(baseFilters, 'dec_full_1', init), apply(tfl.layers.add({ name: 'skip_full' }), [apply(upsample(baseFilters, 'dec_full_up', init), decHalf), full]));
 
   // Zero initialisation makes the untrained model return grey (a = b = 0).
   const chroma = apply(tfl.layers.conv2d({ filters: 2, kernelSize: 3, padding: 'same', kernelInitializer: 'zeros', name: 'chroma' }), decFull);

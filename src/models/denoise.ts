@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 
 import { invalidOption } from '../errors.js';
+import { type Initializer, seededInitializers } from './initializers.js';
 
 /**
  * Architecture of the denoising autoencoder. The network is a small U-shaped convolutional
@@ -39,53 +40,41 @@ export function validateArchitecture(raw: Partial<DenoiseArchitecture>): Denoise
   return Object.freeze(resolved);
 }
 
-function conv(filters: number, name: string, strides = 1, activation: 'relu' | 'linear' = 'relu'): tfl.layers.Layer {
-  return tfl.layers.conv2d({
-    filters,
-    kernelSize: 3,
-    strides,
-    padding: 'same',
-    activation,
-    kernelInitializer: activation === 'relu' ? 'heNormal' : 'glorotUniform',
-    name,
-  });
+function conv(filters: number, name: string, initializer: () => Initializer, strides = 1): tfl.layers.Layer {
+  return tfl.layers.conv2d({ filters, kernelSize: 3, strides, padding: 'same', activation: 'relu', kernelInitializer: initializer(), name });
 }
 
-function upsample(filters: number, name: string): tfl.layers.Layer {
-  return tfl.layers.conv2dTranspose({
-    filters,
-    kernelSize: 3,
-    strides: 2,
-    padding: 'same',
-    activation: 'relu',
-    kernelInitializer: 'heNormal',
-    name,
-  });
+function upsample(filters: number, name: string, initializer: () => Initializer): tfl.layers.Layer {
+  return tfl.layers.conv2dTranspose({ filters, kernelSize: 3, strides: 2, padding: 'same', activation: 'relu', kernelInitializer: initializer(), name });
 }
 
-/** Builds the denoiser for RGB input in [0, 1] of any size that is a multiple of 4. */
-export function buildDenoiser(architecture: DenoiseArchitecture = DEFAULT_DENOISE_ARCHITECTURE): tfl.LayersModel {
+/**
+ * Builds the denoiser for RGB input in [0, 1] of any size that is a multiple of 4. With a seed
+ * the initial weights are the same on every run.
+ */
+export function buildDenoiser(architecture: DenoiseArchitecture = DEFAULT_DENOISE_ARCHITECTURE, seed?: number): tfl.LayersModel {
   const { baseFilters, middleFilters, bottleneckFilters, bottleneckDepth } = architecture;
+  const init = seededInitializers(seed);
   const input = tfl.input({ shape: [null, null, 3], name: 'noisy' });
 
-  const full1 = conv(baseFilters, 'enc_full_1').apply(input) as tfl.SymbolicTensor;
-  const full = conv(baseFilters, 'enc_full_2').apply(full1) as tfl.SymbolicTensor;
+  const full1 = conv(baseFilters, 'enc_full_1', init).apply(input) as tfl.SymbolicTensor;
+  const full = conv(baseFilters, 'enc_full_2', init).apply(full1) as tfl.SymbolicTensor;
 
-  const half1 = conv(middleFilters, 'enc_half_down', 2).apply(full) as tfl.SymbolicTensor;
-  const half = conv(middleFilters, 'enc_half_1').apply(half1) as tfl.SymbolicTensor;
+  const half1 = conv(middleFilters, 'enc_half_down', init, 2).apply(full) as tfl.SymbolicTensor;
+  const half = conv(middleFilters, 'enc_half_1', init).apply(half1) as tfl.SymbolicTensor;
 
-  let quarter = conv(bottleneckFilters, 'enc_quarter_down', 2).apply(half) as tfl.SymbolicTensor;
+  let quarter = conv(bottleneckFilters, 'enc_quarter_down', init, 2).apply(half) as tfl.SymbolicTensor;
   for (let i = 1; i <= bottleneckDepth; i++) {
-    quarter = conv(bottleneckFilters, `bottleneck_${i}`).apply(quarter) as tfl.SymbolicTensor;
+    quarter = conv(bottleneckFilters, `bottleneck_${i}`, init).apply(quarter) as tfl.SymbolicTensor;
   }
 
-  const upHalf = upsample(middleFilters, 'dec_half_up').apply(quarter) as tfl.SymbolicTensor;
+  const upHalf = upsample(middleFilters, 'dec_half_up', init).apply(quarter) as tfl.SymbolicTensor;
   const joinedHalf = tfl.layers.add({ name: 'skip_half' }).apply([upHalf, half]) as tfl.SymbolicTensor;
-  const decHalf = conv(middleFilters, 'dec_half_1').apply(joinedHalf) as tfl.SymbolicTensor;
+  const decHalf = conv(middleFilters, 'dec_half_1', init).apply(joinedHalf) as tfl.SymbolicTensor;
 
-  const upFull = upsample(baseFilters, 'dec_full_up').apply(decHalf) as tfl.SymbolicTensor;
+  const upFull = upsample(baseFilters, 'dec_full_up', init).apply(decHalf) as tfl.SymbolicTensor;
   const joinedFull = tfl.layers.add({ name: 'skip_full' }).apply([upFull, full]) as tfl.SymbolicTensor;
-  const decFull = conv(baseFilters, 'dec_full_1').apply(joinedFull) as tfl.SymbolicTensor;
+  const decFull = conv(baseFilters, 'dec_full_1', init).apply(joinedFull) as tfl.SymbolicTensor;
 
   // Zero initialisation of the residual head makes the untrained model the identity, so
   // training starts at the noisy input's PSNR instead of at a random image.

@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 
 import { invalidOption } from '../errors.js';
+import { seededInitializers } from './initializers.js';
 import { BilinearUpsampleLayer, DepthToSpaceLayer } from './layers.js';
 
 /**
@@ -49,17 +50,21 @@ export function upscaleReceptiveRadius(architecture: UpscaleArchitecture): numbe
   return 2 + architecture.depth + 1;
 }
 
-/** Builds the upscaler for RGB input in [0, 1]; the output is `scale` times larger on each side. */
-export function buildUpscaler(scale: UpscaleScale, architecture: UpscaleArchitecture = DEFAULT_UPSCALE_ARCHITECTURE): tfl.LayersModel {
+/**
+ * Builds the upscaler for RGB input in [0, 1]; the output is `scale` times larger on each side.
+ * With a seed the initial weights are the same on every run.
+ */
+export function buildUpscaler(scale: UpscaleScale, architecture: UpscaleArchitecture = DEFAULT_UPSCALE_ARCHITECTURE, seed?: number): tfl.LayersModel {
   const { filters, depth } = architecture;
+  const init = seededInitializers(seed);
   const input = tfl.input({ shape: [null, null, 3], name: 'low_resolution' });
 
   let features = tfl.layers
-    .conv2d({ filters, kernelSize: 5, padding: 'same', activation: 'relu', kernelInitializer: 'heNormal', name: 'features_5x5' })
+    .conv2d({ filters, kernelSize: 5, padding: 'same', activation: 'relu', kernelInitializer: init(), name: 'features_5x5' })
     .apply(input) as tfl.SymbolicTensor;
   for (let i = 1; i <= depth; i++) {
     features = tfl.layers
-      .conv2d({ filters, kernelSize: 3, padding: 'same', activation: 'relu', kernelInitializer: 'heNormal', name: `features_${i}` })
+      .conv2d({ filters, kernelSize: 3, padding: 'same', activation: 'relu', kernelInitializer: init(), name: `features_${i}` })
       .apply(features) as tfl.SymbolicTensor;
   }
 

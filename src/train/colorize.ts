@@ -175,7 +175,7 @@ export const COLORIZE_TRAINING: TrainingTask<ColorizeTrainOptions> = {
   resolveOptions: resolveColorizeTrainOptions,
   modelTask: () => 'colorize',
   modelVersion: COLORIZE_MODEL_VERSION,
-  buildModel: (options) => buildColorizer(options.architecture),
+  buildModel: (options) => buildColorizer(options.architecture, options.seed),
   describe: (options) =>
     `working size ${options.workingSize} px, patches ${options.patchSize}x${options.patchSize}, batch ${options.batchSize}, class-rebalanced Huber loss on a and b`,
   metadata: (options) => ({

@@ -50,7 +50,7 @@ export const DENOISE_TRAINING: TrainingTask<DenoiseTrainOptions> = {
   resolveOptions: resolveDenoiseTrainOptions,
   modelTask: () => 'denoise',
   modelVersion: DENOISE_MODEL_VERSION,
-  buildModel: (options) => buildDenoiser(options.architecture),
+  buildModel: (options) => buildDenoiser(options.architecture, options.seed),
   describe: (options) => `patches ${options.patchSize}x${options.patchSize}, batch ${options.batchSize}, noise sigma ${options.minSigma}-${options.maxSigma}`,
   metadata: (options) => ({
     sizeMultiple: DENOISE_SIZE_MULTIPLE,

@@ -58,7 +58,7 @@ export async function runTrainLoop(options: TrainLoopOptions): Promise<TrainLoop
     for (let step = 0; step < stepsPerEpoch; step++) {
       if (options.signal?.aborted) {
         progress.finish();
-        log.info(`Stopping: saving a checkpoint after ${step} steps of epoch ${epoch + 1}`);
+        log.info(`Stopping after ${step} steps of epoch ${epoch + 1}: the checkpoint keeps these weights, and --resume starts epoch ${epoch + 1} again`);
         await options.onInterrupt(epoch, step);
         return { interrupted: true, epochsDone: epoch, lastMetrics, secondsPerStep: stepsTimed > 0 ? stepSeconds / stepsTimed : NaN };
       }

@@ -11,6 +11,8 @@ export interface CommonTrainOptions {
   readonly validationFraction: number;
   readonly seed: number;
   readonly resume: boolean;
+  /** Start over even when the output folder already contains a model or checkpoint. */
+  readonly overwrite: boolean;
 }
 
 export type RawOptions = Readonly<Record<string, unknown>>;
@@ -20,7 +22,7 @@ export function readInteger(raw: RawOptions, key: string, fallback: number, min:
   const value = raw[key] ?? fallback;
   const number = typeof value === 'string' && value.trim() !== '' ? Number(value) : value;
   if (typeof number !== 'number' || !Number.isInteger(number) || number < min || number > max) {
-    throw invalidOption(`an integer from ${min} to ${max}`, flag, value);
+    throw invalidOption(`an integer from ${min} to ${max}`, flag, reportable(value, number));
   }
   return number;
 }
@@ -30,9 +32,14 @@ export function readNumber(raw: RawOptions, key: string, fallback: number, min: 
   const value = raw[key] ?? fallback;
   const number = typeof value === 'string' && value.trim() !== '' ? Number(value) : value;
   if (typeof number !== 'number' || !Number.isFinite(number) || number < min || number > max) {
-    throw invalidOption(`a number from ${min} to ${max}`, flag, value);
+    throw invalidOption(`a number from ${min} to ${max}`, flag, reportable(value, number));
   }
   return number;
+}
+
+/** Shows a numeric flag as the number it parsed to, and anything else as received. */
+function reportable(value: unknown, parsed: unknown): unknown {
+  return typeof parsed === 'number' && !Number.isNaN(parsed) ? parsed : value;
 }
 
 export function readPath(raw: RawOptions, key: string, flag = `--${kebab(key)}`): string {
@@ -58,6 +65,7 @@ export function resolveCommonTrainOptions(raw: RawOptions, defaults: { epochs: n
     validationFraction: readNumber(raw, 'validationFraction', 0.15, 0, 0.9),
     seed: readInteger(raw, 'seed', 1, 0, 2 ** 31 - 1),
     resume: readBoolean(raw, 'resume', false),
+    overwrite: readBoolean(raw, 'overwrite', false),
   };
 }
 

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
-import { mkdir } from 'node:fs/promises';
+import { access, mkdir } from 'node:fs/promises';
 import path from 'node:path';
 
 import { DarkroomError } from '../errors.js';
@@ -44,6 +44,7 @@ export interface TrainingTask<O extends PhotoTrainOptions = PhotoTrainOptions> {
   /** The task stored in metadata and checkpoints, which pipeline steps match, e.g. "upscale-x2". */
   modelTask(options: O): string;
   modelVersion: string;
+  /** Builds the untrained model, with random initial weights seeded from `options.seed`. */
   buildModel(options: O): tfl.LayersModel;
   prepare(options: O, photos: { train: readonly TrainingPhoto[]; validation: readonly TrainingPhoto[] }, random: SeededRandom, log: Logger): Promise<PreparedTask>;
   /** One line for the log before training starts. */
@@ -71,6 +72,13 @@ export interface TrainResult {
 export async function trainTask<O extends PhotoTrainOptions>(task: TrainingTask<O>, options: Readonly<O>, context: TrainContext): Promise<TrainResult> {
   const { log } = context;
   const modelTask = task.modelTask(options);
+  // This check runs before the photos load, so that a second run into the same folder fails at once.
+  if (!options.resume && !options.overwrite && (await hasTrainingOutput(options.out))) {
+    throw new DarkroomError(
+      'USAGE',
+      `${options.out} already contains a model or checkpoint; add --resume to continue its training, or --overwrite to start over and replace it`,
+    );
+  }
   const files = await listPhotos(options.data);
   if (files.length === 0) {
     throw new DarkroomError('INVALID_INPUT', `No photos (.jpg, .png, .webp, .tif, .avif) found in ${options.data}`, { file: options.data });
@@ -180,6 +188,13 @@ export async function trainTask<O extends PhotoTrainOptions>(task: TrainingTask<
   await saveModel(model, options.out, metadataFor(options.epochs, result.lastMetrics));
   log.info(`Saved the model to ${options.out} after ${(elapsed() / 60).toFixed(1)} min (${result.secondsPerStep.toFixed(2)} s per step)`);
   return { interrupted: false, metrics: result.lastMetrics };
+}
+
+async function hasTrainingOutput(out: string): Promise<boolean> {
+  for (const file of [path.join(out, 'model.json'), path.join(out, 'checkpoint', 'state.json')]) {
+    if (await access(file).then(() => true, () => false)) return true;
+  }
+  return false;
 }
 
 function formatMetrics(metrics: Record<string, number>): string {

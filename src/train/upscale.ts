@@ -63,7 +63,7 @@ export const UPSCALE_TRAINING: TrainingTask<UpscaleTrainOptions> = {
   resolveOptions: resolveUpscaleTrainOptions,
   modelTask: (options) => upscaleTask(options.scale),
   modelVersion: UPSCALE_MODEL_VERSION,
-  buildModel: (options) => buildUpscaler(options.scale, options.architecture),
+  buildModel: (options) => buildUpscaler(options.scale, options.architecture, options.seed),
   describe: (options) =>
     `input patches ${options.patchSize}x${options.patchSize} shrunk by ${options.scale} with bicubic resampling, batch ${options.batchSize}`,
   metadata: (options) => ({

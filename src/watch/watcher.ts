@@ -418,8 +418,8 @@ class WatcherRun {
       this.log.error(`${name}: saving ${relPath} to ${folders.failed} failed: ${describeError(copyError)}`);
     }
 
-    const where = failedPath === undefined ? '' : `; see ${path.relative(path.resolve(this.options.root), failedPath)}`;
-    this.log.error(`${name}: ${relPath} failed: ${message}${where}`);
+    const where = failedPath === undefined ? '' : ` (see ${path.relative(path.resolve(this.options.root), failedPath)}.error.json)`;
+    this.log.error(`${name}: ${relPath} failed: ${message.replace(/\.$/, '')}${where}`);
     this.options.journal.markFailed(...key, message);
   }
 
