@@ -4,7 +4,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { loadPipelineFile } from '../src/pipeline/load.js';
-import { DEFAULT_TILE_OPTIONS, defaultStepRegistry, DENOISE_STEP } from '../src/pipeline/steps.js';
+import { COLORIZE_STEP, DEFAULT_TILE_OPTIONS, defaultStepRegistry, DENOISE_STEP, UPSCALE_X2_STEP, UPSCALE_X4_STEP } from '../src/pipeline/steps.js';
 
 let root: string;
 
@@ -52,5 +52,50 @@ describe('shipped pipelines', () => {
     expect(pipeline.name).toBe('denoise');
     expect(pipeline.steps[0]).toEqual({ step: 'denoise', model: path.join(root, 'models', 'denoise'), options: { tileSize: 768, overlap: 48 } });
     expect(pipeline.original).toBe('keep');
+  });
+});
+
+describe('colorize and upscale step options', () => {
+  it('fill the defaults', () => {
+    expect(COLORIZE_STEP.validateOptions({}, 'steps[0].options')).toEqual({ workingSize: 256 });
+    expect(UPSCALE_X2_STEP.validateOptions({}, 'steps[0].options')).toEqual({ tileSize: 512, overlap: 16 });
+  });
+
+  it('reject a working size that is not a multiple of 8', () => {
+    expect(() => COLORIZE_STEP.validateOptions({ workingSize: 250 }, 'steps[1].options')).toThrow(
+      'Expected a multiple of 8 for steps[1].options.workingSize but received 250',
+    );
+  });
+
+  it('reject tiling options for colorize', () => {
+    expect(() => COLORIZE_STEP.validateOptions({ tileSize: 256 }, 'steps[1].options')).toThrow(
+      'Expected one of workingSize for a field of steps[1].options but received "tileSize"',
+    );
+  });
+
+  it('accept any tile size for upscaling', () => {
+    expect(UPSCALE_X4_STEP.validateOptions({ tileSize: 97, overlap: 8 }, 'steps[0].options')).toEqual({ tileSize: 97, overlap: 8 });
+  });
+});
+
+describe('shipped colorize, upscale and restore pipelines', () => {
+  it('are valid and chain the expected steps', async () => {
+    const expected: Record<string, string[]> = {
+      colorize: ['colorize'],
+      'upscale-x2': ['upscale-x2'],
+      'upscale-x4': ['upscale-x4'],
+      restore: ['denoise', 'colorize', 'upscale-x2'],
+    };
+    for (const [name, steps] of Object.entries(expected)) {
+      const shipped = await readFile(new URL(`../pipelines/${name}.yaml`, import.meta.url), 'utf8');
+      const file = path.join(root, 'pipelines', `${name}.yaml`);
+      await writeFile(file, shipped);
+
+      const pipeline = await loadPipelineFile(file, defaultStepRegistry());
+
+      expect(pipeline.name).toBe(name);
+      expect(pipeline.steps.map((step) => step.step)).toEqual(steps);
+      expect(pipeline.steps.map((step) => step.model)).toEqual(steps.map((step) => path.join(root, 'models', step)));
+    }
   });
 });

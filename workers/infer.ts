@@ -7,12 +7,13 @@ import { stat } from 'node:fs/promises';
 
 import { initBackend } from '../src/backend/select.js';
 import { DarkroomError } from '../src/errors.js';
+import { createLogger } from '../src/log.js';
 import { decodeImage, encodeImage } from '../src/media/image.js';
-import { applyStep, type RgbImage } from '../src/models/apply.js';
+import { applyStep, type RgbImage, type StepOptions } from '../src/models/apply.js';
 import { loadModel, type LoadedModel } from '../src/models/storage.js';
-import type { TileOptions } from '../src/pipeline/steps.js';
 import type { PhotoResult, PhotoTask, ProbeResult, TaskFailure, WorkerData, WorkerTask } from '../src/pool/tasks.js';
 
+const log = createLogger('worker');
 const models = new Map<string, Promise<LoadedModel>>();
 const backendReady = initBackend((workerData as WorkerData | undefined)?.backend ?? 'auto');
 
@@ -44,10 +45,13 @@ async function runPhoto(task: PhotoTask): Promise<PhotoResult> {
   let image: RgbImage = { width: decoded.width, height: decoded.height, rgb: decoded.rgb };
   for (const step of task.steps) {
     const loaded = await modelFor(step.model);
-    image = await applyStep(step.step, loaded, image, step.options as unknown as TileOptions);
+    image = await applyStep(step.step, loaded, image, step.options as StepOptions, { log, source: task.inputPath });
   }
 
-  await encodeImage({ ...decoded, width: image.width, height: image.height, rgb: image.rgb }, task.outputPath);
+  // A grey input would be written back as grey, which would drop what colorize added.
+  const channels = task.steps.some((step) => step.step === 'colorize') ? 3 : decoded.channels;
+  // encodeImage resizes the alpha plane from sourceWidth x sourceHeight when a step upscaled.
+  await encodeImage({ ...decoded, channels, width: image.width, height: image.height, rgb: image.rgb }, task.outputPath);
   return { ok: true, outputPath: task.outputPath, width: image.width, height: image.height, seconds: (performance.now() - started) / 1000, threadId };
 }
 

@@ -1,27 +1,41 @@
 import path from 'node:path';
 
 import { DarkroomError, invalidOption } from '../errors.js';
+import { evaluateColorizer, formatColorizeTable } from '../eval/colorize.js';
 import { evaluateDenoiser, formatDenoiseTable } from '../eval/denoise.js';
-import { createLogger } from '../log.js';
+import { evaluateUpscaler, formatUpscaleTable } from '../eval/upscale.js';
+import { createLogger, type Logger } from '../log.js';
 import { loadModel } from '../models/storage.js';
-import { DEFAULT_TILE_OPTIONS } from '../pipeline/steps.js';
+import { type UpscaleScale, UPSCALE_SCALES, upscaleTask } from '../models/upscale.js';
+import { DEFAULT_COLORIZE_OPTIONS, DEFAULT_TILE_OPTIONS, DEFAULT_UPSCALE_TILE_OPTIONS } from '../pipeline/steps.js';
 import { readInteger, readNumber } from '../train/options.js';
 import { parseCommandArgs, toCamelCase } from './args.js';
 import { startBackend } from './backend.js';
 import { PACKAGE_ROOT } from './project.js';
 
-export const EVAL_HELP = `Usage: darkroom eval denoise --data DIR [--sigma 25] [--model DIR] [--json]
+export const EVAL_HELP = `Usage: darkroom eval <task> --data DIR [options]
 
-Adds Gaussian noise of standard deviation --sigma (0-255 scale, fixed seed) to each photo in
---data and prints the PSNR of the noisy photo, of the best Gaussian blur and median filter
-(each with its best setting chosen against the clean photo), and of the model, per photo and
-as means. The split column says whether the model trained on the photo.
+Measures a model on a folder of photos and prints a table per photo with means. The split
+column says whether the model trained on the photo.
+
+  darkroom eval denoise --data DIR [--sigma 25]
+      Adds Gaussian noise of standard deviation --sigma (0-255 scale, fixed seed) and prints
+      PSNR of the noisy photo, of the best Gaussian blur and median filter (each with its best
+      setting chosen against the clean photo), and of the model.
+  darkroom eval colorize --data DIR
+      Turns colour photos grey (their CIE Lab lightness), colorizes them, and prints PSNR of
+      the grey photo and of the result, and the colourfulness of Hasler and Süsstrunk (2003)
+      of the original and of the result.
+  darkroom eval upscale --scale 2|4 --data DIR
+      Shrinks photos with bicubic resampling, enlarges them back with bicubic resampling and
+      with the model, and prints PSNR on luminance (Y of YCbCr, BT.601) of both.
 
 Options:
-  --data DIR       folder of clean photos
-  --sigma X        noise standard deviation on the 0-255 scale (default 25)
-  --model DIR      model folder (default: the shipped models/denoise)
-  --seed N         noise seed (default 1)
+  --data DIR       folder of photos (clean, and in colour for colorize)
+  --model DIR      model folder (default: the shipped models/<denoise|colorize|upscale-xN>)
+  --sigma X        denoise: noise standard deviation on the 0-255 scale, 1 to 100 (default 25)
+  --seed N         denoise: noise seed (default 1)
+  --scale N        upscale: 2 or 4 (default 2)
   --max-side N     photos are scaled down to this long side first (default 1024)
   --json           print the rows as JSON instead of a table`;
 
@@ -30,9 +44,20 @@ const EVAL_OPTIONS = {
   sigma: { type: 'string' },
   model: { type: 'string' },
   seed: { type: 'string' },
+  scale: { type: 'string' },
   'max-side': { type: 'string' },
   json: { type: 'boolean' },
 } as const;
+
+const TASKS = ['denoise', 'colorize', 'upscale'] as const;
+
+interface EvalRequest {
+  readonly raw: Record<string, unknown>;
+  readonly data: string;
+  readonly maxSide: number;
+  readonly json: boolean;
+  readonly log: Logger;
+}
 
 export async function evalCommand(args: readonly string[]): Promise<number> {
   const { values, positionals } = parseCommandArgs('eval', args, EVAL_OPTIONS);
@@ -42,20 +67,59 @@ export async function evalCommand(args: readonly string[]): Promise<number> {
   }
 
   const task = positionals[0];
-  if (task !== 'denoise') throw invalidOption('one of denoise', 'the eval task', task, 'USAGE');
+  if (!(TASKS as readonly (string | undefined)[]).includes(task)) throw invalidOption(`one of ${TASKS.join(', ')}`, 'the eval task', task, 'USAGE');
   const raw = toCamelCase(values);
-  if (typeof raw.data !== 'string') throw new DarkroomError('USAGE', 'darkroom eval: missing --data DIR, a folder of clean photos');
-  const sigma = readNumber(raw, 'sigma', 25, 1, 100);
-  const seed = readInteger(raw, 'seed', 1, 0, 2 ** 31 - 1);
-  const maxSide = readInteger(raw, 'maxSide', 1024, 16, 100_000);
-  const modelDir = typeof raw.model === 'string' ? path.resolve(raw.model) : path.join(PACKAGE_ROOT, 'models', 'denoise');
+  if (typeof raw.data !== 'string') throw new DarkroomError('USAGE', 'darkroom eval: missing --data DIR, a folder of photos');
+  if (task !== 'denoise' && (raw.sigma !== undefined || raw.seed !== undefined)) {
+    throw new DarkroomError('USAGE', `darkroom eval ${task}: --sigma and --seed apply to denoise only`);
+  }
+  if (task !== 'upscale' && raw.scale !== undefined) throw new DarkroomError('USAGE', `darkroom eval ${task}: --scale applies to upscale only`);
 
-  const log = createLogger('eval');
-  await startBackend(values.backend, log);
-  const loaded = await loadModel(modelDir);
-  log.info(`Model ${modelDir}: ${loaded.metadata.task} v${loaded.metadata.version}`);
-  const rows = await evaluateDenoiser(loaded, { data: raw.data, sigma, seed, maxSide, tiles: DEFAULT_TILE_OPTIONS }, log);
+  const request: EvalRequest = { raw, data: raw.data, maxSide: readInteger(raw, 'maxSide', 1024, 16, 100_000), json: values.json === true, log: createLogger('eval') };
+  switch (task) {
+    case 'colorize':
+      return evalColorize(request, values.backend);
+    case 'upscale':
+      return evalUpscale(request, values.backend);
+    default:
+      return evalDenoise(request, values.backend);
+  }
+}
 
-  process.stdout.write((values.json ? JSON.stringify(rows, null, 2) : formatDenoiseTable(rows, sigma)) + '\n');
+function modelDir(raw: Record<string, unknown>, task: string): string {
+  return typeof raw.model === 'string' ? path.resolve(raw.model) : path.join(PACKAGE_ROOT, 'models', task);
+}
+
+async function loadFor(request: EvalRequest, task: string, backendFlag: unknown): Promise<Awaited<ReturnType<typeof loadModel>>> {
+  await startBackend(backendFlag, request.log);
+  const dir = modelDir(request.raw, task);
+  const loaded = await loadModel(dir);
+  request.log.info(`Model ${dir}: ${loaded.metadata.task} v${loaded.metadata.version}`);
+  return loaded;
+}
+
+async function evalDenoise(request: EvalRequest, backendFlag: unknown): Promise<number> {
+  const sigma = readNumber(request.raw, 'sigma', 25, 1, 100);
+  const seed = readInteger(request.raw, 'seed', 1, 0, 2 ** 31 - 1);
+  const loaded = await loadFor(request, 'denoise', backendFlag);
+  const rows = await evaluateDenoiser(loaded, { data: request.data, sigma, seed, maxSide: request.maxSide, tiles: DEFAULT_TILE_OPTIONS }, request.log);
+  process.stdout.write((request.json ? JSON.stringify(rows, null, 2) : formatDenoiseTable(rows, sigma)) + '\n');
+  return 0;
+}
+
+async function evalColorize(request: EvalRequest, backendFlag: unknown): Promise<number> {
+  const loaded = await loadFor(request, 'colorize', backendFlag);
+  const workingSize = loaded.metadata.training.workingSize ?? DEFAULT_COLORIZE_OPTIONS.workingSize;
+  const rows = await evaluateColorizer(loaded, { data: request.data, maxSide: request.maxSide, step: { workingSize } }, request.log);
+  process.stdout.write((request.json ? JSON.stringify(rows, null, 2) : formatColorizeTable(rows)) + '\n');
+  return 0;
+}
+
+async function evalUpscale(request: EvalRequest, backendFlag: unknown): Promise<number> {
+  const scale = readInteger(request.raw, 'scale', 2, 1, 16);
+  if (!(UPSCALE_SCALES as readonly number[]).includes(scale)) throw invalidOption(`one of ${UPSCALE_SCALES.join(', ')}`, '--scale', request.raw.scale);
+  const loaded = await loadFor(request, upscaleTask(scale as UpscaleScale), backendFlag);
+  const rows = await evaluateUpscaler(loaded, { data: request.data, scale: scale as UpscaleScale, maxSide: request.maxSide, tiles: DEFAULT_UPSCALE_TILE_OPTIONS }, request.log);
+  process.stdout.write((request.json ? JSON.stringify(rows, null, 2) : formatUpscaleTable(rows, scale)) + '\n');
   return 0;
 }

@@ -6,7 +6,8 @@ import { DarkroomError, invalidOption } from '../errors.js';
 import { loadPipelines } from '../pipeline/load.js';
 import type { ResolvedPipeline } from '../pipeline/schema.js';
 import { defaultStepRegistry } from '../pipeline/steps.js';
-import { readMetadata } from '../models/metadata.js';
+import type { Logger } from '../log.js';
+import { METADATA_FILE, readMetadata } from '../models/metadata.js';
 
 /** The darkroom package folder, which ships pipelines/ and models/. */
 export const PACKAGE_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
@@ -52,28 +53,87 @@ export function readThreads(flag: unknown): number | undefined {
   return threads;
 }
 
+/** A step whose model folder contains no model, described for an error or a warning. */
+export interface MissingModel {
+  /** The pipeline file, the step's `steps[i].model` field and the folder that has no model. */
+  readonly problem: string;
+  /** The command that trains the model, and the field to change instead. */
+  readonly advice: string;
+}
+
+/**
+ * Finds the first step of `pipeline` whose model folder contains no model, or returns undefined
+ * when every step has one.
+ */
+export function findMissingModel(pipeline: ResolvedPipeline): MissingModel | undefined {
+  for (const [index, step] of pipeline.steps.entries()) {
+    if (existsSync(path.join(step.model, METADATA_FILE))) continue;
+    return {
+      problem: `${pipeline.file}: no model found for steps[${index}].model at ${step.model} (it has no ${METADATA_FILE})`,
+      advice: describeHowToAddModel(pipeline, index),
+    };
+  }
+  return undefined;
+}
+
+function describeHowToAddModel(pipeline: ResolvedPipeline, index: number): string {
+  const step = pipeline.steps[index];
+  const trainArguments = defaultStepRegistry().get(step.step)?.trainArguments ?? step.step;
+  return (
+    `Train one with "npx darkroom train ${trainArguments} --data DIR --out ${step.model}", ` +
+    `or set steps[${index}].model to a model folder (relative paths start at ${pipeline.root})`
+  );
+}
+
+async function checkModelTasks(pipeline: ResolvedPipeline): Promise<void> {
+  for (const [index, step] of pipeline.steps.entries()) {
+    let metadata;
+    try {
+      metadata = await readMetadata(step.model);
+    } catch (error) {
+      throw new DarkroomError(
+        'MODEL_NOT_FOUND',
+        `${pipeline.file}: the model for steps[${index}].model at ${step.model} cannot be read (${(error as Error).message}). ${describeHowToAddModel(pipeline, index)}`,
+      );
+    }
+    if (metadata.task !== step.step) {
+      throw new DarkroomError('MODEL_NOT_FOUND', `${pipeline.file}: the model in ${step.model} was trained for "${metadata.task}", not for the "${step.step}" step`);
+    }
+  }
+}
+
 /**
  * Checks that every step's model folder contains a model for that step, so that a missing model
  * stops the command at start instead of failing every photo.
  */
 export async function checkPipelineModels(pipelines: readonly ResolvedPipeline[]): Promise<void> {
   for (const pipeline of pipelines) {
-    for (const [index, step] of pipeline.steps.entries()) {
-      let metadata;
-      try {
-        metadata = await readMetadata(step.model);
-      } catch (error) {
-        throw new DarkroomError(
-          'MODEL_NOT_FOUND',
-          `${pipeline.file}: no model found for steps[${index}].model at ${step.model} (${(error as Error).message.split(':')[0]}). ` +
-            `Train one with "darkroom train ${step.step} --data DIR --out ${step.model}", or set steps[${index}].model to a model folder (relative paths start at ${pipeline.root})`,
-        );
-      }
-      if (metadata.task !== step.step) {
-        throw new DarkroomError('MODEL_NOT_FOUND', `${pipeline.file}: the model in ${step.model} was trained for "${metadata.task}", not for the "${step.step}" step`);
-      }
-    }
+    const missing = findMissingModel(pipeline);
+    if (missing !== undefined) throw new DarkroomError('MODEL_NOT_FOUND', `${missing.problem}. ${missing.advice}`);
+    await checkModelTasks(pipeline);
   }
+}
+
+/**
+ * Returns the pipelines whose models are all present, warning about each one skipped because a
+ * model is missing, so that one untrained model does not stop the others from being watched.
+ * A model trained for another step is still an error, because that is a mistake in a file.
+ */
+export async function runnablePipelines(pipelines: readonly ResolvedPipeline[], log: Logger): Promise<ResolvedPipeline[]> {
+  const runnable: ResolvedPipeline[] = [];
+  for (const pipeline of pipelines) {
+    const missing = findMissingModel(pipeline);
+    if (missing !== undefined) {
+      log.warn(`${missing.problem}, so the ${pipeline.name} pipeline is skipped. ${missing.advice}`);
+      continue;
+    }
+    await checkModelTasks(pipeline);
+    runnable.push(pipeline);
+  }
+  if (runnable.length === 0) {
+    throw new DarkroomError('MODEL_NOT_FOUND', `No pipeline has all its models (${pipelines.map((pipeline) => pipeline.name).join(', ')}); train the models named above`);
+  }
+  return runnable;
 }
 
 /** Formats a failure so that the input's path appears once, whether or not the message names it. */

@@ -1,29 +1,41 @@
 import { DarkroomError, invalidOption } from '../errors.js';
 import { createLogger } from '../log.js';
-import { resolveDenoiseTrainOptions, trainDenoise } from '../train/denoise.js';
+import { TRAINING_TASKS } from '../train/tasks.js';
+import { trainTask } from '../train/trainer.js';
 import { interruptSignal, parseCommandArgs, toCamelCase } from './args.js';
 import { startBackend } from './backend.js';
 
 export const TRAIN_HELP = `Usage: darkroom train <task> --data DIR --out DIR [options]
 
-Trains a model on your own photos. Tasks: denoise.
+Trains a model on your own photos. Tasks:
+  denoise    blind denoiser (Gaussian noise of sigma 0-50)
+  colorize   colorization: chroma (a, b) of CIE Lab from lightness L
+  upscale    super-resolution by --scale 2 or 4
 
 Options:
   --data DIR               folder of training photos (JPEG, PNG, WebP, TIFF, AVIF)
   --out DIR                folder to write the model to; checkpoints go to DIR/checkpoint
   --epochs N               number of epochs (default 30)
   --steps-per-epoch N      optimizer steps per epoch (default 50)
-  --batch-size N           patches per step (default 16)
-  --patch-size N           patch side in pixels, a multiple of 4 (default 64)
+  --batch-size N           patches per step (default 16; 8 for colorize)
+  --patch-size N           patch side in pixels (default 64 for denoise, a multiple of 4;
+                           128 for colorize, a multiple of 8; 32 input pixels for upscale)
   --learning-rate X        initial Adam learning rate, decayed by a cosine schedule (default 0.001)
-  --min-sigma X            lowest noise standard deviation, 0-255 scale (default 0)
-  --max-sigma X            highest noise standard deviation, 0-255 scale (default 50)
-  --validation-fraction X  share of photos held out for validation PSNR (default 0.15)
-  --max-side N             photos are scaled down to this long side before training (default 1536)
-  --seed N                 random seed for patches and noise (default 1)
+  --validation-fraction X  share of photos held out for validation (default 0.15)
+  --max-side N             photos are scaled down to this long side before training (default 1536;
+                           colorize uses --working-size)
+  --seed N                 random seed for initial weights, patches and noise (default 1)
   --resume                 continue from the checkpoint in --out
   --overwrite              start over when --out already holds a model or checkpoint
   --backend NAME           auto, tensorflow-gpu, tensorflow, wasm or cpu (default auto)
+
+denoise:
+  --min-sigma X            lowest noise standard deviation, 0-255 scale (default 0)
+  --max-sigma X            highest noise standard deviation, 0-255 scale (default 50)
+colorize:
+  --working-size N         long side in pixels of the images the model sees (default 256)
+upscale:
+  --scale N                2 or 4 (default 2); the model is for the upscale-x<N> step
 
 Ctrl-C stops after the current step and saves a checkpoint; run again with --resume.`;
 
@@ -37,6 +49,8 @@ const TRAIN_OPTIONS = {
   'learning-rate': { type: 'string' },
   'min-sigma': { type: 'string' },
   'max-sigma': { type: 'string' },
+  'working-size': { type: 'string' },
+  scale: { type: 'string' },
   'validation-fraction': { type: 'string' },
   'max-side': { type: 'string' },
   seed: { type: 'string' },
@@ -44,7 +58,8 @@ const TRAIN_OPTIONS = {
   overwrite: { type: 'boolean' },
 } as const;
 
-const TASKS = ['denoise'] as const;
+/** Flags that only some tasks read, so that a flag given to the wrong task is an error rather than ignored. */
+const TASK_FLAGS = new Set(['minSigma', 'maxSigma', 'workingSize', 'scale']);
 
 export async function trainCommand(args: readonly string[]): Promise<number> {
   const { values, positionals } = parseCommandArgs('train', args, TRAIN_OPTIONS);
@@ -53,17 +68,27 @@ export async function trainCommand(args: readonly string[]): Promise<number> {
     return 0;
   }
 
-  const task = positionals[0];
-  if (task === undefined) throw new DarkroomError('USAGE', `darkroom train: missing the task; expected one of ${TASKS.join(', ')}`);
-  if (!(TASKS as readonly string[]).includes(task)) throw invalidOption(`one of ${TASKS.join(', ')}`, 'the train task', task, 'USAGE');
+  const names = [...TRAINING_TASKS.keys()];
+  const taskName = positionals[0];
+  if (taskName === undefined) throw new DarkroomError('USAGE', `darkroom train: missing the task; expected one of ${names.join(', ')}`);
+  const task = TRAINING_TASKS.get(taskName);
+  if (task === undefined) throw invalidOption(`one of ${names.join(', ')}`, 'the train task', taskName, 'USAGE');
   if (positionals.length > 1) throw new DarkroomError('USAGE', `darkroom train: unexpected argument ${JSON.stringify(positionals[1])}`);
 
-  const options = resolveDenoiseTrainOptions(toCamelCase(values));
+  const raw = toCamelCase(values);
+  for (const key of Object.keys(raw)) {
+    if (TASK_FLAGS.has(key) && !task.flags.includes(key)) {
+      const flag = `--${key.replace(/[A-Z]/g, (letter) => `-${letter.toLowerCase()}`)}`;
+      throw new DarkroomError('USAGE', `darkroom train ${taskName}: ${flag} does not apply to this task; see "darkroom train --help"`);
+    }
+  }
+
+  const options = task.resolveOptions(raw);
   const log = createLogger('train');
   const backend = await startBackend(values.backend, log);
   if (backend.name === 'cpu') log.warn('The plain CPU backend is far too slow to train; expect hours per epoch');
 
   const signal = interruptSignal(() => log.info('Ctrl-C: finishing the current step, then saving a checkpoint (press again to quit at once)'));
-  const result = await trainDenoise(options, { log, backend: backend.name, signal });
+  const result = await trainTask(task, options, { log, backend: backend.name, signal });
   return result.interrupted ? 130 : 0;
 }

@@ -9,11 +9,13 @@ import { acquireWatchLock } from '../watch/lock.js';
 import { startWatcher } from '../watch/watcher.js';
 import { interruptSignal, parseCommandArgs } from './args.js';
 import { resolveBackendRequest } from '../backend/select.js';
-import { checkPipelineModels, loadProjectPipelines, readThreads, resolveRoot } from './project.js';
+import { loadProjectPipelines, readThreads, resolveRoot, runnablePipelines } from './project.js';
 
 export const WATCH_HELP = `Usage: darkroom watch [--root DIR] [--pipelines DIR] [--threads N]
 
 Watches inbox/<pipeline>/ for every pipeline file and writes results to outbox/<pipeline>/.
+A pipeline whose model folder contains no model is skipped with a warning that names the
+command that trains it.
 Files that cannot be processed go to failed/<pipeline>/ with a .error.json that says why.
 Files already in an inbox at start are processed; a journal in .darkroom/ makes sure that
 nothing is processed twice across restarts. Ctrl-C finishes the photos in progress and stops.
@@ -39,8 +41,7 @@ export async function watchCommand(args: readonly string[]): Promise<number> {
 
   const log = createLogger('watch');
   const root = resolveRoot(values.root);
-  const pipelines = await loadProjectPipelines(root, values.pipelines);
-  await checkPipelineModels(pipelines);
+  const pipelines = await runnablePipelines(await loadProjectPipelines(root, values.pipelines), log);
   const lock = await acquireWatchLock(root);
   const pool = await createInferencePool({ backend: resolveBackendRequest(values.backend as string | undefined), threads: readThreads(values.threads), log });
   const journal = Journal.open(root);

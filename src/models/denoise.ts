@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 
 import { invalidOption } from '../errors.js';
+import { type Initializer, seededInitializers } from './initializers.js';
 
 /**
  * Architecture of the denoising autoencoder. The network is a small U-shaped convolutional
@@ -39,17 +40,11 @@ export function validateArchitecture(raw: Partial<DenoiseArchitecture>): Denoise
   return Object.freeze(resolved);
 }
 
-/** He-normal initialisers with consecutive seeds, so that a training seed fixes the initial weights. */
-function seededInitializers(seed: number | undefined): () => ReturnType<typeof tfl.initializers.heNormal> {
-  let next = seed;
-  return () => tfl.initializers.heNormal(next === undefined ? {} : { seed: next++ });
-}
-
-function conv(filters: number, name: string, initializer: () => ReturnType<typeof tfl.initializers.heNormal>, strides = 1): tfl.layers.Layer {
+function conv(filters: number, name: string, initializer: () => Initializer, strides = 1): tfl.layers.Layer {
   return tfl.layers.conv2d({ filters, kernelSize: 3, strides, padding: 'same', activation: 'relu', kernelInitializer: initializer(), name });
 }
 
-function upsample(filters: number, name: string, initializer: () => ReturnType<typeof tfl.initializers.heNormal>): tfl.layers.Layer {
+function upsample(filters: number, name: string, initializer: () => Initializer): tfl.layers.Layer {
   return tfl.layers.conv2dTranspose({ filters, kernelSize: 3, strides: 2, padding: 'same', activation: 'relu', kernelInitializer: initializer(), name });
 }
 

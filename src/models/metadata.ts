@@ -25,9 +25,15 @@ export interface ModelMetadata {
     seconds: number;
     backend: string;
     noiseSigmaRange?: readonly [number, number];
+    /** Upscaling factor of a super-resolution model. */
+    scale?: number;
+    /** Long side in pixels of the working images of a colorization model. */
+    workingSize?: number;
   }>;
-  /** Validation PSNR in dB after the last epoch, keyed by what was measured (e.g. "sigma25"). */
+  /** Validation metrics after the last epoch, keyed by what was measured (e.g. "psnr25"), PSNR in dB. */
   readonly validation: Readonly<Record<string, number>>;
+  /** Settings that inference reads, calibrated during training (e.g. "chromaBoost"). */
+  readonly inference?: Readonly<Record<string, number>>;
 }
 
 export const METADATA_FILE = 'darkroom.json';

@@ -4,6 +4,8 @@ import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 
 import { DarkroomError } from '../errors.js';
+// Registers the custom layers, which loadLayersModel needs to rebuild models that use them.
+import './layers.js';
 import { METADATA_FILE, type ModelMetadata, readMetadata } from './metadata.js';
 
 const TOPOLOGY_FILE = 'model.json';

@@ -13,6 +13,8 @@ export interface StepDefinition {
   description: string;
   /** Model folder, relative to the project root, used when a step entry gives no `model`. */
   defaultModel: string;
+  /** Arguments of `darkroom train` that train this step's model, e.g. "upscale --scale 2". */
+  trainArguments?: string;
   /**
    * Validates the raw `options` value of one step entry and returns the options with every
    * default filled in. `raw` is `{}` when the pipeline file gives no options. Throw the error

@@ -1,5 +1,7 @@
 import { invalidOption } from '../errors.js';
+import { COLORIZE_SIZE_MULTIPLE } from '../models/colorize.js';
 import { DENOISE_SIZE_MULTIPLE } from '../models/denoise.js';
+import { UPSCALE_SIZE_MULTIPLE } from '../models/upscale.js';
 import { createStepRegistry, type StepDefinition, type StepRegistry } from './registry.js';
 import { expectKnownFields, expectMapping, readOptionalInteger } from './schema.js';
 
@@ -19,29 +21,79 @@ export interface TileOptions {
  */
 export const DEFAULT_TILE_OPTIONS: TileOptions = Object.freeze({ tileSize: 768, overlap: 48 });
 
-function validateTileOptions(raw: unknown, fieldPath: string, multiple: number): TileOptions {
-  if (raw === undefined || raw === null) return DEFAULT_TILE_OPTIONS;
+/**
+ * Default tiling of the upscalers, in input pixels. Their receptive-field radius is 7 input
+ * pixels, so an overlap of 16 matches a whole-image run. A 512-pixel tile at scale 4 makes a
+ * 2048-pixel output tile, and the 48-channel activations stay near 50 MB.
+ */
+export const DEFAULT_UPSCALE_TILE_OPTIONS: TileOptions = Object.freeze({ tileSize: 512, overlap: 16 });
+
+function validateTileOptions(raw: unknown, fieldPath: string, multiple: number, defaults: TileOptions = DEFAULT_TILE_OPTIONS): TileOptions {
+  if (raw === undefined || raw === null) return defaults;
   const record = expectMapping(raw, fieldPath);
   expectKnownFields(record, ['tileSize', 'overlap'], fieldPath);
 
-  const tileSize = readOptionalInteger(record.tileSize, `${fieldPath}.tileSize`, { min: 32, max: 4096, fallback: DEFAULT_TILE_OPTIONS.tileSize });
+  const tileSize = readOptionalInteger(record.tileSize, `${fieldPath}.tileSize`, { min: 32, max: 4096, fallback: defaults.tileSize });
   if (tileSize % multiple !== 0) throw invalidOption(`a multiple of ${multiple}`, `${fieldPath}.tileSize`, tileSize, 'INVALID_PIPELINE');
   const overlap = readOptionalInteger(record.overlap, `${fieldPath}.overlap`, {
     min: 0,
     max: tileSize / 2 - 1,
-    fallback: Math.min(DEFAULT_TILE_OPTIONS.overlap, tileSize / 2 - 1),
+    fallback: Math.min(defaults.overlap, tileSize / 2 - 1),
   });
   return Object.freeze({ tileSize, overlap });
+}
+
+/** Options of the colorize step, resolved with defaults. */
+export interface ColorizeStepOptions {
+  /** Long side in pixels of the image that the model receives. Chroma is scaled up from it. */
+  readonly workingSize: number;
+}
+
+/** The working size that the colorizer trains at by default, so inference matches training. */
+export const DEFAULT_COLORIZE_OPTIONS: ColorizeStepOptions = Object.freeze({ workingSize: 256 });
+
+function validateColorizeOptions(raw: unknown, fieldPath: string): ColorizeStepOptions {
+  if (raw === undefined || raw === null) return DEFAULT_COLORIZE_OPTIONS;
+  const record = expectMapping(raw, fieldPath);
+  expectKnownFields(record, ['workingSize'], fieldPath);
+
+  const workingSize = readOptionalInteger(record.workingSize, `${fieldPath}.workingSize`, { min: 32, max: 2048, fallback: DEFAULT_COLORIZE_OPTIONS.workingSize });
+  if (workingSize % COLORIZE_SIZE_MULTIPLE !== 0) {
+    throw invalidOption(`a multiple of ${COLORIZE_SIZE_MULTIPLE}`, `${fieldPath}.workingSize`, workingSize, 'INVALID_PIPELINE');
+  }
+  return Object.freeze({ workingSize });
 }
 
 export const DENOISE_STEP: StepDefinition = {
   name: 'denoise',
   description: 'removes noise from photos with a residual convolutional autoencoder (blind, sigma 0-50)',
   defaultModel: 'models/denoise',
+  trainArguments: 'denoise',
   validateOptions: (raw, fieldPath) => ({ ...validateTileOptions(raw, fieldPath, DENOISE_SIZE_MULTIPLE) }),
 };
 
+export const COLORIZE_STEP: StepDefinition = {
+  name: 'colorize',
+  description: 'colours black-and-white photos: predicts Lab chroma from lightness and keeps the full-resolution lightness',
+  defaultModel: 'models/colorize',
+  trainArguments: 'colorize',
+  validateOptions: (raw, fieldPath) => ({ ...validateColorizeOptions(raw, fieldPath) }),
+};
+
+function upscaleStep(scale: 2 | 4): StepDefinition {
+  return {
+    name: `upscale-x${scale}`,
+    description: `enlarges photos ${scale} times per side with a sub-pixel convolution network`,
+    defaultModel: `models/upscale-x${scale}`,
+    trainArguments: `upscale --scale ${scale}`,
+    validateOptions: (raw, fieldPath) => ({ ...validateTileOptions(raw, fieldPath, UPSCALE_SIZE_MULTIPLE, DEFAULT_UPSCALE_TILE_OPTIONS) }),
+  };
+}
+
+export const UPSCALE_X2_STEP = upscaleStep(2);
+export const UPSCALE_X4_STEP = upscaleStep(4);
+
 /** Creates the registry of steps that pipeline files can use; new steps are added to its list. */
 export function defaultStepRegistry(): StepRegistry {
-  return createStepRegistry([DENOISE_STEP]);
+  return createStepRegistry([DENOISE_STEP, COLORIZE_STEP, UPSCALE_X2_STEP, UPSCALE_X4_STEP]);
 }

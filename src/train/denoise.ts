@@ -1,27 +1,19 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
-import { access, mkdir } from 'node:fs/promises';
-import path from 'node:path';
 
-import { DarkroomError, invalidOption } from '../errors.js';
+import { invalidOption } from '../errors.js';
 import { psnr } from '../eval/metrics.js';
-import type { Logger } from '../log.js';
 import { buildDenoiser, type DenoiseArchitecture, DENOISE_SIZE_MULTIPLE, denoiseBatch, validateArchitecture } from '../models/denoise.js';
-import type { ModelMetadata } from '../models/metadata.js';
-import { saveModel } from '../models/storage.js';
-import { loadCheckpoint, saveCheckpoint, type TrainingState } from './checkpoint.js';
-import { cosineSchedule, runTrainLoop } from './loop.js';
 import { addBlindNoise, addGaussianNoise } from './noise.js';
-import { listPhotos, loadPhotos, splitByName, type TrainingPhoto } from './photos.js';
+import type { TrainingPhoto } from './photos.js';
 import { centreCrop, samplePatches } from './patches.js';
-import { SeededRandom } from './random.js';
-import { type CommonTrainOptions, type RawOptions, readInteger, readNumber, resolveCommonTrainOptions } from './options.js';
+import type { SeededRandom } from './random.js';
+import { type RawOptions, readInteger, readNumber, resolveCommonTrainOptions } from './options.js';
+import { type PhotoTrainOptions, type TrainContext, type TrainingTask, type TrainResult, trainTask } from './trainer.js';
 
-export interface DenoiseTrainOptions extends CommonTrainOptions {
-  readonly patchSize: number;
+export interface DenoiseTrainOptions extends PhotoTrainOptions {
   readonly minSigma: number;
   readonly maxSigma: number;
-  readonly maxSide: number;
   readonly validationCrop: number;
   /** Layer widths; the CLI always uses the defaults, tests pass smaller ones. */
   readonly architecture: DenoiseArchitecture;
@@ -51,140 +43,45 @@ export function resolveDenoiseTrainOptions(raw: RawOptions): Readonly<DenoiseTra
   });
 }
 
+export const DENOISE_TRAINING: TrainingTask<DenoiseTrainOptions> = {
+  command: 'denoise',
+  description: 'blind denoiser, Gaussian noise of sigma --min-sigma to --max-sigma',
+  flags: ['minSigma', 'maxSigma', 'patchSize', 'validationCrop'],
+  resolveOptions: resolveDenoiseTrainOptions,
+  modelTask: () => 'denoise',
+  modelVersion: DENOISE_MODEL_VERSION,
+  buildModel: (options) => buildDenoiser(options.architecture, options.seed),
+  describe: (options) => `patches ${options.patchSize}x${options.patchSize}, batch ${options.batchSize}, noise sigma ${options.minSigma}-${options.maxSigma}`,
+  metadata: (options) => ({
+    sizeMultiple: DENOISE_SIZE_MULTIPLE,
+    inputChannels: 3,
+    architecture: { name: 'residual-unet-autoencoder', ...options.architecture },
+    training: { noiseSigmaRange: [options.minSigma, options.maxSigma] },
+  }),
+  prepare: async (options, photos, random) => {
+    const patchValues = options.patchSize * options.patchSize * 3;
+    const validationCrops = photos.validation.map((photo) => centreCrop(photo, options.validationCrop, DENOISE_SIZE_MULTIPLE));
+    return {
+      makeBatch: () => {
+        const clean = samplePatchesFor(photos.train, options, random);
+        const noisy = clean.slice();
+        addBlindNoise(noisy, patchValues, options.minSigma, options.maxSigma, random);
+        const shape: [number, number, number, number] = [options.batchSize, options.patchSize, options.patchSize, 3];
+        return { inputs: tf.tensor4d(noisy, shape), targets: tf.tensor4d(clean, shape) };
+      },
+      loss: (predictions, targets) => tf.losses.meanSquaredError(targets, predictions) as tf.Scalar,
+      validate: (model) => validateDenoiser(model, validationCrops),
+    };
+  },
+};
+
 /**
  * Trains the blind denoiser on random patches of the photos in `options.data`, with Gaussian
  * noise synthesised per batch, validation PSNR each epoch on held-out photos, a checkpoint each
  * epoch, and the final model saved to `options.out`.
  */
-export async function trainDenoise(options: Readonly<DenoiseTrainOptions>, context: { log: Logger; backend: string; signal?: AbortSignal }): Promise<{ interrupted: boolean; metrics: Record<string, number> }> {
-  const { log } = context;
-  const files = await listPhotos(options.data);
-  if (files.length === 0) {
-    throw new DarkroomError('INVALID_INPUT', `No photos (.jpg, .png, .webp, .tif, .avif) found in ${options.data}`, { file: options.data });
-  }
-
-  const split = splitByName(files, options.validationFraction);
-  const trainPhotos = await loadPhotos(split.train, options.maxSide, log);
-  const validationPhotos = await loadPhotos(split.validation, options.maxSide, log);
-  if (trainPhotos.length === 0) throw new DarkroomError('INVALID_INPUT', `None of the photos in ${options.data} could be decoded`, { file: options.data });
-  log.info(`Training on ${trainPhotos.length} photos, validating on ${validationPhotos.length} (${validationPhotos.map((p) => p.name).join(', ') || 'none'})`);
-  log.info(`Photos larger than ${options.maxSide} px on the long side are scaled down; patches ${options.patchSize}x${options.patchSize}, batch ${options.batchSize}, noise sigma ${options.minSigma}-${options.maxSigma}`);
-
-  const random = new SeededRandom(options.seed);
-  const optimizer = tf.train.adam(options.learningRate);
-  let model: tfl.LayersModel;
-  let startEpoch = 0;
-  let history: Record<string, number>[] = [];
-  let elapsedBefore = 0;
-
-  const checkpoint = options.resume ? await loadCheckpoint(options.out) : undefined;
-  if (!options.resume && !options.overwrite && (await hasTrainingOutput(options.out))) {
-    throw new DarkroomError(
-      'USAGE',
-      `${options.out} already contains a model or checkpoint; add --resume to continue its training, or --overwrite to start over and replace it`,
-    );
-  }
-  if (options.resume && checkpoint === undefined) {
-    throw new DarkroomError('INVALID_INPUT', `No checkpoint to resume in ${path.join(options.out, 'checkpoint')}; run without --resume to start over`);
-  }
-  if (checkpoint !== undefined) {
-    if (checkpoint.state.task !== 'denoise') throw new DarkroomError('INVALID_INPUT', `The checkpoint in ${options.out} is for "${checkpoint.state.task}", not denoise`);
-    model = checkpoint.model;
-    await optimizer.setWeights(checkpoint.optimizerWeights);
-    startEpoch = checkpoint.state.epoch;
-    random.currentState = checkpoint.state.randomState;
-    history = [...checkpoint.state.history];
-    elapsedBefore = checkpoint.state.elapsedSeconds;
-    log.info(`Resuming from the checkpoint after epoch ${startEpoch} of ${options.epochs}`);
-  } else {
-    model = buildDenoiser(options.architecture, options.seed);
-  }
-
-  await mkdir(options.out, { recursive: true });
-  const started = performance.now();
-  const elapsed = (): number => elapsedBefore + (performance.now() - started) / 1000;
-  const patchValues = options.patchSize * options.patchSize * 3;
-  const validationCrops = validationPhotos.map((photo) => centreCrop(photo, options.validationCrop, DENOISE_SIZE_MULTIPLE));
-
-  const metadataFor = (epochs: number, validation: Record<string, number>): ModelMetadata => ({
-    format: 'darkroom-model',
-    formatVersion: 1,
-    task: 'denoise',
-    version: DENOISE_MODEL_VERSION,
-    createdAt: new Date().toISOString(),
-    sizeMultiple: DENOISE_SIZE_MULTIPLE,
-    inputChannels: 3,
-    architecture: { name: 'residual-unet-autoencoder', ...options.architecture },
-    training: {
-      dataDir: path.resolve(options.data),
-      files: { train: trainPhotos.map((p) => p.name), validation: validationPhotos.map((p) => p.name) },
-      patchSize: options.patchSize,
-      batchSize: options.batchSize,
-      steps: epochs * options.stepsPerEpoch,
-      epochs,
-      seconds: Math.round(elapsed()),
-      backend: context.backend,
-      noiseSigmaRange: [options.minSigma, options.maxSigma],
-    },
-    validation,
-  });
-
-  const stateFor = (epoch: number): TrainingState => ({
-    task: 'denoise',
-    epoch,
-    step: epoch * options.stepsPerEpoch,
-    randomState: random.currentState,
-    elapsedSeconds: elapsed(),
-    history,
-    options: { ...options },
-  });
-
-  const result = await runTrainLoop({
-    label: 'denoise',
-    model,
-    optimizer,
-    epochs: options.epochs,
-    stepsPerEpoch: options.stepsPerEpoch,
-    startEpoch,
-    learningRate: cosineSchedule(options.learningRate),
-    signal: context.signal,
-    log,
-    makeBatch: () => {
-      const clean = samplePatchesFor(trainPhotos, options, random);
-      const noisy = clean.slice();
-      addBlindNoise(noisy, patchValues, options.minSigma, options.maxSigma, random);
-      const shape: [number, number, number, number] = [options.batchSize, options.patchSize, options.patchSize, 3];
-      return { inputs: tf.tensor4d(noisy, shape), targets: tf.tensor4d(clean, shape) };
-    },
-    loss: (predictions, targets) => tf.losses.meanSquaredError(targets, predictions) as tf.Scalar,
-    validate: async () => validateDenoiser(model, validationCrops),
-    onEpochEnd: async (epoch, metrics, seconds) => {
-      history.push({ epoch: epoch + 1, seconds, ...metrics });
-      log.info(`epoch ${epoch + 1}/${options.epochs}: ${formatMetrics(metrics)} (${seconds.toFixed(0)} s)`);
-      await saveCheckpoint(options.out, model, optimizer, metadataFor(epoch + 1, metrics), stateFor(epoch + 1));
-    },
-    onInterrupt: async (epoch) => {
-      // The partial epoch's steps are kept in the weights, but the checkpoint counts the epoch
-      // as not done, so a resume repeats it with fresh random patches.
-      await saveCheckpoint(options.out, model, optimizer, metadataFor(epoch, history.at(-1) ?? {}), stateFor(epoch));
-    },
-  });
-
-  if (result.interrupted) {
-    log.info(`Checkpoint saved in ${path.join(options.out, 'checkpoint')}; continue with the same command and --resume`);
-    return { interrupted: true, metrics: result.lastMetrics };
-  }
-
-  await saveModel(model, options.out, metadataFor(options.epochs, result.lastMetrics));
-  log.info(`Saved the model to ${options.out} after ${(elapsed() / 60).toFixed(1)} min (${result.secondsPerStep.toFixed(2)} s per step)`);
-  return { interrupted: false, metrics: result.lastMetrics };
-}
-
-async function hasTrainingOutput(out: string): Promise<boolean> {
-  for (const file of [path.join(out, 'model.json'), path.join(out, 'checkpoint', 'state.json')]) {
-    if (await access(file).then(() => true, () => false)) return true;
-  }
-  return false;
+export function trainDenoise(options: Readonly<DenoiseTrainOptions>, context: TrainContext): Promise<TrainResult> {
+  return trainTask(DENOISE_TRAINING, options, context);
 }
 
 function samplePatchesFor(photos: readonly TrainingPhoto[], options: DenoiseTrainOptions, random: SeededRandom): Float32Array {
@@ -213,10 +110,4 @@ async function validateDenoiser(model: tfl.LayersModel, crops: readonly { width:
     metrics[`psnr${sigma}`] = denoisedSum / crops.length;
   }
   return metrics;
-}
-
-function formatMetrics(metrics: Record<string, number>): string {
-  return Object.entries(metrics)
-    .map(([key, value]) => `${key} ${key === 'loss' ? value.toExponential(3) : value.toFixed(2)}`)
-    .join(', ');
 }

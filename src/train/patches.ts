@@ -31,6 +31,37 @@ export function samplePatches(photos: readonly TrainingPhoto[], count: number, s
   return batch;
 }
 
+/** A photo and a copy of it `scale` times smaller on each side, for super-resolution pairs. */
+export interface PhotoPair {
+  readonly high: TrainingPhoto;
+  readonly low: TrainingPhoto;
+  readonly scale: number;
+}
+
+/**
+ * Draws aligned patch pairs: a lowSize x lowSize patch of each pair's low-resolution photo and
+ * the (lowSize * scale)-pixel patch of the high-resolution photo that covers the same area,
+ * both with the same flip or rotation. Returns both batches in [0, 1].
+ */
+export function samplePatchPairs(pairs: readonly PhotoPair[], count: number, lowSize: number, random: SeededRandom): { low: Float32Array; high: Float32Array } {
+  const usable = pairs.filter((pair) => pair.low.width >= lowSize && pair.low.height >= lowSize);
+  if (usable.length === 0) throw new Error(`No training photo is at least ${lowSize}x${lowSize} pixels after downscaling; lower --patch-size`);
+
+  const scale = usable[0].scale;
+  const highSize = lowSize * scale;
+  const low = new Float32Array(count * lowSize * lowSize * 3);
+  const high = new Float32Array(count * highSize * highSize * 3);
+  for (let n = 0; n < count; n++) {
+    const pair = usable[random.nextInt(usable.length)];
+    const left = random.nextInt(pair.low.width - lowSize + 1);
+    const top = random.nextInt(pair.low.height - lowSize + 1);
+    const transform = random.nextInt(8);
+    copyPatch(pair.low, left, top, lowSize, transform, low, n * lowSize * lowSize * 3);
+    copyPatch(pair.high, left * scale, top * scale, highSize, transform, high, n * highSize * highSize * 3);
+  }
+  return { low, high };
+}
+
 function copyPatch(photo: TrainingPhoto, left: number, top: number, size: number, transform: number, out: Float32Array, offset: number): void {
   const transpose = (transform & 4) !== 0;
   const flipX = (transform & 1) !== 0;

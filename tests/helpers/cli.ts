@@ -3,7 +3,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-import { saveTinyDenoiser } from './models.js';
+import { saveTinyColorizer, saveTinyDenoiser, saveTinyUpscaler } from './models.js';
 
 export const BIN = fileURLToPath(new URL('../../bin/darkroom.js', import.meta.url));
 
@@ -50,6 +50,32 @@ watch:
   stabilityMs: 300
   pollIntervalMs: 50
 ${pipelineExtra}`,
+  );
+}
+
+/**
+ * Adds the restore pipeline (denoise, colorize, upscale-x2) with tiny random models to a
+ * project that makeProject laid out.
+ */
+export async function addRestorePipeline(root: string, stepOptions = '{ tileSize: 64, overlap: 16 }'): Promise<void> {
+  await saveTinyColorizer(path.join(root, 'models', 'colorize'));
+  await saveTinyUpscaler(path.join(root, 'models', 'upscale-x2'), 2);
+  await writeFile(
+    path.join(root, 'pipelines', 'restore.yaml'),
+    `name: restore
+steps:
+  - step: denoise
+    options: { tileSize: 64, overlap: 16 }
+  - step: colorize
+    options: { workingSize: 64 }
+  - step: upscale-x2
+    options: ${stepOptions}
+limits:
+  maxPixels: 1000000
+watch:
+  stabilityMs: 300
+  pollIntervalMs: 50
+`,
   );
 }
 

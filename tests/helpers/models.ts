@@ -1,7 +1,9 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
 
+import { buildColorizer, type ColorizeArchitecture, COLORIZE_SIZE_MULTIPLE } from '../../src/models/colorize.js';
 import { buildDenoiser, DENOISE_SIZE_MULTIPLE, type DenoiseArchitecture } from '../../src/models/denoise.js';
+import { buildUpscaler, type UpscaleArchitecture, type UpscaleScale, upscaleTask } from '../../src/models/upscale.js';
 import type { ModelMetadata } from '../../src/models/metadata.js';
 import { saveModel } from '../../src/models/storage.js';
 
@@ -11,8 +13,8 @@ export const TINY_ARCHITECTURE: DenoiseArchitecture = Object.freeze({ baseFilter
  * Gives every weight a small random value, so that the residual head is not the zero-initialised
  * identity and tests see a real, non-trivial convolutional network.
  */
-export function randomizeWeights(model: tfl.LayersModel, seed = 7): void {
-  const values = model.getWeights().map((weight, index) => tf.randomNormal(weight.shape, 0, 0.1, 'float32', seed + index));
+export function randomizeWeights(model: tfl.LayersModel, seed = 7, deviation = 0.1): void {
+  const values = model.getWeights().map((weight, index) => tf.randomNormal(weight.shape, 0, deviation, 'float32', seed + index));
   model.setWeights(values);
   tf.dispose(values);
 }
@@ -48,4 +50,27 @@ export async function saveTinyDenoiser(dir: string, seed = 7): Promise<tfl.Layer
   randomizeWeights(model, seed);
   await saveModel(model, dir, denoiseMetadata());
   return model;
+}
+
+export const TINY_UPSCALE_ARCHITECTURE: UpscaleArchitecture = Object.freeze({ filters: 4, depth: 1 });
+export const TINY_COLORIZE_ARCHITECTURE: ColorizeArchitecture = Object.freeze({ baseFilters: 4, middleFilters: 4, deepFilters: 6, bottleneckFilters: 6, bottleneckDepth: 1 });
+
+/** Saves a tiny upscaler with random weights for the upscale-x<scale> step. */
+export async function saveTinyUpscaler(dir: string, scale: UpscaleScale, seed = 7): Promise<tfl.LayersModel> {
+  const model = buildUpscaler(scale, TINY_UPSCALE_ARCHITECTURE);
+  randomizeWeights(model, seed, 0.05);
+  await saveModel(model, dir, denoiseMetadata({ task: upscaleTask(scale), sizeMultiple: 1, architecture: { ...TINY_UPSCALE_ARCHITECTURE } }));
+  return model;
+}
+
+/** Saves a tiny colorizer with random weights, so that its chroma is far from zero. */
+export async function saveTinyColorizer(dir: string, seed = 7): Promise<tfl.LayersModel> {
+  const model = buildColorizer(TINY_COLORIZE_ARCHITECTURE);
+  randomizeWeights(model, seed, 0.3);
+  await saveModel(model, dir, colorizeMetadata());
+  return model;
+}
+
+export function colorizeMetadata(overrides: Partial<ModelMetadata> = {}): ModelMetadata {
+  return denoiseMetadata({ task: 'colorize', sizeMultiple: COLORIZE_SIZE_MULTIPLE, inputChannels: 1, architecture: { ...TINY_COLORIZE_ARCHITECTURE }, ...overrides });
 }

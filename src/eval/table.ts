@@ -1,0 +1,30 @@
+import type { LoadedModel } from '../models/storage.js';
+import type { PhotoSplit } from './denoise.js';
+
+/** Returns whether the model trained on a photo, validated on it, or never saw it. */
+export function photoSplit(loaded: LoadedModel, name: string): PhotoSplit {
+  if (loaded.metadata.training.files.train.includes(name)) return 'train';
+  if (loaded.metadata.training.files.validation.includes(name)) return 'validation';
+  return 'unseen';
+}
+
+export function mean(values: readonly number[]): number {
+  return values.reduce((sum, value) => sum + value, 0) / values.length;
+}
+
+/**
+ * Renders a text table: the first two columns left-aligned (photo and split), the rest
+ * right-aligned, with rules above the body and above the footer.
+ */
+export function renderTable(title: string, header: readonly string[], body: readonly string[][], footer: readonly string[][]): string {
+  const table = [header, ...body, ...footer];
+  const widths = header.map((_, column) => Math.max(...table.map((cells) => cells[column].length)));
+  const render = (cells: readonly string[]): string => cells.map((cell, column) => (column < 2 ? cell.padEnd(widths[column]) : cell.padStart(widths[column]))).join('  ');
+  const rule = widths.map((width) => '-'.repeat(width)).join('  ');
+  return [title, render(header), rule, ...body.map(render), rule, ...footer.map(render)].join('\n');
+}
+
+/** Formats a difference with its sign, e.g. "+1.23". */
+export function signed(value: number): string {
+  return `${value >= 0 ? '+' : ''}${value.toFixed(2)}`;
+}

@@ -1,0 +1,181 @@
+import * as tf from '@tensorflow/tfjs-core';
+import * as tfl from '@tensorflow/tfjs-layers';
+import sharp from 'sharp';
+
+import { invalidOption } from '../errors.js';
+import { lightnessOf, writeLabAsRgb } from '../media/lab.js';
+import { type Initializer, seededInitializers } from './initializers.js';
+
+/**
+ * Architecture of the colorization autoencoder: a U-shaped network from lightness L to the two
+ * chroma channels a and b of CIE Lab. Three stride-2 stages give the bottleneck a receptive
+ * field of a large part of a 256-pixel working image, which colour needs, because sky, skin and grass
+ * differ in context more than in local texture. Skip connections carry the edges back,
+ * so chroma lines up with the objects.
+ */
+export interface ColorizeArchitecture {
+  readonly baseFilters: number;
+  readonly middleFilters: number;
+  readonly deepFilters: number;
+  readonly bottleneckFilters: number;
+  readonly bottleneckDepth: number;
+}
+
+export const DEFAULT_COLORIZE_ARCHITECTURE: ColorizeArchitecture = Object.freeze({
+  baseFilters: 24,
+  middleFilters: 48,
+  deepFilters: 96,
+  bottleneckFilters: 128,
+  bottleneckDepth: 3,
+});
+
+/** Working height and width must be multiples of this, because of the three stride-2 stages. */
+export const COLORIZE_SIZE_MULTIPLE = 8;
+
+/** Chroma values are divided by this for the network, so that its targets lie in about [-1, 1]. */
+export const CHROMA_SCALE = 110;
+
+export function validateColorizeArchitecture(raw: Partial<ColorizeArchitecture>): ColorizeArchitecture {
+  const resolved = { ...DEFAULT_COLORIZE_ARCHITECTURE, ...raw };
+  for (const [key, value] of Object.entries(resolved)) {
+    if (!Number.isInteger(value) || value < 1 || value > 512) {
+      throw invalidOption('an integer from 1 to 512', `architecture.${key}`, value);
+    }
+  }
+  return Object.freeze(resolved);
+}
+
+function conv(filters: number, name: string, initializer: () => Initializer, strides = 1): tfl.layers.Layer {
+  return tfl.layers.conv2d({ filters, kernelSize: 3, strides, padding: 'same', activation: 'relu', kernelInitializer: initializer(), name });
+}
+
+function upsample(filters: number, name: string, initializer: () => Initializer): tfl.layers.Layer {
+  return tfl.layers.conv2dTranspose({ filters, kernelSize: 3, strides: 2, padding: 'same', activation: 'relu', kernelInitializer: initializer(), name });
+}
+
+/**
+ * Builds the colorizer. Input: L / 100, one channel. Output: (a, b) / CHROMA_SCALE, two
+ * channels, at the input's size, which must be a multiple of 8. With a seed the initial weights
+ * are the same on every run.
+ */
+export function buildColorizer(architecture: ColorizeArchitecture = DEFAULT_COLORIZE_ARCHITECTURE, seed?: number): tfl.LayersModel {
+  const { baseFilters, middleFilters, deepFilters, bottleneckFilters, bottleneckDepth } = architecture;
+  const init = seededInitializers(seed);
+  const input = tfl.input({ shape: [null, null, 1], name: 'lightness' });
+  const apply = (layer: tfl.layers.Layer, x: tfl.SymbolicTensor | tfl.SymbolicTensor[]): tfl.SymbolicTensor => layer.apply(x) as tfl.SymbolicTensor;
+
+  const full = apply(conv(baseFilters, 'enc_full_2', init), apply(conv(baseFilters, 'enc_full_1', init), input));
+  const half = apply(conv(middleFilters, 'enc_half_1', init), apply(conv(middleFilters, 'enc_half_down', init, 2), full));
+  const quarter = apply(conv(deepFilters, 'enc_quarter_1', init), apply(conv(deepFilters, 'enc_quarter_down', init, 2), half));
+  let eighth = apply(conv(bottleneckFilters, 'enc_eighth_down', init, 2), quarter);
+  for (let i = 1; i <= bottleneckDepth; i++) eighth = apply(conv(bottleneckFilters, `bottleneck_${i}`, init), eighth);
+
+  const decQuarter = apply(conv(deepFilters, 'dec_quarter_1', init), apply(tfl.layers.add({ name: 'skip_quarter' }), [apply(upsample(deepFilters, 'dec_quarter_up', init), eighth), quarter]));
+  const decHalf = apply(conv(middleFilters, 'dec_half_1', init), apply(tfl.layers.add({ name: 'skip_half' }), [apply(upsample(middleFilters, 'dec_half_up', init), decQuarter), half]));
+  const decFull = apply(conv(baseFilters, 'dec_full_1', init), apply(tfl.layers.add({ name: 'skip_full' }), [apply(upsample(baseFilters, 'dec_full_up', init), decHalf), full]));
+
+  // Zero initialisation makes the untrained model return grey (a = b = 0).
+  const chroma = apply(tfl.layers.conv2d({ filters: 2, kernelSize: 3, padding: 'same', kernelInitializer: 'zeros', name: 'chroma' }), decFull);
+  return tfl.model({ inputs: input, outputs: chroma, name: 'colorize_autoencoder' });
+}
+
+/**
+ * Working size for a photo: scaled so that its long side is about `workingSize`, never
+ * enlarged beyond rounding, and each side a multiple of `multiple` and at least `multiple`.
+ */
+export function workingDimensions(width: number, height: number, workingSize: number, multiple: number): { width: number; height: number } {
+  const factor = Math.min(1, workingSize / Math.max(width, height));
+  const round = (side: number): number => Math.max(multiple, Math.round((side * factor) / multiple) * multiple);
+  return { width: round(width), height: round(height) };
+}
+
+export interface ColorizeOptions {
+  readonly workingSize: number;
+  readonly sizeMultiple: number;
+  /** Factor applied to the predicted chroma, calibrated on validation photos during training (0 to 3). */
+  readonly chromaBoost: number;
+}
+
+/** Predicts chroma (a, b), HWC with 2 channels in Lab units, for lightness at the working size. */
+export async function predictChroma(model: tfl.LayersModel, lightness: Float32Array, width: number, height: number, chromaBoost: number): Promise<Float32Array> {
+  const output = tf.tidy(() => {
+    const input = tf.div(tf.tensor4d(lightness, [1, height, width, 1]), 100);
+    return tf.mul(model.predict(input) as tf.Tensor, CHROMA_SCALE * chromaBoost);
+  });
+  const chroma = (await output.data()) as Float32Array;
+  output.dispose();
+  return chroma;
+}
+
+/**
+ * Joins full-resolution lightness with chroma predicted at a lower resolution: chroma is
+ * upsampled bilinearly with half-pixel centres, pixel by pixel, so no full-size float buffer
+ * is allocated. Every output pixel keeps its input lightness, up to 8-bit rounding.
+ */
+export function joinLightnessAndChroma(
+  lightness: Float32Array,
+  width: number,
+  height: number,
+  chroma: Float32Array,
+  chromaWidth: number,
+  chromaHeight: number,
+): Uint8Array {
+  const rgb = new Uint8Array(width * height * 3);
+  const scaleX = chromaWidth / width;
+  const scaleY = chromaHeight / height;
+
+  for (let y = 0; y < height; y++) {
+    const sourceY = Math.min(chromaHeight - 1, Math.max(0, (y + 0.5) * scaleY - 0.5));
+    const y0 = Math.floor(sourceY);
+    const y1 = Math.min(chromaHeight - 1, y0 + 1);
+    const fy = sourceY - y0;
+    for (let x = 0; x < width; x++) {
+      const sourceX = Math.min(chromaWidth - 1, Math.max(0, (x + 0.5) * scaleX - 0.5));
+      const x0 = Math.floor(sourceX);
+      const x1 = Math.min(chromaWidth - 1, x0 + 1);
+      const fx = sourceX - x0;
+      const w00 = (1 - fx) * (1 - fy);
+      const w01 = fx * (1 - fy);
+      const w10 = (1 - fx) * fy;
+      const w11 = fx * fy;
+      const i00 = (y0 * chromaWidth + x0) * 2;
+      const i01 = (y0 * chromaWidth + x1) * 2;
+      const i10 = (y1 * chromaWidth + x0) * 2;
+      const i11 = (y1 * chromaWidth + x1) * 2;
+      const a = w00 * chroma[i00] + w01 * chroma[i01] + w10 * chroma[i10] + w11 * chroma[i11];
+      const b = w00 * chroma[i00 + 1] + w01 * chroma[i01 + 1] + w10 * chroma[i10 + 1] + w11 * chroma[i11 + 1];
+      const pixel = y * width + x;
+      writeLabAsRgb(lightness[pixel], a, b, rgb, pixel * 3);
+    }
+  }
+  return rgb;
+}
+
+/** Scales lightness (0-100) to a working size with sharp's Lanczos filter, which does not alias when it shrinks. */
+export async function resizeLightness(lightness: Float32Array, width: number, height: number, toWidth: number, toHeight: number): Promise<Float32Array> {
+  if (width === toWidth && height === toHeight) return lightness;
+
+  // 16-bit grey keeps the quantisation far below what the model can tell apart.
+  const codes = new Uint16Array(lightness.length);
+  for (let i = 0; i < lightness.length; i++) codes[i] = Math.round(Math.min(100, Math.max(0, lightness[i])) * 655.35);
+  const resized = await sharp(codes, { raw: { width, height, channels: 1 }, limitInputPixels: false })
+    .resize(toWidth, toHeight, { fit: 'fill' })
+    .toColourspace('grey16')
+    .raw({ depth: 'ushort' })
+    .toBuffer();
+  const values = new Uint16Array(resized.buffer, resized.byteOffset, resized.byteLength / 2);
+  return Float32Array.from(values, (code) => code / 655.35);
+}
+
+/**
+ * Colorizes an sRGB image: its lightness is kept at full resolution, and the model predicts
+ * chroma at the working size. A colour input is treated as its lightness only.
+ */
+export async function colorizeImage(model: tfl.LayersModel, image: { width: number; height: number; rgb: Uint8Array }, options: ColorizeOptions): Promise<Uint8Array> {
+  const { width, height } = image;
+  const lightness = lightnessOf(image.rgb);
+  const working = workingDimensions(width, height, options.workingSize, options.sizeMultiple);
+  const workingLightness = await resizeLightness(lightness, width, height, working.width, working.height);
+  const chroma = await predictChroma(model, workingLightness, working.width, working.height, options.chromaBoost);
+  return joinLightnessAndChroma(lightness, width, height, chroma, working.width, working.height);
+}

@@ -1,0 +1,204 @@
+import * as tf from '@tensorflow/tfjs-core';
+import type * as tfl from '@tensorflow/tfjs-layers';
+import { access, mkdir } from 'node:fs/promises';
+import path from 'node:path';
+
+import { DarkroomError } from '../errors.js';
+import type { Logger } from '../log.js';
+import type { ModelMetadata } from '../models/metadata.js';
+import { saveModel } from '../models/storage.js';
+import { loadCheckpoint, saveCheckpoint, type TrainingState } from './checkpoint.js';
+import { type Batch, cosineSchedule, runTrainLoop } from './loop.js';
+import type { CommonTrainOptions, RawOptions } from './options.js';
+import { listPhotos, loadPhotos, splitByName, type TrainingPhoto } from './photos.js';
+import { SeededRandom } from './random.js';
+
+/** Options that every photo task resolves, on top of the common ones. */
+export interface PhotoTrainOptions extends CommonTrainOptions {
+  /** Photos are scaled down to this long side before training. */
+  readonly maxSide: number;
+  readonly patchSize: number;
+}
+
+/** The batch, loss and validation functions of a task, built once its photos are loaded. */
+export interface PreparedTask {
+  readonly makeBatch: () => Batch;
+  readonly loss: (predictions: tf.Tensor, targets: tf.Tensor) => tf.Scalar;
+  /** Validation metrics after each epoch; the trainer adds the mean training loss. */
+  readonly validate: (model: tfl.LayersModel) => Promise<Record<string, number>>;
+  /** Settings that inference reads from the metadata, e.g. a calibrated chroma boost; read after validate. */
+  readonly inference?: () => Readonly<Record<string, number>>;
+}
+
+/**
+ * One trainable task. The shared trainer does the rest: listing and splitting photos, the loop,
+ * checkpoints, resuming, Ctrl-C and saving the model with its metadata.
+ */
+export interface TrainingTask<O extends PhotoTrainOptions = PhotoTrainOptions> {
+  /** The task that `darkroom train` names, e.g. "upscale". */
+  readonly command: string;
+  readonly description: string;
+  /** Task-specific flags, in camelCase, that this task reads; other tasks' flags are rejected. */
+  readonly flags: readonly string[];
+  resolveOptions(raw: RawOptions): Readonly<O>;
+  /** The task stored in metadata and checkpoints, which pipeline steps match, e.g. "upscale-x2". */
+  modelTask(options: O): string;
+  modelVersion: string;
+  /** Builds the untrained model, with random initial weights seeded from `options.seed`. */
+  buildModel(options: O): tfl.LayersModel;
+  prepare(options: O, photos: { train: readonly TrainingPhoto[]; validation: readonly TrainingPhoto[] }, random: SeededRandom, log: Logger): Promise<PreparedTask>;
+  /** One line for the log before training starts. */
+  describe(options: O): string;
+  /** Metadata fields that depend on the task. */
+  metadata(options: O): Pick<ModelMetadata, 'sizeMultiple' | 'inputChannels' | 'architecture'> & { training: Partial<ModelMetadata['training']> };
+}
+
+export interface TrainContext {
+  readonly log: Logger;
+  readonly backend: string;
+  readonly signal?: AbortSignal;
+}
+
+export interface TrainResult {
+  readonly interrupted: boolean;
+  readonly metrics: Record<string, number>;
+}
+
+/**
+ * Trains `task` on random patches of the photos in `options.data`, with validation metrics each
+ * epoch on photos held out by a hash of their names, a checkpoint each epoch, and the final
+ * model saved to `options.out`.
+ */
+export async function trainTask<O extends PhotoTrainOptions>(task: TrainingTask<O>, options: Readonly<O>, context: TrainContext): Promise<TrainResult> {
+  const { log } = context;
+  const modelTask = task.modelTask(options);
+  // This check runs before the photos load, so that a second run into the same folder fails at once.
+  if (!options.resume && !options.overwrite && (await hasTrainingOutput(options.out))) {
+    throw new DarkroomError(
+      'USAGE',
+      `${options.out} already contains a model or checkpoint; add --resume to continue its training, or --overwrite to start over and replace it`,
+    );
+  }
+  const files = await listPhotos(options.data);
+  if (files.length === 0) {
+    throw new DarkroomError('INVALID_INPUT', `No photos (.jpg, .png, .webp, .tif, .avif) found in ${options.data}`, { file: options.data });
+  }
+
+  const split = splitByName(files, options.validationFraction);
+  const trainPhotos = await loadPhotos(split.train, options.maxSide, log);
+  const validationPhotos = await loadPhotos(split.validation, options.maxSide, log);
+  if (trainPhotos.length === 0) throw new DarkroomError('INVALID_INPUT', `None of the photos in ${options.data} could be decoded`, { file: options.data });
+  log.info(`Training ${modelTask} on ${trainPhotos.length} photos, validating on ${validationPhotos.length} (${validationPhotos.map((p) => p.name).join(', ') || 'none'})`);
+  log.info(`Photos larger than ${options.maxSide} px on the long side are scaled down; ${task.describe(options)}`);
+
+  const random = new SeededRandom(options.seed);
+  const optimizer = tf.train.adam(options.learningRate);
+  let model: tfl.LayersModel;
+  let startEpoch = 0;
+  let history: Record<string, number>[] = [];
+  let elapsedBefore = 0;
+
+  const checkpoint = options.resume ? await loadCheckpoint(options.out) : undefined;
+  if (options.resume && checkpoint === undefined) {
+    throw new DarkroomError('INVALID_INPUT', `No checkpoint to resume in ${path.join(options.out, 'checkpoint')}; run without --resume to start over`);
+  }
+  if (checkpoint !== undefined) {
+    if (checkpoint.state.task !== modelTask) throw new DarkroomError('INVALID_INPUT', `The checkpoint in ${options.out} is for "${checkpoint.state.task}", not ${modelTask}`);
+    model = checkpoint.model;
+    await optimizer.setWeights(checkpoint.optimizerWeights);
+    startEpoch = checkpoint.state.epoch;
+    random.currentState = checkpoint.state.randomState;
+    history = [...checkpoint.state.history];
+    elapsedBefore = checkpoint.state.elapsedSeconds;
+    log.info(`Resuming from the checkpoint after epoch ${startEpoch} of ${options.epochs}`);
+  } else {
+    model = task.buildModel(options);
+  }
+
+  const prepared = await task.prepare(options, { train: trainPhotos, validation: validationPhotos }, random, log);
+  await mkdir(options.out, { recursive: true });
+  const started = performance.now();
+  const elapsed = (): number => elapsedBefore + (performance.now() - started) / 1000;
+  const taskFields = task.metadata(options);
+
+  const metadataFor = (epochs: number, validation: Record<string, number>): ModelMetadata => ({
+    format: 'darkroom-model',
+    formatVersion: 1,
+    task: modelTask,
+    version: task.modelVersion,
+    createdAt: new Date().toISOString(),
+    sizeMultiple: taskFields.sizeMultiple,
+    inputChannels: taskFields.inputChannels,
+    architecture: taskFields.architecture,
+    training: {
+      dataDir: path.resolve(options.data),
+      files: { train: trainPhotos.map((p) => p.name), validation: validationPhotos.map((p) => p.name) },
+      patchSize: options.patchSize,
+      batchSize: options.batchSize,
+      steps: epochs * options.stepsPerEpoch,
+      epochs,
+      seconds: Math.round(elapsed()),
+      backend: context.backend,
+      ...taskFields.training,
+    },
+    validation,
+    ...(prepared.inference === undefined ? {} : { inference: prepared.inference() }),
+  });
+
+  const stateFor = (epoch: number): TrainingState => ({
+    task: modelTask,
+    epoch,
+    step: epoch * options.stepsPerEpoch,
+    randomState: random.currentState,
+    elapsedSeconds: elapsed(),
+    history,
+    options: { ...options },
+  });
+
+  const result = await runTrainLoop({
+    label: modelTask,
+    model,
+    optimizer,
+    epochs: options.epochs,
+    stepsPerEpoch: options.stepsPerEpoch,
+    startEpoch,
+    learningRate: cosineSchedule(options.learningRate),
+    signal: context.signal,
+    log,
+    makeBatch: prepared.makeBatch,
+    loss: prepared.loss,
+    validate: async () => prepared.validate(model),
+    onEpochEnd: async (epoch, metrics, seconds) => {
+      history.push({ epoch: epoch + 1, seconds, ...metrics });
+      log.info(`epoch ${epoch + 1}/${options.epochs}: ${formatMetrics(metrics)} (${seconds.toFixed(0)} s)`);
+      await saveCheckpoint(options.out, model, optimizer, metadataFor(epoch + 1, metrics), stateFor(epoch + 1));
+    },
+    onInterrupt: async (epoch) => {
+      // The partial epoch's steps are kept in the weights, but the checkpoint counts the epoch
+      // as not done, so a resume repeats it with fresh random patches.
+      await saveCheckpoint(options.out, model, optimizer, metadataFor(epoch, history.at(-1) ?? {}), stateFor(epoch));
+    },
+  });
+
+  if (result.interrupted) {
+    log.info(`Checkpoint saved in ${path.join(options.out, 'checkpoint')}; continue with the same command and --resume`);
+    return { interrupted: true, metrics: result.lastMetrics };
+  }
+
+  await saveModel(model, options.out, metadataFor(options.epochs, result.lastMetrics));
+  log.info(`Saved the model to ${options.out} after ${(elapsed() / 60).toFixed(1)} min (${result.secondsPerStep.toFixed(2)} s per step)`);
+  return { interrupted: false, metrics: result.lastMetrics };
+}
+
+async function hasTrainingOutput(out: string): Promise<boolean> {
+  for (const file of [path.join(out, 'model.json'), path.join(out, 'checkpoint', 'state.json')]) {
+    if (await access(file).then(() => true, () => false)) return true;
+  }
+  return false;
+}
+
+function formatMetrics(metrics: Record<string, number>): string {
+  return Object.entries(metrics)
+    .map(([key, value]) => `${key} ${key === 'loss' ? value.toExponential(3) : value.toFixed(2)}`)
+    .join(', ');
+}

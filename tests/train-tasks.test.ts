@@ -1,0 +1,145 @@
+import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+import { initBackend } from '../src/backend/select.js';
+import { createLogger } from '../src/log.js';
+import { applyStep } from '../src/models/apply.js';
+import { loadModel } from '../src/models/storage.js';
+import { COLORIZE_TRAINING } from '../src/train/colorize.js';
+import { TRAINING_TASKS } from '../src/train/tasks.js';
+import { trainTask } from '../src/train/trainer.js';
+import { UPSCALE_TRAINING } from '../src/train/upscale.js';
+import { writeSyntheticPhoto } from './helpers/images.js';
+import { TINY_COLORIZE_ARCHITECTURE, TINY_UPSCALE_ARCHITECTURE } from './helpers/models.js';
+
+const log = createLogger('test', () => {});
+let dir: string;
+let data: string;
+
+beforeAll(async () => {
+  await initBackend('wasm');
+  dir = await mkdtemp(path.join(os.tmpdir(), 'darkroom-train-tasks-'));
+  data = path.join(dir, 'photos');
+  await mkdir(data);
+  for (let i = 0; i < 4; i++) await writeSyntheticPhoto(path.join(data, `photo ${i}.png`), 96, 72, 'png', i + 1);
+});
+
+afterAll(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+const SMALL = { data: '', epochs: 2, stepsPerEpoch: 2, batchSize: 2, validationFraction: 0.25 };
+
+function colorizeOptions(out: string, extra: Record<string, unknown> = {}) {
+  return COLORIZE_TRAINING.resolveOptions({ ...SMALL, data, out, workingSize: 64, patchSize: 32, architecture: TINY_COLORIZE_ARCHITECTURE, ...extra });
+}
+
+function upscaleOptions(out: string, scale: number, extra: Record<string, unknown> = {}) {
+  return UPSCALE_TRAINING.resolveOptions({ ...SMALL, data, out, scale, patchSize: 8, validationCrop: 16, architecture: TINY_UPSCALE_ARCHITECTURE, ...extra });
+}
+
+describe('task registry', () => {
+  it('lists the three tasks', () => {
+    expect([...TRAINING_TASKS.keys()]).toEqual(['denoise', 'colorize', 'upscale']);
+  });
+});
+
+describe('colorize training', () => {
+  it('saves a loadable model with its metadata', async () => {
+    const out = path.join(dir, 'colorize-a');
+    const result = await trainTask(COLORIZE_TRAINING, colorizeOptions(out), { log, backend: 'wasm' });
+
+    expect(result.interrupted).toBe(false);
+    const loaded = await loadModel(out);
+    expect(loaded.metadata.task).toBe('colorize');
+    expect(loaded.metadata.inputChannels).toBe(1);
+    expect(loaded.metadata.sizeMultiple).toBe(8);
+    expect(loaded.metadata.training.workingSize).toBe(64);
+    expect(loaded.metadata.training.steps).toBe(4);
+    expect(loaded.metadata.training.files.validation).toHaveLength(1);
+    expect(loaded.metadata.validation.greyPsnr).toBeGreaterThan(0);
+    expect(loaded.metadata.validation.psnr).toBeGreaterThan(0);
+    expect(loaded.metadata.inference?.chromaBoost).toBeGreaterThanOrEqual(0);
+    expect(loaded.metadata.validation.psnr).toBeGreaterThanOrEqual(loaded.metadata.validation.greyPsnr);
+
+    const image = await applyStep('colorize', loaded, { width: 40, height: 30, rgb: new Uint8Array(40 * 30 * 3).fill(128) }, { workingSize: 64 });
+    expect(image.rgb.length).toBe(40 * 30 * 3);
+  });
+
+  it('resumes from the checkpoint', async () => {
+    const out = path.join(dir, 'colorize-b');
+    await trainTask(COLORIZE_TRAINING, colorizeOptions(out, { epochs: 1 }), { log, backend: 'wasm' });
+    const result = await trainTask(COLORIZE_TRAINING, colorizeOptions(out, { resume: true }), { log, backend: 'wasm' });
+
+    expect(result.interrupted).toBe(false);
+    const state = JSON.parse(await readFile(path.join(out, 'checkpoint', 'state.json'), 'utf8'));
+    expect(state.task).toBe('colorize');
+    expect(state.history.map((entry: { epoch: number }) => entry.epoch)).toEqual([1, 2]);
+  });
+
+  it('seeds the initial weights', async () => {
+    const first = await trainTask(COLORIZE_TRAINING, colorizeOptions(path.join(dir, 'colorize-seed-1'), { epochs: 1 }), { log, backend: 'wasm' });
+    const second = await trainTask(COLORIZE_TRAINING, colorizeOptions(path.join(dir, 'colorize-seed-2'), { epochs: 1 }), { log, backend: 'wasm' });
+
+    expect(second.metrics.loss).toBe(first.metrics.loss);
+    expect(second.metrics.psnr).toBe(first.metrics.psnr);
+  });
+
+  it('rejects a patch larger than the working size', () => {
+    expect(() => colorizeOptions(path.join(dir, 'x'), { patchSize: 128 })).toThrow('Expected an integer no greater than --working-size (64) for --patch-size but received 128');
+  });
+});
+
+describe('upscale training', () => {
+  for (const scale of [2, 4]) {
+    it(`saves a loadable x${scale} model with its metadata`, async () => {
+      const out = path.join(dir, `upscale-${scale}`);
+      const result = await trainTask(UPSCALE_TRAINING, upscaleOptions(out, scale), { log, backend: 'wasm' });
+
+      expect(result.interrupted).toBe(false);
+      const loaded = await loadModel(out);
+      expect(loaded.metadata.task).toBe(`upscale-x${scale}`);
+      expect(loaded.metadata.training.scale).toBe(scale);
+      expect(loaded.metadata.validation.bicubicY).toBeGreaterThan(10);
+      expect(loaded.metadata.validation.psnrY).toBeGreaterThan(10);
+    });
+  }
+
+  it('resumes from the checkpoint and refuses another scale', async () => {
+    const out = path.join(dir, 'upscale-resume');
+    await trainTask(UPSCALE_TRAINING, upscaleOptions(out, 2, { epochs: 1 }), { log, backend: 'wasm' });
+    await expect(trainTask(UPSCALE_TRAINING, upscaleOptions(out, 4, { resume: true }), { log, backend: 'wasm' })).rejects.toThrow(
+      `The checkpoint in ${out} is for "upscale-x2", not upscale-x4`,
+    );
+    const result = await trainTask(UPSCALE_TRAINING, upscaleOptions(out, 2, { resume: true }), { log, backend: 'wasm' });
+
+    expect(result.interrupted).toBe(false);
+    const state = JSON.parse(await readFile(path.join(out, 'checkpoint', 'state.json'), 'utf8'));
+    expect(state.epoch).toBe(2);
+  });
+
+  it('rejects an existing model without --overwrite', async () => {
+    const out = path.join(dir, 'upscale-again');
+    await trainTask(UPSCALE_TRAINING, upscaleOptions(out, 2, { epochs: 1 }), { log, backend: 'wasm' });
+
+    await expect(trainTask(UPSCALE_TRAINING, upscaleOptions(out, 2, { epochs: 1 }), { log, backend: 'wasm' })).rejects.toThrow(
+      `${out} already contains a model or checkpoint; add --resume to continue its training, or --overwrite to start over and replace it`,
+    );
+    const result = await trainTask(UPSCALE_TRAINING, upscaleOptions(out, 2, { epochs: 1, overwrite: true }), { log, backend: 'wasm' });
+    expect(result.interrupted).toBe(false);
+  });
+
+  it('seeds the initial weights', async () => {
+    const first = await trainTask(UPSCALE_TRAINING, upscaleOptions(path.join(dir, 'upscale-seed-1'), 2, { epochs: 1 }), { log, backend: 'wasm' });
+    const second = await trainTask(UPSCALE_TRAINING, upscaleOptions(path.join(dir, 'upscale-seed-2'), 2, { epochs: 1 }), { log, backend: 'wasm' });
+
+    expect(second.metrics.loss).toBe(first.metrics.loss);
+    expect(second.metrics.psnrY).toBe(first.metrics.psnrY);
+  });
+
+  it('rejects a scale other than 2 or 4', () => {
+    expect(() => upscaleOptions(path.join(dir, 'x'), 3)).toThrow('Expected one of 2, 4 for --scale but received 3');
+  });
+});
