@@ -187,7 +187,7 @@ class WatcherRun {
         if (this.closed) return;
         await this.watchInbox(folders);
       }
-      this.log.info(`watching ${this.foldersByName.size} inbox folder(s) under ${path.resolve(this.options.root)}`);
+      this.log.debug(`watching ${this.foldersByName.size} inbox folder(s) under ${path.resolve(this.options.root)}`);
     } catch (error) {
       if (this.closed && errorCode(error) === 'ABORT_ERR') return;
       this.log.error(`failed to start watching: ${describeError(error)}`);
