@@ -2,9 +2,8 @@ import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import sharp from 'sharp';
 
-import { invalidOption } from '../errors.js';
 import { lightnessOf, writeLabAsRgb } from '../media/lab.js';
-import { type Initializer, seededInitializers } from './initializers.js';
+import { conv, resolveLayerWidths, seededInitializers, upsample } from './blocks.js';
 
 /**
  * Architecture of the colorization autoencoder: a U-shaped network from lightness L to the two
@@ -36,21 +35,7 @@ export const COLORIZE_SIZE_MULTIPLE = 8;
 export const CHROMA_SCALE = 110;
 
 export function validateColorizeArchitecture(raw: Partial<ColorizeArchitecture>): ColorizeArchitecture {
-  const resolved = { ...DEFAULT_COLORIZE_ARCHITECTURE, ...raw };
-  for (const [key, value] of Object.entries(resolved)) {
-    if (!Number.isInteger(value) || value < 1 || value > 512) {
-      throw invalidOption('an integer from 1 to 512', `architecture.${key}`, value);
-    }
-  }
-  return Object.freeze(resolved);
-}
-
-function conv(filters: number, name: string, initializer: () => Initializer, strides = 1): tfl.layers.Layer {
-  return tfl.layers.conv2d({ filters, kernelSize: 3, strides, padding: 'same', activation: 'relu', kernelInitializer: initializer(), name });
-}
-
-function upsample(filters: number, name: string, initializer: () => Initializer): tfl.layers.Layer {
-  return tfl.layers.conv2dTranspose({ filters, kernelSize: 3, strides: 2, padding: 'same', activation: 'relu', kernelInitializer: initializer(), name });
+  return resolveLayerWidths(DEFAULT_COLORIZE_ARCHITECTURE, raw);
 }
 
 /**

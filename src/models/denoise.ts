@@ -1,8 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 
-import { invalidOption } from '../errors.js';
-import { type Initializer, seededInitializers } from './initializers.js';
+import { conv, resolveLayerWidths, seededInitializers, upsample } from './blocks.js';
 
 /**
  * Architecture of the denoising autoencoder. The network is a small U-shaped convolutional
@@ -31,21 +30,7 @@ export const DEFAULT_DENOISE_ARCHITECTURE: DenoiseArchitecture = Object.freeze({
 export const DENOISE_SIZE_MULTIPLE = 4;
 
 export function validateArchitecture(raw: Partial<DenoiseArchitecture>): DenoiseArchitecture {
-  const resolved = { ...DEFAULT_DENOISE_ARCHITECTURE, ...raw };
-  for (const [key, value] of Object.entries(resolved)) {
-    if (!Number.isInteger(value) || value < 1 || value > 512) {
-      throw invalidOption('an integer from 1 to 512', `architecture.${key}`, value);
-    }
-  }
-  return Object.freeze(resolved);
-}
-
-function conv(filters: number, name: string, initializer: () => Initializer, strides = 1): tfl.layers.Layer {
-  return tfl.layers.conv2d({ filters, kernelSize: 3, strides, padding: 'same', activation: 'relu', kernelInitializer: initializer(), name });
-}
-
-function upsample(filters: number, name: string, initializer: () => Initializer): tfl.layers.Layer {
-  return tfl.layers.conv2dTranspose({ filters, kernelSize: 3, strides: 2, padding: 'same', activation: 'relu', kernelInitializer: initializer(), name });
+  return resolveLayerWidths(DEFAULT_DENOISE_ARCHITECTURE, raw);
 }
 
 /**

@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 
 import { invalidOption } from '../errors.js';
-import { seededInitializers } from './initializers.js';
+import { seededInitializers } from './blocks.js';
 import { BilinearUpsampleLayer, DepthToSpaceLayer } from './layers.js';
 
 /**
