@@ -35,7 +35,7 @@ export interface TiledStats {
 }
 
 export interface TiledOptions {
-  /** Edge length of a square tile, in input pixels. */
+  /** Maximum edge length of a tile, in input pixels. Along each axis, tiles shrink to the smallest length that covers it with the same overlap. */
   tileSize: number;
   /**
    * Context in input pixels around the part of a tile that gets full weight. Neighbouring
