@@ -9,6 +9,7 @@ import { addGaussianNoise } from '../train/noise.js';
 import { listPhotos, loadPhotos } from '../train/photos.js';
 import { bestGaussianBlur, bestMedian } from './baselines.js';
 import { psnr } from './metrics.js';
+import { mean, photoSplit, renderTable, signed } from './table.js';
 
 /** Role of a photo in the model's training data. */
 export type PhotoSplit = 'train' | 'validation' | 'unseen';
@@ -46,8 +47,6 @@ function photoSeed(name: string, seed: number): number {
 export async function evaluateDenoiser(loaded: LoadedModel, options: DenoiseEvalOptions, log: Logger): Promise<DenoiseEvalRow[]> {
   const files = await listPhotos(options.data);
   const photos = await loadPhotos(files, options.maxSide, log);
-  const trainNames = new Set(loaded.metadata.training.files.train);
-  const validationNames = new Set(loaded.metadata.training.files.validation);
   const progress = new ProgressBar({ label: 'eval denoise', total: photos.length, unit: 'photo' });
   const rows: DenoiseEvalRow[] = [];
 
@@ -59,7 +58,7 @@ export async function evaluateDenoiser(loaded: LoadedModel, options: DenoiseEval
 
     rows.push({
       photo: photo.name,
-      split: trainNames.has(photo.name) ? 'train' : validationNames.has(photo.name) ? 'validation' : 'unseen',
+      split: photoSplit(loaded, photo.name),
       width: photo.width,
       height: photo.height,
       noisy: psnr(photo.rgb, noisy),
@@ -86,22 +85,25 @@ export function formatDenoiseTable(rows: readonly DenoiseEvalRow[], sigma: numbe
     `${row.gaussian.toFixed(2)} (${row.gaussianSetting})`,
     `${row.median.toFixed(2)} (${row.medianSetting})`,
     row.model.toFixed(2),
-    `${(row.model - row.noisy >= 0 ? '+' : '')}${(row.model - row.noisy).toFixed(2)}`,
+    signed(row.model - row.noisy),
   ]);
 
   const meanRow = (label: string, subset: readonly DenoiseEvalRow[]): string[] => {
-    const mean = (pick: (row: DenoiseEvalRow) => number): number => subset.reduce((sum, row) => sum + pick(row), 0) / subset.length;
-    const gain = mean((row) => row.model) - mean((row) => row.noisy);
-    return [label, `${subset.length} photos`, '', mean((r) => r.noisy).toFixed(2), mean((r) => r.gaussian).toFixed(2), mean((r) => r.median).toFixed(2), mean((r) => r.model).toFixed(2), `${gain >= 0 ? '+' : ''}${gain.toFixed(2)}`];
+    const average = (pick: (row: DenoiseEvalRow) => number): number => mean(subset.map(pick));
+    return [
+      label,
+      `${subset.length} photos`,
+      '',
+      average((row) => row.noisy).toFixed(2),
+      average((row) => row.gaussian).toFixed(2),
+      average((row) => row.median).toFixed(2),
+      average((row) => row.model).toFixed(2),
+      signed(average((row) => row.model) - average((row) => row.noisy)),
+    ];
   };
   const footer = [meanRow('mean', rows)];
   const notTrained = rows.filter((row) => row.split !== 'train');
   if (notTrained.length > 0 && notTrained.length < rows.length) footer.push(meanRow('mean, not trained on', notTrained));
 
-  const table = [header, ...body, ...footer];
-  const widths = header.map((_, column) => Math.max(...table.map((cells) => cells[column].length)));
-  const render = (cells: string[]): string => cells.map((cell, column) => (column < 2 ? cell.padEnd(widths[column]) : cell.padStart(widths[column]))).join('  ');
-  const rule = widths.map((width) => '-'.repeat(width)).join('  ');
-
-  return [`PSNR in dB at noise sigma ${sigma} (0-255 scale); gain is model minus noisy`, render(header), rule, ...body.map(render), rule, ...footer.map(render)].join('\n');
+  return renderTable(`PSNR in dB at noise sigma ${sigma} (0-255 scale); gain is model minus noisy`, header, body, footer);
 }
