@@ -26,9 +26,9 @@ export interface ConvBenchRow {
   /** Mean wall time of one kernel call, in milliseconds. */
   ms: number;
   /**
-   * Billions of floating-point operations per second, counting 2 * n * outH * outW * kh * kw *
-   * ci * co per call (twice the direct method's multiply-adds) for every kernel, so the rows of
-   * one shape compare wall time even where a kernel does extra work.
+   * Billions of floating-point operations per second. Every kernel counts 2 * n * outH * outW *
+   * kh * kw * ci * co per call, twice the direct method's multiply-adds, so the rows of one
+   * shape compare wall time even where a kernel does extra work.
    */
   gflops: number;
 }

@@ -1,6 +1,6 @@
 /**
  * Mirror padding for whole images. Convolutions with 'same' padding see zeros beyond the
- * border, which a model trained on interior patches never saw; extending the image by
+ * border, which a model trained on interior patches never saw. Extending the image by
  * reflection first gives the border pixels real-looking context.
  */
 

@@ -5,7 +5,7 @@ import path from 'node:path';
 
 export interface BinaryLocation {
   readonly path: string;
-  /** Where it was found: the environment variable, the system PATH, or the npm installer package. */
+  /** Origin of the binary: the environment variable, the system PATH, or the npm installer package. */
   readonly source: 'env' | 'system' | 'npm-package';
   /** First line of `-version`, e.g. "ffmpeg version 5.1.6-0+deb12u1". */
   readonly version: string;

@@ -26,8 +26,8 @@ export interface InferencePool {
 
 /** Locates the compiled worker: beside this module in dist/, or in dist/ when running from source. */
 function resolveWorkerFile(): string {
-  const here = path.dirname(fileURLToPath(import.meta.url));
-  const candidates = [path.resolve(here, '../../workers/infer.js'), path.resolve(here, '../../dist/workers/infer.js')];
+  const moduleDir = path.dirname(fileURLToPath(import.meta.url));
+  const candidates = [path.resolve(moduleDir, '../../workers/infer.js'), path.resolve(moduleDir, '../../dist/workers/infer.js')];
   const found = candidates.find((candidate) => existsSync(candidate));
   if (found === undefined) throw new DarkroomError('INVALID_INPUT', `The inference worker was not found at ${candidates[0]}; run "npm run build"`);
   return found;

@@ -75,7 +75,7 @@ export const UPSCALE_TRAINING: TrainingTask<UpscaleTrainOptions> = {
   prepare: async (options, photos, random) => {
     const { scale, patchSize, batchSize } = options;
     const pairs = await Promise.all(photos.train.map((photo) => makePair(photo, scale)));
-    // Centre crops, because photo corners are often flat sky or background that says little.
+    // Centre crops, because photo corners are often flat sky or background with little detail.
     const validationPairs = await Promise.all(
       photos.validation.map((photo) => makePair({ ...centreCrop(photo, options.validationCrop * scale, scale), name: photo.name }, scale)),
     );

@@ -1,8 +1,8 @@
 import sharp from 'sharp';
 
 /**
- * A smooth synthetic colour image with some edges: gradients plus a few rectangles. Test images
- * are made here so that the suite needs no photos from outside the repository.
+ * Creates a smooth synthetic colour image with some edges: gradients plus a few rectangles.
+ * Tests make their images here, so the suite needs no photos from outside the repository.
  */
 export function syntheticRgb(width: number, height: number, seed = 1): Uint8Array {
   const rgb = new Uint8Array(width * height * 3);
