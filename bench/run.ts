@@ -1,5 +1,5 @@
 /**
- * `npm run bench`: speed and memory of the denoise pipeline, as ratios measured in one run.
+ * `npm run bench`: speed and memory of the photo pipelines, as ratios measured in one run.
  * Not a test: it prints a table and writes bench/results/latest.json so that runs compare.
  */
 import * as tf from '@tensorflow/tfjs-core';
@@ -16,7 +16,8 @@ import { benchConvKernels } from '../src/backend/kernel-bench.js';
 import { createLogger } from '../src/log.js';
 import { buildDenoiser, countFlopsPerPixel } from '../src/models/denoise.js';
 import { loadModel } from '../src/models/storage.js';
-import { DEFAULT_TILE_OPTIONS } from '../src/pipeline/steps.js';
+import { DEFAULT_COLORIZE_OPTIONS, DEFAULT_TILE_OPTIONS, DEFAULT_UPSCALE_TILE_OPTIONS } from '../src/pipeline/steps.js';
+import type { StepTask } from '../src/pool/tasks.js';
 import { createInferencePool } from '../src/pool/pool.js';
 import { samplePatches } from '../src/train/patches.js';
 import { addBlindNoise } from '../src/train/noise.js';
@@ -37,13 +38,19 @@ async function makeBenchPhoto(dir: string): Promise<{ file: string; source: stri
   return { file, source: path.relative(ROOT, source) };
 }
 
-async function timePool(threads: number, photo: string, modelDir: string, outDir: string): Promise<{ secondsPerMegapixel: number; wallSeconds: number }> {
+interface PoolTiming {
+  readonly secondsPerMegapixel: number;
+  readonly wallSeconds: number;
+}
+
+/** Seconds per megapixel of input for `steps` on a pool of `threads`, over PHOTOS_PER_RUN photos. */
+async function timePool(threads: number, photo: string, steps: readonly StepTask[], outDir: string): Promise<PoolTiming> {
   const pool = await createInferencePool({ backend: 'auto', threads, log });
   const task = (index: number) =>
     pool.runPhoto({
       inputPath: photo,
       outputPath: path.join(outDir, `out-${threads}-${index}.jpg`),
-      steps: [{ step: 'denoise', model: modelDir, options: { ...DEFAULT_TILE_OPTIONS } }],
+      steps: [...steps],
       maxPixels: 1e8,
       maxFileBytes: 2 ** 30,
     });
@@ -55,6 +62,47 @@ async function timePool(threads: number, photo: string, modelDir: string, outDir
   const wallSeconds = (performance.now() - started) / 1000;
   await pool.close();
   return { secondsPerMegapixel: wallSeconds / ((PHOTOS_PER_RUN * WIDTH * HEIGHT) / 1e6), wallSeconds };
+}
+
+/** The shipped models that the bench times besides denoise; a model without weights is skipped. */
+const OTHER_MODELS: readonly { readonly name: string; readonly steps: (models: string) => StepTask[] }[] = [
+  { name: 'colorize', steps: (models) => [{ step: 'colorize', model: path.join(models, 'colorize'), options: { ...DEFAULT_COLORIZE_OPTIONS } }] },
+  { name: 'upscale-x2', steps: (models) => [{ step: 'upscale-x2', model: path.join(models, 'upscale-x2'), options: { ...DEFAULT_UPSCALE_TILE_OPTIONS } }] },
+  { name: 'upscale-x4', steps: (models) => [{ step: 'upscale-x4', model: path.join(models, 'upscale-x4'), options: { ...DEFAULT_UPSCALE_TILE_OPTIONS } }] },
+  {
+    name: 'restore (denoise, colorize, upscale-x2)',
+    steps: (models) => [
+      { step: 'denoise', model: path.join(models, 'denoise'), options: { ...DEFAULT_TILE_OPTIONS } },
+      { step: 'colorize', model: path.join(models, 'colorize'), options: { ...DEFAULT_COLORIZE_OPTIONS } },
+      { step: 'upscale-x2', model: path.join(models, 'upscale-x2'), options: { ...DEFAULT_UPSCALE_TILE_OPTIONS } },
+    ],
+  },
+];
+
+interface ModelTiming {
+  readonly name: string;
+  readonly oneThread: PoolTiming;
+  readonly allThreads: PoolTiming;
+  /** Time of this model over denoise's, both with all threads. */
+  readonly relativeToDenoise: number;
+}
+
+async function timeOtherModels(photo: string, outDir: string, denoise: PoolTiming): Promise<{ timed: ModelTiming[]; skipped: string[] }> {
+  const models = path.join(ROOT, 'models');
+  const timed: ModelTiming[] = [];
+  const skipped: string[] = [];
+  for (const entry of OTHER_MODELS) {
+    const steps = entry.steps(models);
+    const missing = steps.filter((step) => !existsSync(path.join(step.model, 'darkroom.json')));
+    if (missing.length > 0) {
+      skipped.push(`${entry.name}: no weights in ${missing.map((step) => path.relative(ROOT, step.model)).join(', ')}`);
+      continue;
+    }
+    const oneThread = await timePool(1, photo, steps, outDir);
+    const allThreads = await timePool(os.availableParallelism(), photo, steps, outDir);
+    timed.push({ name: entry.name, oneThread, allThreads, relativeToDenoise: allThreads.secondsPerMegapixel / denoise.secondsPerMegapixel });
+  }
+  return { timed, skipped };
 }
 
 async function timeTrainingStep(batchSize: number, patchSize: number): Promise<{ secondsPerStep: number; gflops: number }> {
@@ -95,8 +143,10 @@ async function main(): Promise<void> {
   const flopsPerPixel = countFlopsPerPixel((await loadModel(modelDir)).model);
 
   log.info(`backend ${backend.name}, ${os.availableParallelism()} cores, photo ${WIDTH}x${HEIGHT} from ${photo.source}`);
-  const single = await timePool(1, photo.file, modelDir, work);
-  const all = await timePool(os.availableParallelism(), photo.file, modelDir, work);
+  const denoiseSteps: StepTask[] = [{ step: 'denoise', model: modelDir, options: { ...DEFAULT_TILE_OPTIONS } }];
+  const single = await timePool(1, photo.file, denoiseSteps, work);
+  const all = await timePool(os.availableParallelism(), photo.file, denoiseSteps, work);
+  const others = await timeOtherModels(photo.file, work, all);
   const training = await timeTrainingStep(16, 64);
   const large = JSON.parse(
     execFileSync(process.execPath, [path.join(ROOT, 'dist', 'bench', 'large-photo.js'), photo.file, modelDir], { encoding: 'utf8' }),
@@ -118,6 +168,8 @@ async function main(): Promise<void> {
       largePhoto: { size: '6000x4000', threads: 1, seconds: large.seconds, peakRssMb: large.peakRssMb },
       training: { batchSize: 16, patchSize: 64, secondsPerStep: training.secondsPerStep, imagesPerSecond: 16 / training.secondsPerStep, gflops: training.gflops },
     },
+    models: Object.fromEntries(others.timed.map((timing) => [timing.name, timing])),
+    skippedModels: others.skipped,
     kernels,
     peakRssMb,
   };
@@ -128,6 +180,14 @@ async function main(): Promise<void> {
     ['scaling (1 thread / all threads time)', `${results.denoise.scaling.toFixed(2)}x`],
     ['training step, batch 16 of 64x64', `${training.secondsPerStep.toFixed(3)} s (${results.denoise.training.imagesPerSecond.toFixed(1)} patches/s, ${training.gflops.toFixed(1)} GFLOP/s)`],
     ['denoise 6000x4000, 1 thread', `${large.seconds.toFixed(1)} s, peak resident memory ${large.peakRssMb.toFixed(0)} MB`],
+    ...others.timed.flatMap((timing) => [
+      [`${timing.name} 1024x768, 1 thread`, `${timing.oneThread.secondsPerMegapixel.toFixed(2)} s/MP of input`],
+      [
+        `${timing.name} 1024x768, ${os.availableParallelism()} threads`,
+        `${timing.allThreads.secondsPerMegapixel.toFixed(2)} s/MP of input (${timing.relativeToDenoise.toFixed(2)}x denoise's time)`,
+      ],
+    ]),
+    ...others.skipped.map((reason) => ['skipped', reason]),
     ['peak resident memory of this bench process', `${peakRssMb.toFixed(0)} MB`],
     ...kernels.map((row) => [`kernel ${row.op} ${row.shape}`, `${row.ms.toFixed(1)} ms (${row.gflops.toFixed(1)} GFLOP/s)`]),
   ];

@@ -87,6 +87,20 @@ describe('colorize training', () => {
     expect(second.metrics.psnr).toBe(first.metrics.psnr);
   });
 
+  it('keeps calibration photos out of the batches and records them', async () => {
+    const many = path.join(dir, 'many-photos');
+    await mkdir(many);
+    for (let i = 0; i < 12; i++) await writeSyntheticPhoto(path.join(many, `p${i}.png`), 72, 64, 'png', i + 1);
+    const out = path.join(dir, 'colorize-calibrated');
+    await trainTask(COLORIZE_TRAINING, colorizeOptions(out, { data: many, epochs: 1, stepsPerEpoch: 1 }), { log, backend: 'wasm' });
+
+    const { files } = (await loadModel(out)).metadata.training;
+    expect(files.calibration).toHaveLength(1);
+    expect(files.validation).toHaveLength(3);
+    expect(files.train).toHaveLength(8);
+    expect(new Set([...files.train, ...files.validation, ...files.calibration!]).size).toBe(12);
+  });
+
   it('rejects a patch larger than the working size', () => {
     expect(() => colorizeOptions(path.join(dir, 'x'), { patchSize: 128 })).toThrow('Expected an integer no greater than --working-size (64) for --patch-size but received 128');
   });

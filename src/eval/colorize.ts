@@ -6,7 +6,7 @@ import { ProgressBar } from '../progress.js';
 import { listPhotos, loadPhotos } from '../train/photos.js';
 import type { PhotoSplit } from './denoise.js';
 import { colourfulness, psnr } from './metrics.js';
-import { mean, photoSplit, renderTable, signed } from './table.js';
+import { heldOutRows, mean, photoSplit, renderTable, signed } from './table.js';
 
 export interface ColorizeEvalRow {
   readonly photo: string;
@@ -78,8 +78,8 @@ export function formatColorizeTable(rows: readonly ColorizeEvalRow[]): string {
     return [label, `${subset.length} photos`, '', grey.toFixed(2), model.toFixed(2), signed(model - grey), original.toFixed(1), result.toFixed(1), formatRatio(result, original)];
   };
   const footer = [meanRow('mean', rows)];
-  const notTrained = rows.filter((row) => row.split !== 'train');
-  if (notTrained.length > 0 && notTrained.length < rows.length) footer.push(meanRow('mean, not trained on', notTrained));
+  const notTrained = heldOutRows(rows);
+  if (notTrained.length > 0 && notTrained.length < rows.length) footer.push(meanRow('mean, not trained or calibrated on', notTrained));
 
   return renderTable(
     'PSNR in dB against the colour original; M is the colourfulness of Hasler and Süsstrunk (2003); gain is model minus grey; ratio is model M over original M',

@@ -9,10 +9,13 @@ import { addGaussianNoise } from '../train/noise.js';
 import { listPhotos, loadPhotos } from '../train/photos.js';
 import { bestGaussianBlur, bestMedian } from './baselines.js';
 import { psnr } from './metrics.js';
-import { mean, photoSplit, renderTable, signed } from './table.js';
+import { heldOutRows, mean, photoSplit, renderTable, signed } from './table.js';
 
-/** Role of a photo in the model's training data. */
-export type PhotoSplit = 'train' | 'validation' | 'unseen';
+/**
+ * Role of a photo in the model's training data. Calibration photos stayed out of the batches
+ * but tuned an inference setting, so they count as seen.
+ */
+export type PhotoSplit = 'train' | 'calibration' | 'validation' | 'unseen';
 
 export interface DenoiseEvalRow {
   readonly photo: string;
@@ -102,7 +105,7 @@ export function formatDenoiseTable(rows: readonly DenoiseEvalRow[], sigma: numbe
     ];
   };
   const footer = [meanRow('mean', rows)];
-  const notTrained = rows.filter((row) => row.split !== 'train');
+  const notTrained = heldOutRows(rows);
   if (notTrained.length > 0 && notTrained.length < rows.length) footer.push(meanRow('mean, not trained on', notTrained));
 
   return renderTable(`PSNR in dB at noise sigma ${sigma} (0-255 scale); gain is model minus noisy`, header, body, footer);

@@ -1,11 +1,17 @@
 import type { LoadedModel } from '../models/storage.js';
 import type { PhotoSplit } from './denoise.js';
 
-/** Returns whether the model trained on a photo, validated on it, or never saw it. */
+/** Returns whether the model trained on a photo, calibrated on it, validated on it, or never saw it. */
 export function photoSplit(loaded: LoadedModel, name: string): PhotoSplit {
   if (loaded.metadata.training.files.train.includes(name)) return 'train';
+  if (loaded.metadata.training.files.calibration?.includes(name) === true) return 'calibration';
   if (loaded.metadata.training.files.validation.includes(name)) return 'validation';
   return 'unseen';
+}
+
+/** Rows of photos that neither trained the model nor calibrated it: the fair test of it. */
+export function heldOutRows<R extends { readonly split: PhotoSplit }>(rows: readonly R[]): R[] {
+  return rows.filter((row) => row.split === 'validation' || row.split === 'unseen');
 }
 
 export function mean(values: readonly number[]): number {

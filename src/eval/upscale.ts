@@ -8,7 +8,7 @@ import { listPhotos, loadPhotos } from '../train/photos.js';
 import { makePair } from '../train/upscale.js';
 import type { PhotoSplit } from './denoise.js';
 import { psnrLuminance } from './metrics.js';
-import { mean, photoSplit, renderTable, signed } from './table.js';
+import { heldOutRows, mean, photoSplit, renderTable, signed } from './table.js';
 
 export interface UpscaleEvalRow {
   readonly photo: string;
@@ -66,7 +66,7 @@ export function formatUpscaleTable(rows: readonly UpscaleEvalRow[], scale: numbe
     return [label, `${subset.length} photos`, '', bicubic.toFixed(2), model.toFixed(2), signed(model - bicubic)];
   };
   const footer = [meanRow('mean', rows)];
-  const notTrained = rows.filter((row) => row.split !== 'train');
+  const notTrained = heldOutRows(rows);
   if (notTrained.length > 0 && notTrained.length < rows.length) footer.push(meanRow('mean, not trained on', notTrained));
 
   return renderTable(

@@ -17,7 +17,7 @@ export interface ModelMetadata {
   readonly architecture: Readonly<Record<string, unknown>>;
   readonly training: Readonly<{
     dataDir: string;
-    files: Readonly<{ train: readonly string[]; validation: readonly string[] }>;
+    files: Readonly<{ train: readonly string[]; validation: readonly string[]; calibration?: readonly string[] }>;
     patchSize: number;
     batchSize: number;
     steps: number;

@@ -15,7 +15,7 @@ import {
 import { invalidOption } from '../errors.js';
 import { type RawOptions, readInteger, resolveCommonTrainOptions } from './options.js';
 import { centreCrop, samplePatches } from './patches.js';
-import type { TrainingPhoto } from './photos.js';
+import { splitByName, type TrainingPhoto } from './photos.js';
 import type { PhotoTrainOptions, TrainingTask } from './trainer.js';
 
 export interface ColorizeTrainOptions extends PhotoTrainOptions {
@@ -42,6 +42,10 @@ const HUBER_DELTA = 0.1;
  * early model whose colours are still wrong, and 0 gives the grey photo, which always qualifies.
  */
 const CHROMA_BOOSTS = [0, 0.25, 0.5, 0.75, 1, 1.15, 1.3, 1.5, 1.75, 2, 2.5, 3];
+
+/** Share of the training photos kept out of the batches to calibrate the chroma factor on. */
+const CALIBRATION_FRACTION = 0.12;
+const MIN_PHOTOS_TO_CALIBRATE = 8;
 
 export function resolveColorizeTrainOptions(raw: RawOptions): Readonly<ColorizeTrainOptions> {
   const common = resolveCommonTrainOptions(raw, { epochs: 30, stepsPerEpoch: 50, batchSize: 8, learningRate: 1e-3 });
@@ -118,6 +122,13 @@ function rebalancedHuber(predictions: tf.Tensor, targets: tf.Tensor): tf.Scalar 
   });
 }
 
+function plainL2(predictions: tf.Tensor, targets: tf.Tensor): tf.Scalar {
+  return tf.tidy(() => {
+    const [chroma] = tf.split(targets, [2, 1], 3);
+    return tf.mean(tf.squaredDifference(predictions, chroma)) as tf.Scalar;
+  });
+}
+
 interface ValidationImage {
   readonly width: number;
   readonly height: number;
@@ -126,41 +137,84 @@ interface ValidationImage {
   readonly lightness: Float32Array;
 }
 
-/**
- * Validates at every chroma factor and keeps the most colourful one whose mean PSNR is still at
- * least the grey baseline's. Colour predicted with too little confidence comes out pale, and a
- * factor above 1 restores saturation without trading away accuracy on held-out photos. A factor
- * below 1 is chosen while the predicted colours are worse than none.
- */
-async function validateColorizer(model: tfl.LayersModel, images: readonly ValidationImage[]): Promise<{ metrics: Record<string, number>; chromaBoost: number }> {
-  if (images.length === 0) return { metrics: {}, chromaBoost: 1 };
+interface ChromaScore {
+  readonly greyPsnr: number;
+  readonly psnr: number;
+  readonly colourfulness: number;
+  readonly originalColourfulness: number;
+}
 
-  const chromas = await Promise.all(images.map((image) => predictChroma(model, image.lightness, image.width, image.height, 1)));
-  const greyPsnr = mean(images.map((image) => psnr(image.rgb, image.grey)));
-  const originalColourfulness = mean(images.map((image) => colourfulness(image.rgb)));
-
-  let best = { boost: 0, psnr: greyPsnr, colourfulness: 0 };
-  for (const boost of CHROMA_BOOSTS) {
-    const results = images.map((image, index) => {
-      const boosted = chromas[index].map((value) => value * boost);
-      return joinLightnessAndChroma(image.lightness, image.width, image.height, boosted, image.width, image.height);
-    });
-    const resultPsnr = mean(results.map((result, index) => psnr(images[index].rgb, result)));
-    const resultColourfulness = mean(results.map((result) => colourfulness(result)));
-    if (resultPsnr >= greyPsnr && resultColourfulness > best.colourfulness) {
-      best = { boost, psnr: resultPsnr, colourfulness: resultColourfulness };
-    }
-  }
-
+/** Mean PSNR and colourfulness of images colorized with `chromas` scaled by `boost`. */
+function scoreChroma(images: readonly ValidationImage[], chromas: readonly Float32Array[], boost: number): ChromaScore {
+  const results = images.map((image, index) => {
+    const boosted = chromas[index].map((value) => value * boost);
+    return joinLightnessAndChroma(image.lightness, image.width, image.height, boosted, image.width, image.height);
+  });
   return {
-    chromaBoost: best.boost,
-    metrics: {
-      greyPsnr,
-      psnr: best.psnr,
-      colourfulness: best.colourfulness,
-      originalColourfulness,
-      chromaBoost: best.boost,
-    },
+    greyPsnr: mean(images.map((image) => psnr(image.rgb, image.grey))),
+    psnr: mean(results.map((result, index) => psnr(images[index].rgb, result))),
+    colourfulness: mean(results.map((result) => colourfulness(result))),
+    originalColourfulness: mean(images.map((image) => colourfulness(image.rgb))),
+  };
+}
+
+function predictAll(model: tfl.LayersModel, images: readonly ValidationImage[]): Promise<Float32Array[]> {
+  return Promise.all(images.map((image) => predictChroma(model, image.lightness, image.width, image.height, 1)));
+}
+
+/**
+ * Picks the most colourful chroma factor whose mean PSNR on the calibration photos is still at
+ * least the grey baseline's. Colour predicted with too little confidence comes out pale, and a
+ * factor above 1 restores saturation without trading away accuracy; a factor below 1 is chosen
+ * while the predicted colours are worse than none. Calibration photos are training photos kept
+ * out of the batches, so the validation photos stay a fair test of the chosen factor.
+ */
+async function calibrateChromaBoost(model: tfl.LayersModel, images: readonly ValidationImage[]): Promise<number> {
+  if (images.length === 0) return 1;
+
+  const chromas = await predictAll(model, images);
+  let best = { boost: 0, colourfulness: 0 };
+  for (const boost of CHROMA_BOOSTS) {
+    const score = scoreChroma(images, chromas, boost);
+    if (score.psnr >= score.greyPsnr && score.colourfulness > best.colourfulness) best = { boost, colourfulness: score.colourfulness };
+  }
+  return best.boost;
+}
+
+/** Validation metrics at the calibrated factor. */
+async function validateColorizer(model: tfl.LayersModel, images: readonly ValidationImage[], chromaBoost: number): Promise<Record<string, number>> {
+  if (images.length === 0) return { chromaBoost };
+
+  const chromas = await predictAll(model, images);
+  const score = scoreChroma(images, chromas, chromaBoost);
+  const unboosted = scoreChroma(images, chromas, 1);
+  return {
+    ...score,
+    colourfulnessRatio: score.colourfulness / score.originalColourfulness,
+    chromaBoost,
+    unboostedPsnr: unboosted.psnr,
+    unboostedColourfulness: unboosted.colourfulness,
+  };
+}
+
+/** Photos for validation and calibration: a centre crop at the working size, with its grey version. */
+function toValidationImage(photo: TrainingPhoto, workingSize: number): ValidationImage {
+  const crop = centreCrop(photo, workingSize, COLORIZE_SIZE_MULTIPLE);
+  return { ...crop, grey: greyWithSameLightness(crop.rgb), lightness: lightnessOf(crop.rgb) };
+}
+
+/**
+ * Keeps a few training photos out of the batches for calibration, chosen by a hash of their
+ * names like the validation split. Below MIN_PHOTOS_TO_CALIBRATE training photos none are kept
+ * and the factor stays 1, because training needs them more.
+ */
+export function splitCalibration(photos: readonly TrainingPhoto[]): { train: TrainingPhoto[]; calibration: TrainingPhoto[] } {
+  if (photos.length < MIN_PHOTOS_TO_CALIBRATE) return { train: [...photos], calibration: [] };
+
+  const names = splitByName(photos.map((photo) => photo.name), CALIBRATION_FRACTION);
+  return {
+    train: photos.filter((photo) => names.train.includes(photo.name)),
+    calibration: photos.filter((photo) => names.validation.includes(photo.name)),
   };
 }
 
@@ -186,29 +240,36 @@ export const COLORIZE_TRAINING: TrainingTask<ColorizeTrainOptions> = {
   }),
   prepare: async (options, photos, random, log) => {
     const { batchSize, patchSize } = options;
-    const weights = chromaBinWeights(photos.train);
+    const split = splitCalibration(photos.train);
+    if (split.calibration.length > 0) {
+      log.info(`Calibrating the chroma factor on ${split.calibration.length} training photos kept out of the batches (${split.calibration.map((p) => p.name).join(', ')})`);
+    }
+    const weights = chromaBinWeights(split.train);
     log.debug(`chroma bin weights: ${Array.from(weights, (weight) => weight.toFixed(2)).join(' ')}`);
-    const validation: ValidationImage[] = photos.validation.map((photo) => {
-      const crop = centreCrop(photo, options.workingSize, COLORIZE_SIZE_MULTIPLE);
-      return { ...crop, grey: greyWithSameLightness(crop.rgb), lightness: lightnessOf(crop.rgb) };
-    });
+    const validation = photos.validation.map((photo) => toValidationImage(photo, options.workingSize));
+    // Too few photos to spare some: the factor is tuned on the validation photos, which then
+    // stop being a fair test of it, as the log says.
+    const calibration = split.calibration.length > 0 ? split.calibration.map((photo) => toValidationImage(photo, options.workingSize)) : validation;
+    if (split.calibration.length === 0 && validation.length > 0) {
+      log.info(`Fewer than ${MIN_PHOTOS_TO_CALIBRATE} training photos: the chroma factor is calibrated on the validation photos`);
+    }
     let chromaBoost = 1;
 
     return {
       makeBatch: () => {
-        const { lightness, targets } = toLabBatch(samplePatches(photos.train, batchSize, patchSize, random), weights);
+        const { lightness, targets } = toLabBatch(samplePatches(split.train, batchSize, patchSize, random), weights);
         return {
           inputs: tf.tensor4d(lightness, [batchSize, patchSize, patchSize, 1]),
           targets: tf.tensor4d(targets, [batchSize, patchSize, patchSize, 3]),
         };
       },
-      loss: rebalancedHuber,
+      loss: process.env.EXPERIMENT_LOSS === 'l2' ? plainL2 : rebalancedHuber,
       validate: async (model) => {
-        const result = await validateColorizer(model, validation);
-        chromaBoost = result.chromaBoost;
-        return result.metrics;
+        chromaBoost = await calibrateChromaBoost(model, calibration);
+        return validateColorizer(model, validation, chromaBoost);
       },
       inference: () => ({ chromaBoost }),
+      calibration: split.calibration.map((photo) => photo.name),
     };
   },
 };

@@ -28,6 +28,8 @@ export interface PreparedTask {
   readonly validate: (model: tfl.LayersModel) => Promise<Record<string, number>>;
   /** Settings that inference reads from the metadata, e.g. a calibrated chroma boost; read after validate. */
   readonly inference?: () => Readonly<Record<string, number>>;
+  /** Training photos that the task kept out of its batches to calibrate inference settings on. */
+  readonly calibration?: readonly string[];
 }
 
 /**
@@ -116,6 +118,7 @@ export async function trainTask<O extends PhotoTrainOptions>(task: TrainingTask<
   }
 
   const prepared = await task.prepare(options, { train: trainPhotos, validation: validationPhotos }, random, log);
+  const calibration = prepared.calibration ?? [];
   await mkdir(options.out, { recursive: true });
   const started = performance.now();
   const elapsed = (): number => elapsedBefore + (performance.now() - started) / 1000;
@@ -132,7 +135,11 @@ export async function trainTask<O extends PhotoTrainOptions>(task: TrainingTask<
     architecture: taskFields.architecture,
     training: {
       dataDir: path.resolve(options.data),
-      files: { train: trainPhotos.map((p) => p.name), validation: validationPhotos.map((p) => p.name) },
+      files: {
+        train: trainPhotos.map((p) => p.name).filter((name) => !calibration.includes(name)),
+        validation: validationPhotos.map((p) => p.name),
+        ...(calibration.length > 0 ? { calibration } : {}),
+      },
       patchSize: options.patchSize,
       batchSize: options.batchSize,
       steps: epochs * options.stepsPerEpoch,
