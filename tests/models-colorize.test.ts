@@ -8,7 +8,7 @@ import { colourfulness } from '../src/eval/metrics.js';
 import { createLogger } from '../src/log.js';
 import { greyWithSameLightness, lightnessOf } from '../src/media/lab.js';
 import { applyStep } from '../src/models/apply.js';
-import { workingDimensions } from '../src/models/colorize.js';
+import { predictChroma, workingDimensions } from '../src/models/colorize.js';
 import { loadModel, type LoadedModel } from '../src/models/storage.js';
 import { syntheticRgb } from './helpers/images.js';
 import { saveTinyColorizer } from './helpers/models.js';
@@ -34,6 +34,23 @@ function maxLightnessDifference(a: Uint8Array, b: Uint8Array): number {
   for (let i = 0; i < before.length; i++) max = Math.max(max, Math.abs(before[i] - after[i]));
   return max;
 }
+
+describe('colorizer global context', () => {
+  it('lets one corner change the chroma of the opposite corner', async () => {
+    const size = 256;
+    const flat = new Float32Array(size * size).fill(50);
+    const marked = flat.slice();
+    for (let y = 0; y < 32; y++) for (let x = 0; x < 32; x++) marked[y * size + x] = 95;
+
+    const before = await predictChroma(loaded.model, flat, size, size, 1);
+    const after = await predictChroma(loaded.model, marked, size, size, 1);
+
+    // The far corner is well outside the convolutions' receptive field, so only the global
+    // pooling path can carry the change there.
+    const far = ((size - 1) * size + (size - 1)) * 2;
+    expect(Math.abs(after[far] - before[far]) + Math.abs(after[far + 1] - before[far + 1])).toBeGreaterThan(1e-3);
+  });
+});
 
 describe('colorize step', () => {
   it('keeps the full-resolution lightness and adds colour', async () => {

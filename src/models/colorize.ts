@@ -4,6 +4,7 @@ import sharp from 'sharp';
 
 import { lightnessOf, writeLabAsRgb } from '../media/lab.js';
 import { conv, resolveLayerWidths, seededInitializers, upsample } from './blocks.js';
+import { BroadcastAddLayer } from './layers.js';
 
 /**
  * Architecture of the colorization autoencoder: a U-shaped network from lightness L to the two
@@ -54,6 +55,13 @@ export function buildColorizer(architecture: ColorizeArchitecture = DEFAULT_COLO
   const quarter = apply(conv(deepFilters, 'enc_quarter_1', init), apply(conv(deepFilters, 'enc_quarter_down', init, 2), half));
   let eighth = apply(conv(bottleneckFilters, 'enc_eighth_down', init, 2), quarter);
   for (let i = 1; i <= bottleneckDepth; i++) eighth = apply(conv(bottleneckFilters, `bottleneck_${i}`, init), eighth);
+
+  // The mean of the bottleneck features over the whole image, through two dense layers, is
+  // added at every position: a sunset or a forest tints every region of the photo.
+  const pooled = apply(tfl.layers.globalAveragePooling2d({ name: 'global_pool' }), eighth);
+  const globalHidden = apply(tfl.layers.dense({ units: bottleneckFilters, activation: 'relu', kernelInitializer: init(), name: 'global_dense_1' }), pooled);
+  const globalContext = apply(tfl.layers.dense({ units: bottleneckFilters, kernelInitializer: init(), name: 'global_dense_2' }), globalHidden);
+  eighth = apply(conv(bottleneckFilters, 'global_fusion', init), apply(new BroadcastAddLayer({ name: 'global_add' }), [eighth, globalContext]));
 
   const decQuarter = apply(conv(deepFilters, 'dec_quarter_1', init), apply(tfl.layers.add({ name: 'skip_quarter' }), [apply(upsample(deepFilters, 'dec_quarter_up', init), eighth), quarter]));
   const decHalf = apply(conv(middleFilters, 'dec_half_1', init), apply(tfl.layers.add({ name: 'skip_half' }), [apply(upsample(middleFilters, 'dec_half_up', init), decQuarter), half]));

@@ -73,5 +73,25 @@ export class BilinearUpsampleLayer extends tfl.layers.Layer {
   }
 }
 
+/**
+ * Adds a per-image vector [N, C] to every position of a feature map [N, H, W, C]. The colorizer
+ * uses it to fuse global context with local features, as Iizuka, Simo-Serra and Ishikawa
+ * (2016) do, because the colour of a region depends on what the whole photo shows.
+ */
+export class BroadcastAddLayer extends tfl.layers.Layer {
+  static className = 'DarkroomBroadcastAdd';
+
+  computeOutputShape(inputShape: Shape | Shape[]): Shape {
+    return (Array.isArray(inputShape[0]) ? inputShape[0] : inputShape) as Shape;
+  }
+
+  call(inputs: tf.Tensor | tf.Tensor[]): tf.Tensor {
+    if (!Array.isArray(inputs) || inputs.length !== 2) throw new Error('BroadcastAddLayer expects [featureMap, vector]');
+    const [map, vector] = inputs;
+    return tf.add(map, tf.expandDims(tf.expandDims(vector, 1), 1));
+  }
+}
+
 tf.serialization.registerClass(DepthToSpaceLayer);
+tf.serialization.registerClass(BroadcastAddLayer);
 tf.serialization.registerClass(BilinearUpsampleLayer);
