@@ -1,0 +1,167 @@
+/**
+ * Video probing with ffprobe.
+ */
+import { execFile } from 'node:child_process';
+import { constants } from 'node:fs';
+import { access, stat } from 'node:fs/promises';
+
+import { DarkroomError } from '../errors.js';
+import { cleanStderr, errorMessage, ffmpegFileUrl, requireBinary, spawnFailure } from './video-process.js';
+
+/** Properties of a video's first video stream, as ffprobe reports them. */
+export interface VideoInfo {
+  readonly width: number;
+  readonly height: number;
+  /** Frames per second: the stream's average frame rate, or its base frame rate when the average is unknown. */
+  readonly fps: number;
+  /** Duration of the video stream, or of the whole file when the stream has none. */
+  readonly durationSeconds: number | undefined;
+  /**
+   * Number of frames: the count stored in the container (AVI and MP4 store one), otherwise
+   * the estimate round(durationSeconds * fps).
+   */
+  readonly frameCount: number | undefined;
+  /** ffprobe's codec name, e.g. "h264" or "mpeg4". */
+  readonly codec: string;
+  /** ffprobe's container format name, e.g. "avi" or "mov,mp4,m4a,3gp,3g2,mj2". */
+  readonly format: string;
+}
+
+interface ProbeStream {
+  codec_type?: string;
+  codec_name?: string;
+  width?: number;
+  height?: number;
+  avg_frame_rate?: string;
+  r_frame_rate?: string;
+  duration?: string;
+  nb_frames?: string;
+  disposition?: { attached_pic?: number };
+}
+
+interface ProbeOutput {
+  streams?: ProbeStream[];
+  format?: { format_name?: string; duration?: string };
+}
+
+const PROBE_TIMEOUT_MS = 60_000;
+
+/**
+ * Probes `file` with ffprobe and describes its first video stream.
+ * Raises DarkroomError with `file` set: INVALID_INPUT when the file is missing, unreadable or
+ * empty, UNSUPPORTED_FORMAT when it is not a video (text, audio only, a still image), and
+ * BACKEND_UNAVAILABLE when ffprobe cannot be found or started.
+ */
+export async function probeVideo(file: string): Promise<VideoInfo> {
+  await checkReadableFile(file);
+  const ffprobe = requireBinary('ffprobe');
+
+  const result = await runFfprobe(ffprobe, file);
+  if (result.exitCode !== 0) {
+    const reason = cleanStderr(result.stderr, file).join('; ') || `ffprobe exited with code ${result.exitCode}`;
+    throw new DarkroomError('UNSUPPORTED_FORMAT', `${file} is not a video: ffprobe cannot read it (${reason})`, { file });
+  }
+
+  const output = JSON.parse(result.stdout) as ProbeOutput;
+  const streams = output.streams ?? [];
+  const formatName = output.format?.format_name ?? '';
+
+  // A cover picture in an audio file is a video stream with the attached_pic disposition.
+  const stream = streams.find((candidate) => candidate.codec_type === 'video' && candidate.disposition?.attached_pic !== 1);
+  if (stream === undefined) {
+    const types = streams.map((candidate) => candidate.codec_type ?? 'unknown');
+    const found = types.length === 0 ? '' : ` (streams: ${[...new Set(types)].join(', ')})`;
+    throw new DarkroomError('UNSUPPORTED_FORMAT', `${file} is not a video: ffprobe found no video stream${found}`, { file });
+  }
+
+  // ffmpeg opens a single PNG or JPEG as a one-frame video, through the image2 demuxer or one of the *_pipe demuxers.
+  if (formatName === 'image2' || formatName.endsWith('_pipe')) {
+    const imageType = formatName.endsWith('_pipe') ? formatName.slice(0, -'_pipe'.length) : (stream.codec_name ?? 'unknown');
+    throw new DarkroomError('UNSUPPORTED_FORMAT', `${file} is an image (${imageType}), not a video`, { file });
+  }
+
+  return describeStream(file, stream, formatName, output.format?.duration);
+}
+
+function describeStream(file: string, stream: ProbeStream, formatName: string, formatDuration: string | undefined): VideoInfo {
+  const { width, height } = stream;
+  if (!isPositiveInteger(width) || !isPositiveInteger(height)) {
+    throw new DarkroomError('UNSUPPORTED_FORMAT', `${file} is not a video: ffprobe reports no frame size for its video stream`, { file });
+  }
+
+  const fps = parseFrameRate(stream.avg_frame_rate) ?? parseFrameRate(stream.r_frame_rate);
+  if (fps === undefined) {
+    throw new DarkroomError('UNSUPPORTED_FORMAT', `${file} is not a video: ffprobe reports no frame rate for its video stream`, { file });
+  }
+
+  const durationSeconds = parseSeconds(stream.duration) ?? parseSeconds(formatDuration);
+  const storedCount = stream.nb_frames === undefined ? undefined : Number(stream.nb_frames);
+  let frameCount: number | undefined;
+  if (isPositiveInteger(storedCount)) frameCount = storedCount;
+  else if (durationSeconds !== undefined) frameCount = Math.round(durationSeconds * fps);
+
+  return Object.freeze({ width, height, fps, durationSeconds, frameCount, codec: stream.codec_name ?? 'unknown', format: formatName });
+}
+
+/** Parses an ffprobe rational such as "30000/1001" or "25". Returns undefined for "0/0" and other unknown rates. */
+export function parseFrameRate(text: string | undefined): number | undefined {
+  if (text === undefined) return undefined;
+
+  const [numerator, denominator = '1'] = text.split('/');
+  const rate = Number(numerator) / Number(denominator);
+  return Number.isFinite(rate) && rate > 0 ? rate : undefined;
+}
+
+function parseSeconds(text: string | undefined): number | undefined {
+  const seconds = text === undefined ? NaN : Number(text);
+  return Number.isFinite(seconds) && seconds >= 0 ? seconds : undefined;
+}
+
+function isPositiveInteger(value: unknown): value is number {
+  return typeof value === 'number' && Number.isInteger(value) && value > 0;
+}
+
+async function checkReadableFile(file: string): Promise<void> {
+  try {
+    const stats = await stat(file);
+    if (stats.isDirectory()) throw new DarkroomError('INVALID_INPUT', `${file} cannot be read: it is a directory`, { file });
+    if (stats.size === 0) throw new DarkroomError('INVALID_INPUT', `${file} is empty (0 bytes)`, { file });
+    await access(file, constants.R_OK);
+  } catch (error) {
+    if (error instanceof DarkroomError) throw error;
+
+    const code = (error as NodeJS.ErrnoException).code;
+    let reason = errorMessage(error);
+    if (code === 'ENOENT') reason = 'the file does not exist';
+    if (code === 'EACCES') reason = 'permission denied';
+    throw new DarkroomError('INVALID_INPUT', `${file} cannot be read: ${reason}`, { file, cause: error });
+  }
+}
+
+interface CompletedProcess {
+  readonly exitCode: number | null;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+async function runFfprobe(binary: string, file: string): Promise<CompletedProcess> {
+  const args = ['-v', 'error', '-print_format', 'json', '-show_format', '-show_streams', ffmpegFileUrl(file)];
+
+  return new Promise((resolve, reject) => {
+    execFile(binary, args, { timeout: PROBE_TIMEOUT_MS, maxBuffer: 16 * 1024 * 1024, encoding: 'utf8' }, (error, stdout, stderr) => {
+      if (error === null) {
+        resolve({ exitCode: 0, stdout, stderr });
+        return;
+      }
+
+      // execFile sets a numeric code for a non-zero exit, a null code for a signal and an errno string for a failed spawn.
+      if (error.killed === true) {
+        reject(new DarkroomError('INVALID_INPUT', `${file} cannot be read: ffprobe timed out after ${PROBE_TIMEOUT_MS / 1000} s`, { file }));
+      } else if (typeof error.code === 'number' || error.signal != null) {
+        resolve({ exitCode: typeof error.code === 'number' ? error.code : null, stdout, stderr });
+      } else {
+        reject(spawnFailure('ffprobe', binary, error));
+      }
+    });
+  });
+}
