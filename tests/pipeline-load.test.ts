@@ -61,6 +61,7 @@ describe('loadPipelineFile with a valid file', () => {
 
     expect(pipeline).toEqual({
       name: 'denoise',
+      media: 'photo',
       file,
       root,
       steps: [{ step: 'denoise', model: path.join(root, 'models', 'denoise'), options: { tileSize: 256, overlap: 32 } }],

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { loadPipelineFile } from '../src/pipeline/load.js';
-import { COLORIZE_STEP, DEFAULT_TILE_OPTIONS, defaultStepRegistry, DENOISE_STEP, UPSCALE_X2_STEP, UPSCALE_X4_STEP } from '../src/pipeline/steps.js';
+import { COLORIZE_STEP, DEFAULT_TILE_OPTIONS, defaultStepRegistry, DENOISE_STEP, UPSCALE_X2_STEP, UPSCALE_X4_STEP, VIDEO_ANOMALY_STEP } from '../src/pipeline/steps.js';
 
 let root: string;
 
@@ -97,5 +97,40 @@ describe('shipped colorize, upscale and restore pipelines', () => {
       expect(pipeline.steps.map((step) => step.step)).toEqual(steps);
       expect(pipeline.steps.map((step) => step.model)).toEqual(steps.map((step) => path.join(root, 'models', step)));
     }
+  });
+});
+
+describe('video-anomaly step', () => {
+  it('fills the defaults', () => {
+    expect(VIDEO_ANOMALY_STEP.validateOptions({}, 'steps[0].options')).toEqual({ minSegmentFrames: 3, mergeGapFrames: 10, thumbnailWidth: 320 });
+  });
+
+  it('rejects a threshold that is not positive', () => {
+    expect(() => VIDEO_ANOMALY_STEP.validateOptions({ threshold: -1 }, 'steps[0].options')).toThrow(
+      'Expected a positive number for steps[0].options.threshold but received -1',
+    );
+  });
+
+  it('must be the only step of its pipeline', async () => {
+    const file = path.join(root, 'pipelines', 'mixed.yaml');
+    await writeFile(file, 'name: mixed\nsteps:\n  - step: video-anomaly\n  - step: denoise\n');
+
+    await expect(loadPipelineFile(file, defaultStepRegistry())).rejects.toThrow(
+      'mixed.yaml: Expected video-anomaly as the only step, because it reads videos, for steps but received ["video-anomaly","denoise"]',
+    );
+  });
+
+  it('makes the shipped video pipeline a video pipeline', async () => {
+    const shipped = await readFile(new URL('../pipelines/video.yaml', import.meta.url), 'utf8');
+    const file = path.join(root, 'pipelines', 'video.yaml');
+    await writeFile(file, shipped);
+
+    const pipeline = await loadPipelineFile(file, defaultStepRegistry());
+
+    expect(pipeline.media).toBe('video');
+    expect(pipeline.steps).toEqual([
+      { step: 'video-anomaly', model: path.join(root, 'models', 'video-anomaly'), options: { minSegmentFrames: 3, mergeGapFrames: 10, thumbnailWidth: 320 } },
+    ]);
+    expect(pipeline.limits.maxFileBytes).toBe(8 * 2 ** 30);
   });
 });

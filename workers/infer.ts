@@ -1,5 +1,5 @@
 /**
- * Piscina entry point for photo inference. Each worker thread starts its own tfjs backend and
+ * Piscina entry point for photo inference and video scans. Each worker thread starts its own tfjs backend and
  * loads each model once, on first use, then keeps it for the thread's lifetime.
  */
 import { threadId, workerData } from 'node:worker_threads';
@@ -11,7 +11,10 @@ import { createLogger } from '../src/log.js';
 import { decodeImage, encodeImage } from '../src/media/image.js';
 import { applyStep, type RgbImage, type StepOptions } from '../src/models/apply.js';
 import { loadModel, type LoadedModel } from '../src/models/storage.js';
-import type { PhotoResult, PhotoTask, ProbeResult, TaskFailure, WorkerData, WorkerTask } from '../src/pool/tasks.js';
+import type { PhotoResult, PhotoTask, ProbeResult, TaskFailure, VideoResult, VideoTask, WorkerData, WorkerTask } from '../src/pool/tasks.js';
+import type { VideoScanStepOptions } from '../src/pipeline/steps.js';
+import { DEFAULT_SCAN_OPTIONS } from '../src/scan/defaults.js';
+import { scanVideo } from '../src/scan/scan.js';
 
 const log = createLogger('worker');
 const models = new Map<string, Promise<LoadedModel>>();
@@ -55,14 +58,51 @@ async function runPhoto(task: PhotoTask): Promise<PhotoResult> {
   return { ok: true, outputPath: task.outputPath, width: image.width, height: image.height, seconds: (performance.now() - started) / 1000, threadId };
 }
 
+async function runVideo(task: VideoTask): Promise<VideoResult> {
+  const started = performance.now();
+  await backendReady;
+
+  const info = await stat(task.inputPath);
+  if (info.size > task.maxFileBytes) {
+    throw new DarkroomError(
+      'TOO_LARGE',
+      `${task.inputPath} is ${(info.size / 2 ** 20).toFixed(1)} MiB, over the limit of ${(task.maxFileBytes / 2 ** 20).toFixed(1)} MiB; raise limits.maxFileBytes in the pipeline file to accept it`,
+      { file: task.inputPath },
+    );
+  }
+
+  const options = task.options as unknown as VideoScanStepOptions;
+  const result = await scanVideo(task.inputPath, await modelFor(task.model), {
+    outDir: task.outDir,
+    threshold: options.threshold,
+    minSegmentFrames: options.minSegmentFrames,
+    mergeGapFrames: options.mergeGapFrames,
+    thumbnailWidth: options.thumbnailWidth,
+    saveEverySeconds: DEFAULT_SCAN_OPTIONS.saveEverySeconds,
+    log,
+    progress: false,
+  });
+  const report = result.report!;
+  return {
+    ok: true,
+    outputPath: result.outputs.at(-1)!,
+    frames: report.frames.decoded,
+    segments: report.segments.length,
+    framesLost: report.frames.lost,
+    seconds: (performance.now() - started) / 1000,
+    threadId,
+  };
+}
+
 async function probe(): Promise<ProbeResult> {
   const info = await backendReady;
   return { ok: true, backend: info.name, package: info.package, threadsAdvised: info.threadsAdvised, tried: info.tried };
 }
 
-export default async function handleTask(task: WorkerTask): Promise<PhotoResult | ProbeResult | TaskFailure> {
+export default async function handleTask(task: WorkerTask): Promise<PhotoResult | VideoResult | ProbeResult | TaskFailure> {
   try {
-    return task.kind === 'probe' ? await probe() : await runPhoto(task);
+    if (task.kind === 'probe') return await probe();
+    return task.kind === 'video' ? await runVideo(task) : await runPhoto(task);
   } catch (error) {
     const code = error instanceof DarkroomError ? error.code : 'INTERNAL';
     return { ok: false, message: error instanceof Error ? error.message : String(error), code };

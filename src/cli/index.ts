@@ -4,18 +4,20 @@ import { evalCommand } from './eval.js';
 import { infoCommand } from './info.js';
 import { noiseCommand } from './noise.js';
 import { runCommand } from './run.js';
+import { scanCommand } from './scan.js';
 import { trainCommand } from './train.js';
 import { watchCommand } from './watch.js';
 import { VERSION } from './version.js';
 
-const HELP = `darkroom ${VERSION}: trained autoencoders for your photos
+const HELP = `darkroom ${VERSION}: trained autoencoders for your photos and videos
 
 Usage: darkroom <command> [options]
 
 Commands:
   watch    watch inbox/<pipeline>/ folders and write results to outbox/<pipeline>/
   run      run a pipeline once on files or folders:  darkroom run denoise photo.jpg --out DIR
-  train    train a model on your photos:             darkroom train denoise --data DIR --out DIR
+  scan     scan videos for anomalous frames:         darkroom scan clip.avi --out DIR
+  train    train a model on your photos or videos:   darkroom train denoise --data DIR --out DIR
   eval     measure a model on your photos:           darkroom eval denoise --data DIR --sigma 25
   info     show the tfjs backend, ffmpeg, pool size and installed models
   noise    write copies of photos with Gaussian noise added, to try the denoiser
@@ -32,6 +34,7 @@ const COMMANDS: Record<string, (args: readonly string[]) => Promise<number>> = {
   eval: evalCommand,
   info: infoCommand,
   noise: noiseCommand,
+  scan: scanCommand,
 };
 
 /** Runs the CLI and returns the exit status. */

@@ -7,13 +7,15 @@ import { startBackend } from './backend.js';
 
 export const TRAIN_HELP = `Usage: darkroom train <task> --data DIR --out DIR [options]
 
-Trains a model on your own photos. Tasks:
-  denoise    blind denoiser (Gaussian noise of sigma 0-50)
-  colorize   colorization: chroma (a, b) of CIE Lab from lightness L
-  upscale    super-resolution by --scale 2 or 4
+Trains a model on your own photos or videos. Tasks:
+  denoise        blind denoiser (Gaussian noise of sigma 0-50)
+  colorize       colorization: chroma (a, b) of CIE Lab from lightness L
+  upscale        super-resolution by --scale 2 or 4
+  video-anomaly  ConvLSTM autoencoder of normal video, for darkroom scan
 
 Options:
-  --data DIR               folder of training photos (JPEG, PNG, WebP, TIFF, AVIF)
+  --data DIR               folder of training photos (JPEG, PNG, WebP, TIFF, AVIF); for
+                           video-anomaly, a video or a folder of videos, and may repeat
   --out DIR                folder to write the model to; checkpoints go to DIR/checkpoint
   --epochs N               number of epochs (default 30)
   --steps-per-epoch N      optimizer steps per epoch (default 50)
@@ -36,11 +38,17 @@ colorize:
   --working-size N         long side in pixels of the images the model sees (default 256)
 upscale:
   --scale N                2 or 4 (default 2); the model is for the upscale-x<N> step
+video-anomaly (defaults: 20 epochs, batch 4 clips):
+  --train-fraction X       train on the first X (0.01-1) of each video (default 1); the last
+                           --validation-fraction of that part validates
+  --max-frames N           read at most N frames of each video (default 50000)
+  --percentile X           the anomaly threshold is this percentile of the training frames'
+                           scores (default 99.5)
 
 Ctrl-C stops after the current step and saves a checkpoint; run again with --resume.`;
 
 const TRAIN_OPTIONS = {
-  data: { type: 'string' },
+  data: { type: 'string', multiple: true },
   out: { type: 'string' },
   epochs: { type: 'string' },
   'steps-per-epoch': { type: 'string' },
@@ -51,6 +59,9 @@ const TRAIN_OPTIONS = {
   'max-sigma': { type: 'string' },
   'working-size': { type: 'string' },
   scale: { type: 'string' },
+  'train-fraction': { type: 'string' },
+  'max-frames': { type: 'string' },
+  percentile: { type: 'string' },
   'validation-fraction': { type: 'string' },
   'max-side': { type: 'string' },
   seed: { type: 'string' },
@@ -59,7 +70,7 @@ const TRAIN_OPTIONS = {
 } as const;
 
 /** Flags that only some tasks read, so that a flag given to the wrong task is an error rather than ignored. */
-const TASK_FLAGS = new Set(['minSigma', 'maxSigma', 'workingSize', 'scale']);
+const TASK_FLAGS = new Set(['minSigma', 'maxSigma', 'workingSize', 'scale', 'patchSize', 'maxSide', 'trainFraction', 'maxFrames', 'percentile']);
 
 export async function trainCommand(args: readonly string[]): Promise<number> {
   const { values, positionals } = parseCommandArgs('train', args, TRAIN_OPTIONS);
@@ -82,6 +93,13 @@ export async function trainCommand(args: readonly string[]): Promise<number> {
       throw new DarkroomError('USAGE', `darkroom train ${taskName}: ${flag} does not apply to this task; see "darkroom train --help"`);
     }
   }
+
+  // Only video-anomaly reads several --data paths; the photo tasks take one folder.
+  const data = raw.data as string[] | undefined;
+  if (taskName !== 'video-anomaly' && data !== undefined && data.length > 1) {
+    throw new DarkroomError('USAGE', `darkroom train ${taskName}: --data takes one folder of photos, not ${data.length}`);
+  }
+  if (taskName !== 'video-anomaly' && data !== undefined) raw.data = data[0];
 
   const options = task.resolveOptions(raw);
   const log = createLogger('train');

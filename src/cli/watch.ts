@@ -3,7 +3,7 @@ import path from 'node:path';
 import { createLogger } from '../log.js';
 import { removeStaleTemporaries } from '../media/atomic.js';
 import { createInferencePool } from '../pool/pool.js';
-import { photoTaskFor } from '../pool/tasks.js';
+import { photoTaskFor, videoTaskFor } from '../pool/tasks.js';
 import { Journal } from '../watch/journal.js';
 import { acquireWatchLock } from '../watch/lock.js';
 import { startWatcher } from '../watch/watcher.js';
@@ -59,6 +59,12 @@ export async function watchCommand(args: readonly string[]): Promise<number> {
     maxInFlight: pool.threads,
     log,
     process: async (job) => {
+      if (job.pipeline.media === 'video') {
+        const scanned = await pool.runVideo(videoTaskFor(job.pipeline, job.inputPath, path.dirname(job.outputPath)));
+        const lost = scanned.framesLost === null || scanned.framesLost === 0 ? '' : `, ${scanned.framesLost} frames lost to decoding errors`;
+        log.info(`${job.pipeline.name}: ${job.relPath}: ${scanned.frames} frames, ${scanned.segments} anomalous segment${scanned.segments === 1 ? '' : 's'}${lost}`);
+        return { outputPath: scanned.outputPath };
+      }
       const result = await pool.runPhoto(photoTaskFor(job.pipeline, job.inputPath, job.outputPath));
       log.debug(`${job.pipeline.name}: ${job.relPath} is ${result.width}x${result.height}, model time ${result.seconds.toFixed(1)} s on thread ${result.threadId}`);
       return { outputPath: result.outputPath };

@@ -16,6 +16,11 @@ export interface StepDefinition {
   /** Arguments of `darkroom train` that train this step's model, e.g. "upscale --scale 2". */
   trainArguments?: string;
   /**
+   * What the step reads: photos (the default), which chain in memory, or videos, whose step
+   * writes several files and so must be a pipeline's only step.
+   */
+  media?: 'photo' | 'video';
+  /**
    * Validates the raw `options` value of one step entry and returns the options with every
    * default filled in. `raw` is `{}` when the pipeline file gives no options. Throw the error
    * from invalidOption with `fieldPath` (e.g. "steps[0].options") as the start of the option

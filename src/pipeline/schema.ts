@@ -24,6 +24,8 @@ export interface ResolvedStep {
 
 export interface ResolvedPipeline {
   readonly name: string;
+  /** Photos, or videos when the only step is a video step. */
+  readonly media: 'photo' | 'video';
   /** Absolute path of the pipeline file. */
   readonly file: string;
   /** Absolute path of the project root, the folder that contains the pipelines folder. */
@@ -200,6 +202,7 @@ export function resolvePipeline(raw: unknown, source: PipelineSource, registry: 
   // Every field is defined here, because each check that returned undefined recorded a problem.
   return deepFreeze({
     name: name!,
+    media: steps!.some((step) => registry.get(step.step)?.media === 'video') ? 'video' : 'photo',
     file: source.file,
     root: source.root,
     steps: steps!,
@@ -252,7 +255,14 @@ function resolveSteps(value: unknown, root: string, registry: StepRegistry, prob
     const step = resolveStep(entry, `steps[${index}]`, root, registry, problems);
     if (step !== undefined) steps.push(step);
   }
-  return steps.length === value.length ? steps : undefined;
+  if (steps.length !== value.length) return undefined;
+
+  const video = steps.find((step) => registry.get(step.step)?.media === 'video');
+  if (video !== undefined && steps.length > 1) {
+    problems.add(invalidOption(`${video.step} as the only step, because it reads videos,`, 'steps', steps.map((step) => step.step), CODE));
+    return undefined;
+  }
+  return steps;
 }
 
 function resolveStep(entry: unknown, field: string, root: string, registry: StepRegistry, problems: ProblemList): ResolvedStep | undefined {

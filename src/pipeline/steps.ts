@@ -2,6 +2,7 @@ import { invalidOption } from '../errors.js';
 import { COLORIZE_SIZE_MULTIPLE } from '../models/colorize.js';
 import { DENOISE_SIZE_MULTIPLE } from '../models/denoise.js';
 import { UPSCALE_SIZE_MULTIPLE } from '../models/upscale.js';
+import { DEFAULT_SCAN_OPTIONS } from '../scan/defaults.js';
 import { createStepRegistry, type StepDefinition, type StepRegistry } from './registry.js';
 import { expectKnownFields, expectMapping, readOptionalInteger } from './schema.js';
 
@@ -93,7 +94,41 @@ function upscaleStep(scale: 2 | 4): StepDefinition {
 export const UPSCALE_X2_STEP = upscaleStep(2);
 export const UPSCALE_X4_STEP = upscaleStep(4);
 
+/** Options of the video-anomaly step, resolved with defaults. */
+export interface VideoScanStepOptions {
+  /** Overrides the model's calibrated threshold when set. */
+  readonly threshold?: number;
+  readonly minSegmentFrames: number;
+  readonly mergeGapFrames: number;
+  readonly thumbnailWidth: number;
+}
+
+function validateVideoScanOptions(raw: unknown, fieldPath: string): VideoScanStepOptions {
+  const record = raw === undefined || raw === null ? {} : expectMapping(raw, fieldPath);
+  expectKnownFields(record, ['threshold', 'minSegmentFrames', 'mergeGapFrames', 'thumbnailWidth'], fieldPath);
+
+  const threshold = record.threshold;
+  if (threshold !== undefined && threshold !== null && (typeof threshold !== 'number' || !(threshold > 0) || !Number.isFinite(threshold))) {
+    throw invalidOption('a positive number', `${fieldPath}.threshold`, threshold, 'INVALID_PIPELINE');
+  }
+  return Object.freeze({
+    ...(typeof threshold === 'number' ? { threshold } : {}),
+    minSegmentFrames: readOptionalInteger(record.minSegmentFrames, `${fieldPath}.minSegmentFrames`, { min: 1, max: 1_000_000, fallback: DEFAULT_SCAN_OPTIONS.minSegmentFrames }),
+    mergeGapFrames: readOptionalInteger(record.mergeGapFrames, `${fieldPath}.mergeGapFrames`, { min: 0, max: 1_000_000, fallback: DEFAULT_SCAN_OPTIONS.mergeGapFrames }),
+    thumbnailWidth: readOptionalInteger(record.thumbnailWidth, `${fieldPath}.thumbnailWidth`, { min: 16, max: 4096, fallback: DEFAULT_SCAN_OPTIONS.thumbnailWidth }),
+  });
+}
+
+export const VIDEO_ANOMALY_STEP: StepDefinition = {
+  name: 'video-anomaly',
+  description: 'scans videos for anomalous frames with a ConvLSTM autoencoder and writes scores, a plot, thumbnails and a report',
+  defaultModel: 'models/video-anomaly',
+  trainArguments: 'video-anomaly',
+  media: 'video',
+  validateOptions: (raw, fieldPath) => ({ ...validateVideoScanOptions(raw, fieldPath) }),
+};
+
 /** Creates the registry of steps that pipeline files can use; new steps are added to its list. */
 export function defaultStepRegistry(): StepRegistry {
-  return createStepRegistry([DENOISE_STEP, COLORIZE_STEP, UPSCALE_X2_STEP, UPSCALE_X4_STEP]);
+  return createStepRegistry([DENOISE_STEP, COLORIZE_STEP, UPSCALE_X2_STEP, UPSCALE_X4_STEP, VIDEO_ANOMALY_STEP]);
 }

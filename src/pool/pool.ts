@@ -6,7 +6,7 @@ import { Piscina } from 'piscina';
 import type { BackendName } from '../backend/select.js';
 import { DarkroomError, invalidOption } from '../errors.js';
 import type { Logger } from '../log.js';
-import type { PhotoResult, PhotoTask, ProbeResult, TaskFailure, WorkerData } from './tasks.js';
+import type { PhotoResult, PhotoTask, ProbeResult, TaskFailure, VideoResult, VideoTask, WorkerData } from './tasks.js';
 
 export interface PoolOptions {
   readonly backend: BackendName | 'auto';
@@ -20,6 +20,7 @@ export interface InferencePool {
   readonly threads: number;
   /** Runs a photo task; rejects with a DarkroomError carrying the worker's error code. */
   runPhoto(task: Omit<PhotoTask, 'kind'>): Promise<PhotoResult>;
+  runVideo(task: Omit<VideoTask, 'kind'>): Promise<VideoResult>;
   /** Waits for running and queued tasks, then stops the threads. */
   close(): Promise<void>;
 }
@@ -85,6 +86,11 @@ export async function createInferencePool(options: PoolOptions): Promise<Inferen
     threads,
     async runPhoto(task) {
       const result = (await active.run({ kind: 'photo', ...task })) as PhotoResult | TaskFailure;
+      if (!result.ok) throw new DarkroomError(result.code as DarkroomError['code'], result.message, { file: task.inputPath });
+      return result;
+    },
+    async runVideo(task) {
+      const result = (await active.run({ kind: 'video', ...task })) as VideoResult | TaskFailure;
       if (!result.ok) throw new DarkroomError(result.code as DarkroomError['code'], result.message, { file: task.inputPath });
       return result;
     },

@@ -19,11 +19,21 @@ export interface PhotoTask {
   readonly maxFileBytes: number;
 }
 
+/** Scans one video into `outDir`; see scanVideo. */
+export interface VideoTask {
+  readonly kind: 'video';
+  readonly inputPath: string;
+  readonly outDir: string;
+  readonly model: string;
+  readonly options: Readonly<Record<string, unknown>>;
+  readonly maxFileBytes: number;
+}
+
 export interface ProbeTask {
   readonly kind: 'probe';
 }
 
-export type WorkerTask = PhotoTask | ProbeTask;
+export type WorkerTask = PhotoTask | VideoTask | ProbeTask;
 
 /** Errors cross the thread boundary as data, because structured cloning drops an Error's custom fields. */
 export interface TaskFailure {
@@ -37,6 +47,17 @@ export interface PhotoResult {
   readonly outputPath: string;
   readonly width: number;
   readonly height: number;
+  readonly seconds: number;
+  readonly threadId: number;
+}
+
+export interface VideoResult {
+  readonly ok: true;
+  /** The report, the last file a scan writes. */
+  readonly outputPath: string;
+  readonly frames: number;
+  readonly segments: number;
+  readonly framesLost: number | null;
   readonly seconds: number;
   readonly threadId: number;
 }
@@ -62,4 +83,10 @@ export function photoTaskFor(pipeline: ResolvedPipeline, inputPath: string, outp
     maxPixels: pipeline.limits.maxPixels,
     maxFileBytes: pipeline.limits.maxFileBytes,
   };
+}
+
+/** Builds the task that scans one video with a video pipeline's only step, into `outDir`. */
+export function videoTaskFor(pipeline: ResolvedPipeline, inputPath: string, outDir: string): Omit<VideoTask, 'kind'> {
+  const [step] = pipeline.steps;
+  return { inputPath, outDir, model: step.model, options: step.options, maxFileBytes: pipeline.limits.maxFileBytes };
 }

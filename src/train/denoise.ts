@@ -46,7 +46,7 @@ export function resolveDenoiseTrainOptions(raw: RawOptions): Readonly<DenoiseTra
 export const DENOISE_TRAINING: TrainingTask<DenoiseTrainOptions> = {
   command: 'denoise',
   description: 'blind denoiser, Gaussian noise of sigma --min-sigma to --max-sigma',
-  flags: ['minSigma', 'maxSigma', 'patchSize', 'validationCrop'],
+  flags: ['minSigma', 'maxSigma', 'patchSize', 'maxSide', 'validationCrop'],
   resolveOptions: resolveDenoiseTrainOptions,
   modelTask: () => 'denoise',
   modelVersion: DENOISE_MODEL_VERSION,

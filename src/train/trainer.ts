@@ -13,6 +13,11 @@ import type { CommonTrainOptions, RawOptions } from './options.js';
 import { listPhotos, loadPhotos, splitByName, type TrainingPhoto } from './photos.js';
 import { SeededRandom } from './random.js';
 
+/** Options that every task resolves: the common ones, and the patch size that metadata records. */
+export interface TaskTrainOptions extends CommonTrainOptions {
+  readonly patchSize: number;
+}
+
 /** Options that every photo task resolves, on top of the common ones. */
 export interface PhotoTrainOptions extends CommonTrainOptions {
   /** Photos are scaled down to this long side before training. */
@@ -32,11 +37,21 @@ export interface PreparedTask {
   readonly calibration?: readonly string[];
 }
 
+/** A unit of training data that metadata lists by name: a photo, or a video's stretch of frames. */
+export interface TrainingItem {
+  readonly name: string;
+}
+
+export interface TrainingData<T extends TrainingItem> {
+  readonly train: readonly T[];
+  readonly validation: readonly T[];
+}
+
 /**
  * One trainable task. The shared trainer does the rest: listing and splitting photos, the loop,
  * checkpoints, resuming, Ctrl-C and saving the model with its metadata.
  */
-export interface TrainingTask<O extends PhotoTrainOptions = PhotoTrainOptions> {
+export interface TrainingTask<O extends TaskTrainOptions = PhotoTrainOptions, T extends TrainingItem = TrainingPhoto> {
   /** The task that `darkroom train` names, e.g. "upscale". */
   readonly command: string;
   readonly description: string;
@@ -48,7 +63,12 @@ export interface TrainingTask<O extends PhotoTrainOptions = PhotoTrainOptions> {
   modelVersion: string;
   /** Builds the untrained model, with random initial weights seeded from `options.seed`. */
   buildModel(options: O): tfl.LayersModel;
-  prepare(options: O, photos: { train: readonly TrainingPhoto[]; validation: readonly TrainingPhoto[] }, random: SeededRandom, log: Logger): Promise<PreparedTask>;
+  /**
+   * Loads and splits the training data. Tasks without it train on the photos in `options.data`,
+   * split by a hash of their names.
+   */
+  loadData?(options: O, log: Logger): Promise<TrainingData<T>>;
+  prepare(options: O, data: TrainingData<T>, random: SeededRandom, log: Logger): Promise<PreparedTask>;
   /** One line for the log before training starts. */
   describe(options: O): string;
   /** Metadata fields that depend on the task. */
@@ -71,7 +91,7 @@ export interface TrainResult {
  * epoch on photos held out by a hash of their names, a checkpoint each epoch, and the final
  * model saved to `options.out`.
  */
-export async function trainTask<O extends PhotoTrainOptions>(task: TrainingTask<O>, options: Readonly<O>, context: TrainContext): Promise<TrainResult> {
+export async function trainTask<O extends TaskTrainOptions, T extends TrainingItem>(task: TrainingTask<O, T>, options: Readonly<O>, context: TrainContext): Promise<TrainResult> {
   const { log } = context;
   const modelTask = task.modelTask(options);
   // This check runs before the photos load, so that a second run into the same folder fails at once.
@@ -81,17 +101,11 @@ export async function trainTask<O extends PhotoTrainOptions>(task: TrainingTask<
       `${options.out} already contains a model or checkpoint; add --resume to continue its training, or --overwrite to start over and replace it`,
     );
   }
-  const files = await listPhotos(options.data);
-  if (files.length === 0) {
-    throw new DarkroomError('INVALID_INPUT', `No photos (.jpg, .png, .webp, .tif, .avif) found in ${options.data}`, { file: options.data });
-  }
-
-  const split = splitByName(files, options.validationFraction);
-  const trainPhotos = await loadPhotos(split.train, options.maxSide, log);
-  const validationPhotos = await loadPhotos(split.validation, options.maxSide, log);
-  if (trainPhotos.length === 0) throw new DarkroomError('INVALID_INPUT', `None of the photos in ${options.data} could be decoded`, { file: options.data });
-  log.info(`Training ${modelTask} on ${trainPhotos.length} photos, validating on ${validationPhotos.length} (${validationPhotos.map((p) => p.name).join(', ') || 'none'})`);
-  log.info(`Photos larger than ${options.maxSide} px on the long side are scaled down; ${task.describe(options)}`);
+  // A task without its own loader trains on photos, so its options are photo options.
+  const data = task.loadData === undefined ? ((await loadPhotoData(options as unknown as PhotoTrainOptions, log)) as unknown as TrainingData<T>) : await task.loadData(options, log);
+  const trainItems = data.train;
+  const validationItems = data.validation;
+  log.info(`Training ${modelTask}: ${task.describe(options)}`);
 
   const random = new SeededRandom(options.seed);
   const optimizer = tf.train.adam(options.learningRate);
@@ -117,7 +131,7 @@ export async function trainTask<O extends PhotoTrainOptions>(task: TrainingTask<
     model = task.buildModel(options);
   }
 
-  const prepared = await task.prepare(options, { train: trainPhotos, validation: validationPhotos }, random, log);
+  const prepared = await task.prepare(options, data, random, log);
   const calibration = prepared.calibration ?? [];
   await mkdir(options.out, { recursive: true });
   const started = performance.now();
@@ -136,8 +150,8 @@ export async function trainTask<O extends PhotoTrainOptions>(task: TrainingTask<
     training: {
       dataDir: path.resolve(options.data),
       files: {
-        train: trainPhotos.map((p) => p.name).filter((name) => !calibration.includes(name)),
-        validation: validationPhotos.map((p) => p.name),
+        train: trainItems.map((item) => item.name).filter((name) => !calibration.includes(name)),
+        validation: validationItems.map((item) => item.name),
         ...(calibration.length > 0 ? { calibration } : {}),
       },
       patchSize: options.patchSize,
@@ -197,6 +211,22 @@ export async function trainTask<O extends PhotoTrainOptions>(task: TrainingTask<
   return { interrupted: false, metrics: result.lastMetrics };
 }
 
+/** Lists the photos in `options.data`, splits them by a hash of their names, and decodes them. */
+async function loadPhotoData(options: PhotoTrainOptions, log: Logger): Promise<TrainingData<TrainingPhoto>> {
+  const files = await listPhotos(options.data);
+  if (files.length === 0) {
+    throw new DarkroomError('INVALID_INPUT', `No photos (.jpg, .png, .webp, .tif, .avif) found in ${options.data}`, { file: options.data });
+  }
+
+  const split = splitByName(files, options.validationFraction);
+  const train = await loadPhotos(split.train, options.maxSide, log);
+  const validation = await loadPhotos(split.validation, options.maxSide, log);
+  if (train.length === 0) throw new DarkroomError('INVALID_INPUT', `None of the photos in ${options.data} could be decoded`, { file: options.data });
+  log.info(`Training on ${train.length} photos, validating on ${validation.length} (${validation.map((p) => p.name).join(', ') || 'none'})`);
+  log.info(`Photos larger than ${options.maxSide} px on the long side are scaled down`);
+  return { train, validation };
+}
+
 async function hasTrainingOutput(out: string): Promise<boolean> {
   for (const file of [path.join(out, 'model.json'), path.join(out, 'checkpoint', 'state.json')]) {
     if (await access(file).then(() => true, () => false)) return true;
@@ -206,6 +236,6 @@ async function hasTrainingOutput(out: string): Promise<boolean> {
 
 function formatMetrics(metrics: Record<string, number>): string {
   return Object.entries(metrics)
-    .map(([key, value]) => `${key} ${key === 'loss' ? value.toExponential(3) : value.toFixed(2)}`)
+    .map(([key, value]) => `${key} ${key === 'loss' || (value !== 0 && Math.abs(value) < 0.1) ? value.toExponential(3) : value.toFixed(2)}`)
     .join(', ');
 }

@@ -59,7 +59,7 @@ export async function makePair(photo: TrainingPhoto, scale: number): Promise<Pho
 export const UPSCALE_TRAINING: TrainingTask<UpscaleTrainOptions> = {
   command: 'upscale',
   description: 'super-resolution by --scale 2 or 4, from photos shrunk with bicubic resampling',
-  flags: ['scale', 'patchSize', 'validationCrop'],
+  flags: ['scale', 'patchSize', 'maxSide', 'validationCrop'],
   resolveOptions: resolveUpscaleTrainOptions,
   modelTask: (options) => upscaleTask(options.scale),
   modelVersion: UPSCALE_MODEL_VERSION,
