@@ -13,6 +13,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
 import { DarkroomError, invalidOption } from '../errors.js';
+import { registerWasmRecurrentKernels } from './wasm-recurrent-kernels.js';
 import { registerWasmTrainingKernels } from './wasm-kernels.js';
 
 /** User-facing backend names, as accepted by --backend and DARKROOM_BACKEND. */
@@ -210,6 +211,7 @@ async function startWasm(): Promise<string> {
   }
   await activate('wasm', WASM_PACKAGE);
   registerWasmTrainingKernels();
+  registerWasmRecurrentKernels();
   return WASM_PACKAGE;
 }
 

@@ -1,0 +1,169 @@
+import * as tf from '@tensorflow/tfjs-core';
+import * as tfl from '@tensorflow/tfjs-layers';
+
+import { invalidOption } from '../errors.js';
+import { type Initializer, resolveLayerWidths, seededInitializers } from './blocks.js';
+
+/**
+ * Architecture of the spatio-temporal autoencoder for video anomaly detection, after Chong and
+ * Tay (2017), "Abnormal event detection in videos using spatiotemporal autoencoder". It learns
+ * to reconstruct short clips of normal grey video from a fixed camera, so a clip with unusual
+ * appearance or motion comes back with a larger reconstruction error.
+ *
+ * Each frame goes through the same two stride-2 convolutions. Three ConvLSTM layers then carry
+ * the latent maps through the clip at 1/4 resolution, and the narrower middle one is the
+ * bottleneck. Two stride-2 transposed convolutions decode every frame back. Most of the
+ * arithmetic is in the ConvLSTM layers, which run on 1/16 of the pixels, so a 96x72 frame costs
+ * about 49 MFLOP.
+ *
+ * NOTE: trained for 9 minutes on normal synthetic video (src/eval/synthetic-video.ts), its
+ * per-frame error flagged flashes and corrupted frames, but varied more with the number of
+ * people in view than with a person walking against the flow.
+ */
+export interface VideoAutoencoderArchitecture {
+  /** Frames per clip. Each clip starts from a zero ConvLSTM state. */
+  readonly clipLength: number;
+  readonly frameHeight: number;
+  readonly frameWidth: number;
+  /** Channels of the encoder's first stage and of the decoder's. */
+  readonly baseFilters: number;
+  /** Channels of the per-frame latent maps at 1/4 resolution, the first ConvLSTM's input. */
+  readonly latentFilters: number;
+  /** Channels of the first and last ConvLSTM. */
+  readonly lstmFilters: number;
+  /** Channels of the middle ConvLSTM, the bottleneck. */
+  readonly bottleneckFilters: number;
+}
+
+/**
+ * 96x72 keeps the 4:3 shape of PAL surveillance video (768x576 scales down 8 times), and leaves
+ * a walking person of that video about 4x10 pixels.
+ */
+export const DEFAULT_VIDEO_ARCHITECTURE: VideoAutoencoderArchitecture = Object.freeze({
+  clipLength: 8,
+  frameHeight: 72,
+  frameWidth: 96,
+  baseFilters: 16,
+  latentFilters: 32,
+  lstmFilters: 16,
+  bottleneckFilters: 8,
+});
+
+/** Frame height and width must be multiples of this, because of the two stride-2 stages. */
+export const VIDEO_SIZE_MULTIPLE = 4;
+
+const MAX_CLIP_LENGTH = 64;
+
+export function validateVideoArchitecture(raw: Partial<VideoAutoencoderArchitecture>): VideoAutoencoderArchitecture {
+  const resolved = resolveLayerWidths(DEFAULT_VIDEO_ARCHITECTURE, raw);
+  if (resolved.clipLength < 2 || resolved.clipLength > MAX_CLIP_LENGTH) {
+    throw invalidOption(`an integer from 2 to ${MAX_CLIP_LENGTH}`, 'architecture.clipLength', resolved.clipLength);
+  }
+  for (const key of ['frameHeight', 'frameWidth'] as const) {
+    if (resolved[key] % VIDEO_SIZE_MULTIPLE !== 0) {
+      throw invalidOption(`a multiple of ${VIDEO_SIZE_MULTIPLE} from 4 to 512`, `architecture.${key}`, resolved[key]);
+    }
+  }
+  return resolved;
+}
+
+/**
+ * Returns a factory of Glorot-uniform initializers with consecutive seeds, for the ConvLSTM
+ * kernels, whose gates are sigmoids and tanh. The seeds start 10,000 above those of
+ * `seededInitializers`, so that no two kernels share one.
+ */
+function seededGlorot(seed: number | undefined): () => Initializer {
+  let next = seed === undefined ? undefined : seed + 10_000;
+  return () => tfl.initializers.glorotUniform(next === undefined ? {} : { seed: next++ });
+}
+
+function perFrame(layer: tfl.layers.Layer, name: string): tfl.layers.Layer {
+  return tfl.layers.timeDistributed({ layer, name });
+}
+
+/**
+ * Builds the autoencoder for clips [clipLength, frameHeight, frameWidth, 1] of grey frames in
+ * [0, 1]. The output has the same shape. With a seed the initial weights are the same on every run.
+ */
+export function buildVideoAutoencoder(architecture: VideoAutoencoderArchitecture = DEFAULT_VIDEO_ARCHITECTURE, seed?: number): tfl.LayersModel {
+  const { clipLength, frameHeight, frameWidth, baseFilters, latentFilters, lstmFilters, bottleneckFilters } = architecture;
+  const init = seededInitializers(seed);
+  const glorot = seededGlorot(seed);
+  const input = tfl.input({ shape: [clipLength, frameHeight, frameWidth, 1], name: 'clip' });
+
+  const conv = (filters: number, name: string) =>
+    perFrame(tfl.layers.conv2d({ filters, kernelSize: 3, strides: 2, padding: 'same', activation: 'relu', kernelInitializer: init(), name }), `${name}_frames`);
+  const half = conv(baseFilters, 'enc_half').apply(input) as tfl.SymbolicTensor;
+  const latent = conv(latentFilters, 'enc_quarter').apply(half) as tfl.SymbolicTensor;
+
+  // tfjs-layers' default recurrent initializer, 'orthogonal', fails in 4.22 with "rMat.flatten is
+  // not a function" unless the chained tensor methods are loaded, and so would loading the model.
+  const convLstm = (filters: number, name: string) =>
+    tfl.layers.convLstm2d({
+      filters,
+      kernelSize: 3,
+      padding: 'same',
+      returnSequences: true,
+      kernelInitializer: glorot(),
+      recurrentInitializer: glorot(),
+      name,
+    });
+  let sequence = convLstm(lstmFilters, 'convlstm_in').apply(latent) as tfl.SymbolicTensor;
+  sequence = convLstm(bottleneckFilters, 'convlstm_bottleneck').apply(sequence) as tfl.SymbolicTensor;
+  sequence = convLstm(lstmFilters, 'convlstm_out').apply(sequence) as tfl.SymbolicTensor;
+
+  const upHalf = perFrame(
+    tfl.layers.conv2dTranspose({ filters: baseFilters, kernelSize: 3, strides: 2, padding: 'same', activation: 'relu', kernelInitializer: init(), name: 'dec_half' }),
+    'dec_half_frames',
+  ).apply(sequence) as tfl.SymbolicTensor;
+  const output = perFrame(
+    tfl.layers.conv2dTranspose({ filters: 1, kernelSize: 3, strides: 2, padding: 'same', activation: 'sigmoid', kernelInitializer: init(), name: 'dec_full' }),
+    'reconstruction',
+  ).apply(upHalf) as tfl.SymbolicTensor;
+
+  return tfl.model({ inputs: input, outputs: output, name: 'video_autoencoder' });
+}
+
+/** Reconstructs a batch of clips [n, clipLength, height, width, 1] in [0, 1]. */
+export function reconstructClips(model: tfl.LayersModel, clips: tf.Tensor5D): tf.Tensor5D {
+  return tf.tidy(() => model.predict(clips) as tf.Tensor5D);
+}
+
+type Shape = (number | null)[];
+
+function spatialSize(shape: Shape): number {
+  const [height, width] = shape.slice(-3, -1);
+  return (height ?? 0) * (width ?? 0);
+}
+
+/**
+ * Counts FLOPs (two per multiply-add) of one frame through the convolutions, transposed
+ * convolutions and ConvLSTM gates, from each layer's kernel shape and its input and output
+ * sizes. The element-wise gate arithmetic adds under 1% and is left out.
+ */
+export function countFlopsPerFrame(model: tfl.LayersModel): number {
+  let flops = 0;
+  for (const wrapper of model.layers) {
+    const layer = wrapper.getClassName() === 'TimeDistributed' ? (wrapper as unknown as { layer: tfl.layers.Layer }).layer : wrapper;
+    const className = layer.getClassName();
+    const kernel = layer.getWeights()[0];
+    if (kernel === undefined) continue;
+    const inputSize = spatialSize((wrapper.input as tfl.SymbolicTensor).shape);
+    const outputSize = spatialSize(wrapper.outputShape as Shape);
+
+    if (className === 'Conv2D') {
+      const [kh, kw, inChannels, outChannels] = kernel.shape;
+      flops += 2 * kh! * kw! * inChannels! * outChannels! * outputSize;
+    } else if (className === 'Conv2DTranspose') {
+      // The kernel is stored as [kh, kw, out, in], and each input position scatters one kernel.
+      const [kh, kw, outChannels, inChannels] = kernel.shape;
+      flops += 2 * kh! * kw! * inChannels! * outChannels! * inputSize;
+    } else if (className === 'ConvLSTM2D') {
+      // The input and recurrent kernels each produce the four gates: [kh, kw, in or units, 4 * units].
+      const [kh, kw, inChannels, gates] = kernel.shape;
+      const units = gates! / 4;
+      flops += 2 * kh! * kw! * (inChannels! + units) * gates! * outputSize;
+    }
+  }
+  return flops;
+}
