@@ -19,6 +19,7 @@ import { loadModel } from '../src/models/storage.js';
 import { DEFAULT_COLORIZE_OPTIONS, DEFAULT_TILE_OPTIONS, DEFAULT_UPSCALE_TILE_OPTIONS } from '../src/pipeline/steps.js';
 import type { StepTask } from '../src/pool/tasks.js';
 import { createInferencePool } from '../src/pool/pool.js';
+import { DEFAULT_SCAN_OPTIONS, scanVideo } from '../src/scan/scan.js';
 import { samplePatches } from '../src/train/patches.js';
 import { addBlindNoise } from '../src/train/noise.js';
 import { SeededRandom } from '../src/train/random.js';
@@ -105,6 +106,26 @@ async function timeOtherModels(photo: string, outDir: string, denoise: PoolTimin
   return { timed, skipped };
 }
 
+/**
+ * Scans a video with the shipped video-anomaly model in this process, decoding and model
+ * together, and returns frames per second and the ratio to the video's own frame rate.
+ */
+async function timeScan(outDir: string): Promise<{ video: string; frames: number; framesPerSecond: number; realTimeRatio: number } | string> {
+  const model = path.join(ROOT, 'models', 'video-anomaly');
+  if (!existsSync(path.join(model, 'darkroom.json'))) return `video-anomaly: no weights in ${path.relative(ROOT, model)}`;
+  const shared = path.resolve(ROOT, '../shared/data/video/vtest.avi');
+  const sample = path.join(ROOT, 'samples', 'video', 'test-01.avi');
+  const video = existsSync(shared) ? shared : sample;
+  if (!existsSync(video)) return 'video-anomaly: no video to scan (vtest.avi or samples/video/test-01.avi)';
+
+  const loaded = await loadModel(model);
+  const started = performance.now();
+  const result = await scanVideo(video, loaded, { ...DEFAULT_SCAN_OPTIONS, outDir: path.join(outDir, 'scan'), log, progress: false });
+  const seconds = (performance.now() - started) / 1000;
+  const report = result.report!;
+  return { video: path.relative(ROOT, video), frames: report.frames.decoded, framesPerSecond: report.frames.decoded / seconds, realTimeRatio: report.frames.decoded / seconds / report.fps };
+}
+
 async function timeTrainingStep(batchSize: number, patchSize: number): Promise<{ secondsPerStep: number; gflops: number }> {
   const model = buildDenoiser();
   const optimizer = tf.train.adam(1e-3);
@@ -151,6 +172,7 @@ async function main(): Promise<void> {
   const large = JSON.parse(
     execFileSync(process.execPath, [path.join(ROOT, 'dist', 'bench', 'large-photo.js'), photo.file, modelDir], { encoding: 'utf8' }),
   ) as { seconds: number; peakRssMb: number };
+  const scan = await timeScan(work);
   const kernels = await benchConvKernels();
   const peakRssMb = process.resourceUsage().maxRSS / 1024;
 
@@ -169,7 +191,8 @@ async function main(): Promise<void> {
       training: { batchSize: 16, patchSize: 64, secondsPerStep: training.secondsPerStep, imagesPerSecond: 16 / training.secondsPerStep, gflops: training.gflops },
     },
     models: Object.fromEntries(others.timed.map((timing) => [timing.name, timing])),
-    skippedModels: others.skipped,
+    skippedModels: [...others.skipped, ...(typeof scan === 'string' ? [scan] : [])],
+    ...(typeof scan === 'string' ? {} : { scan }),
     kernels,
     peakRssMb,
   };
@@ -187,6 +210,9 @@ async function main(): Promise<void> {
         `${timing.allThreads.secondsPerMegapixel.toFixed(2)} s/MP of input (${timing.relativeToDenoise.toFixed(2)}x denoise's time)`,
       ],
     ]),
+    ...(typeof scan === 'string'
+      ? [['skipped', scan]]
+      : [[`scan ${scan.video} (${scan.frames} frames), decode and model`, `${scan.framesPerSecond.toFixed(0)} frames/s, ${scan.realTimeRatio.toFixed(1)}x real time`]]),
     ...others.skipped.map((reason) => ['skipped', reason]),
     ['peak resident memory of this bench process', `${peakRssMb.toFixed(0)} MB`],
     ...kernels.map((row) => [`kernel ${row.op} ${row.shape}`, `${row.ms.toFixed(1)} ms (${row.gflops.toFixed(1)} GFLOP/s)`]),

@@ -1,4 +1,4 @@
-import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { copyFile, cp, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import sharp from 'sharp';
@@ -12,6 +12,7 @@ import { buildVideoAutoencoder, type VideoAutoencoderArchitecture } from '../src
 import { loadModel, type LoadedModel, saveModel } from '../src/models/storage.js';
 import type { ScanReport } from '../src/scan/report.js';
 import { DEFAULT_SCAN_OPTIONS, scanOutputPaths, scanVideo, type ScanOptions } from '../src/scan/scan.js';
+import { makeProject, startCli } from './helpers/cli.js';
 import { denoiseMetadata, randomizeWeights } from './helpers/models.js';
 
 const TINY: VideoAutoencoderArchitecture = Object.freeze({ clipLength: 4, frameHeight: 24, frameWidth: 32, baseFilters: 4, latentFilters: 4, lstmFilters: 4, bottleneckFilters: 2 });
@@ -140,5 +141,31 @@ describe('scanVideo', () => {
     await writeFile(text, 'minutes of the meeting');
 
     await expect(scanVideo(text, loaded, options(path.join(dir, 'text')))).rejects.toThrow(`${text} is not a video`);
+  });
+});
+
+describe('video pipeline under watch', () => {
+  it('scans dropped videos and sends a non-video to failed/', async () => {
+    const project = path.join(dir, 'project');
+    await makeProject(project);
+    await cp(path.join(dir, 'model'), path.join(project, 'models', 'video-anomaly'), { recursive: true });
+    await writeFile(path.join(project, 'pipelines', 'video.yaml'), 'name: video\nsteps:\n  - step: video-anomaly\nwatch:\n  stabilityMs: 300\n  pollIntervalMs: 50\n');
+    const inbox = path.join(project, 'inbox', 'video');
+    await mkdir(inbox, { recursive: true });
+
+    const watch = startCli(['watch', '--root', project, '--threads', '1'], { cwd: project });
+    await watch.waitFor(/Watching .*inbox\/video\//);
+    await copyFile(video, path.join(inbox, 'yard.avi'));
+    await writeFile(path.join(inbox, 'holiday.mp4'), 'not a video, only text');
+    await watch.waitFor(/video: yard\.avi ->/);
+    await watch.waitFor(/holiday\.mp4/);
+    watch.child.kill('SIGINT');
+    expect(await watch.exited).toBe(0);
+
+    const outbox = (await readdir(path.join(project, 'outbox', 'video'))).sort();
+    expect(outbox).toEqual(['yard.frames.csv', 'yard.report.json', 'yard.scores.png']);
+    expect(watch.output()).toContain('video: yard.avi: 80 frames, 0 anomalous segments');
+    const failure = JSON.parse(await readFile(path.join(project, 'failed', 'video', 'holiday.mp4.error.json'), 'utf8'));
+    expect(failure.error).toContain(`${path.join(inbox, 'holiday.mp4')} is not a video`);
   });
 });

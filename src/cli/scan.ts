@@ -85,7 +85,7 @@ export async function scanCommand(args: readonly string[]): Promise<number> {
       });
       if (result.report !== undefined) {
         const { report } = result;
-        const lost = report.frames.lost === null || report.frames.lost === 0 ? '' : `, ${report.frames.lost} frames lost to decoding errors`;
+        const lost = report.frames.lost === null || report.frames.lost === 0 ? '' : `, ${report.frames.lost} of the ${report.frames.expected} frames that the container lists could not be decoded`;
         log.info(
           `${path.basename(video)}: ${report.frames.decoded} frames, ${report.segments.length} anomalous segment${report.segments.length === 1 ? '' : 's'}${lost}; ` +
             `${report.framesPerSecond.toFixed(0)} frames/s -> ${path.relative(process.cwd(), result.outputs.at(-1)!)}`,

@@ -61,7 +61,7 @@ export async function watchCommand(args: readonly string[]): Promise<number> {
     process: async (job) => {
       if (job.pipeline.media === 'video') {
         const scanned = await pool.runVideo(videoTaskFor(job.pipeline, job.inputPath, path.dirname(job.outputPath)));
-        const lost = scanned.framesLost === null || scanned.framesLost === 0 ? '' : `, ${scanned.framesLost} frames lost to decoding errors`;
+        const lost = scanned.framesLost === null || scanned.framesLost === 0 ? '' : `, ${scanned.framesLost} frames that the container lists could not be decoded`;
         log.info(`${job.pipeline.name}: ${job.relPath}: ${scanned.frames} frames, ${scanned.segments} anomalous segment${scanned.segments === 1 ? '' : 's'}${lost}`);
         return { outputPath: scanned.outputPath };
       }

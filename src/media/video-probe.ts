@@ -144,11 +144,23 @@ interface CompletedProcess {
   readonly stderr: string;
 }
 
-async function runFfprobe(binary: string, file: string): Promise<CompletedProcess> {
-  const args = ['-v', 'error', '-print_format', 'json', '-show_format', '-show_streams', ffmpegFileUrl(file)];
+/**
+ * Counts the video packets of size 0. AVI marks a frame that repeats the previous one with an
+ * empty chunk: the container counts it, but it holds nothing to decode, so it is not lost.
+ * Reads packet headers only, without decoding.
+ */
+export async function countEmptyVideoPackets(file: string): Promise<number> {
+  const ffprobe = requireBinary('ffprobe');
+  const result = await runFfprobe(ffprobe, file, ['-select_streams', 'v:0', '-show_entries', 'packet=size', '-of', 'csv=p=0']);
+  if (result.exitCode !== 0) return 0;
+  return result.stdout.split('\n').filter((line) => line.trim() === '0').length;
+}
+
+async function runFfprobe(binary: string, file: string, entries: readonly string[] = ['-print_format', 'json', '-show_format', '-show_streams']): Promise<CompletedProcess> {
+  const args = ['-v', 'error', ...entries, ffmpegFileUrl(file)];
 
   return new Promise((resolve, reject) => {
-    execFile(binary, args, { timeout: PROBE_TIMEOUT_MS, maxBuffer: 16 * 1024 * 1024, encoding: 'utf8' }, (error, stdout, stderr) => {
+    execFile(binary, args, { timeout: PROBE_TIMEOUT_MS, maxBuffer: 256 * 1024 * 1024, encoding: 'utf8' }, (error, stdout, stderr) => {
       if (error === null) {
         resolve({ exitCode: 0, stdout, stderr });
         return;

@@ -14,7 +14,7 @@ import { createLogger } from '../log.js';
 import { probeVideo, type VideoInfo } from './video-probe.js';
 import { ffmpegFileUrl, isRunning, type ProcessExit, requireBinary, spawnFailure, StderrLog, waitForExit } from './video-process.js';
 
-export { parseFrameRate, probeVideo, type VideoInfo } from './video-probe.js';
+export { countEmptyVideoPackets, parseFrameRate, probeVideo, type VideoInfo } from './video-probe.js';
 export { type VideoWriter, writeVideo, type WriteVideoOptions } from './video-write.js';
 
 const log = createLogger('media');

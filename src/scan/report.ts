@@ -14,6 +14,9 @@ export interface ScanReport {
     readonly decoded: number;
     /** Frames the container promises, when it says; null when it does not. */
     readonly expected: number | null;
+    /** Empty packets that repeat the previous frame, counted by the container but not decoded. */
+    readonly empty: number;
+    /** Expected frames that were neither decoded nor empty: lost to damage or decoding errors. */
     readonly lost: number | null;
     readonly decodeStatus: string;
     readonly decodeErrors: number;

@@ -6,7 +6,7 @@ import { DarkroomError } from '../errors.js';
 import { type AnomalySegment, segmentsFromFlags } from '../eval/video-scoring.js';
 import type { Logger } from '../log.js';
 import { writeFileAtomic } from '../media/atomic.js';
-import { type DecodeSummary, probeVideo, readFrames, type VideoInfo } from '../media/video.js';
+import { countEmptyVideoPackets, type DecodeSummary, probeVideo, readFrames, type VideoInfo } from '../media/video.js';
 import type { VideoAutoencoderArchitecture } from '../models/video-anomaly.js';
 import type { LoadedModel } from '../models/storage.js';
 import { ProgressBar } from '../progress.js';
@@ -180,6 +180,7 @@ async function writeScanOutputs(
   await writeThumbnails(video, info, segments, threshold, loaded, paths, options);
 
   const expected = info.frameCount;
+  const empty = expected !== undefined && scores.length < expected ? await countEmptyVideoPackets(video) : 0;
   const report: ScanReport = {
     video: path.resolve(video),
     width: info.width,
@@ -197,7 +198,8 @@ async function writeScanOutputs(
     frames: {
       decoded: scores.length,
       expected: expected ?? null,
-      lost: expected === undefined ? null : Math.max(0, expected - scores.length),
+      empty,
+      lost: expected === undefined ? null : Math.max(0, expected - empty - scores.length),
       decodeStatus: summary.status,
       decodeErrors: summary.decodeErrors,
       decodeMessages: summary.errorMessages,
