@@ -146,7 +146,7 @@ interface CompletedProcess {
 
 /**
  * Counts the video packets of size 0. AVI marks a frame that repeats the previous one with an
- * empty chunk: the container counts it, but it holds nothing to decode, so it is not lost.
+ * empty chunk: the container counts it, but it contains nothing to decode, so it is not lost.
  * Reads packet headers only, without decoding.
  */
 export async function countEmptyVideoPackets(file: string): Promise<number> {

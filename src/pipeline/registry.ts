@@ -16,8 +16,8 @@ export interface StepDefinition {
   /** Arguments of `darkroom train` that train this step's model, e.g. "upscale --scale 2". */
   trainArguments?: string;
   /**
-   * What the step reads: photos (the default), which chain in memory, or videos, whose step
-   * writes several files and so must be a pipeline's only step.
+   * Media that the step reads: photos (the default), which chain in memory, or videos, whose
+   * step writes several files and so must be a pipeline's only step.
    */
   media?: 'photo' | 'video';
   /**

@@ -114,7 +114,7 @@ function axisLabels(frames: number, fps: number, bottom: number, top: number, x:
   return labels.join('\n');
 }
 
-/** A tick spacing of 1, 2 or 5 times a power of ten, at least `raw` seconds. */
+/** Returns a tick spacing of 1, 2 or 5 times a power of ten, at least `raw` seconds. */
 function niceStep(raw: number): number {
   if (!(raw > 0)) return 1;
   const power = 10 ** Math.floor(Math.log10(raw));

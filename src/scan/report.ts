@@ -12,7 +12,7 @@ export interface ScanReport {
   readonly threshold: { readonly value: number; readonly method: string };
   readonly frames: {
     readonly decoded: number;
-    /** Frames the container promises, when it says; null when it does not. */
+    /** Frame count that the container lists, or null when it lists none. */
     readonly expected: number | null;
     /** Empty packets that repeat the previous frame, counted by the container but not decoded. */
     readonly empty: number;

@@ -41,7 +41,7 @@ export interface ScanResult {
   readonly report?: ScanReport;
 }
 
-/** What an interrupted scan leaves in the output folder, to resume from. */
+/** State that an interrupted scan leaves in the output folder, to resume from. */
 interface ScanState {
   readonly video: string;
   readonly size: number;
@@ -215,7 +215,7 @@ async function writeScanOutputs(
 
 /**
  * Draws each segment's peak frame with its error map. One more pass over the video decodes it
- * twice in step, at the model's size to rescore the clip that holds each peak, and in colour at
+ * twice in step, at the model's size to rescore the clip that contains each peak, and in colour at
  * the thumbnail's size, so that the scan itself keeps no frames.
  */
 async function writeThumbnails(
@@ -253,10 +253,10 @@ async function writeThumbnails(
     if (clip.length < clipLength) continue;
 
     const clipStart = index + 1 - clipLength;
-    const wanted = [...peaks.keys()].filter((peak) => peak >= clipStart && peak <= index);
-    if (wanted.length > 0) {
+    const peaksInClip = [...peaks.keys()].filter((peak) => peak >= clipStart && peak <= index);
+    if (peaksInClip.length > 0) {
       const scored = scoreClip(loaded.model, clip, architecture);
-      for (const peak of wanted) {
+      for (const peak of peaksInClip) {
         const segmentIndex = peaks.get(peak)!;
         const picture = pictures.get(peak);
         if (picture === undefined) continue;

@@ -248,7 +248,7 @@ export const COLORIZE_TRAINING: TrainingTask<ColorizeTrainOptions> = {
     log.debug(`chroma bin weights: ${Array.from(weights, (weight) => weight.toFixed(2)).join(' ')}`);
     const validation = photos.validation.map((photo) => toValidationImage(photo, options.workingSize));
     // Too few photos to spare some: the factor is tuned on the validation photos, which then
-    // stop being a fair test of it, as the log says.
+    // stop being a fair test of it, and the log reports this.
     const calibration = split.calibration.length > 0 ? split.calibration.map((photo) => toValidationImage(photo, options.workingSize)) : validation;
     if (split.calibration.length === 0 && validation.length > 0) {
       log.info(`Fewer than ${MIN_PHOTOS_TO_CALIBRATE} training photos: the chroma factor is calibrated on the validation photos`);
