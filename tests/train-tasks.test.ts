@@ -11,6 +11,9 @@ import { COLORIZE_TRAINING } from '../src/train/colorize.js';
 import { TRAINING_TASKS } from '../src/train/tasks.js';
 import { trainTask } from '../src/train/trainer.js';
 import { UPSCALE_TRAINING } from '../src/train/upscale.js';
+import { VIDEO_ANOMALY_TRAINING } from '../src/train/video-anomaly.js';
+import { generateSyntheticVideo } from '../src/eval/synthetic-video.js';
+import { writeVideo } from '../src/media/video.js';
 import { writeSyntheticPhoto } from './helpers/images.js';
 import { TINY_COLORIZE_ARCHITECTURE, TINY_UPSCALE_ARCHITECTURE } from './helpers/models.js';
 
@@ -41,8 +44,8 @@ function upscaleOptions(out: string, scale: number, extra: Record<string, unknow
 }
 
 describe('task registry', () => {
-  it('lists the three tasks', () => {
-    expect([...TRAINING_TASKS.keys()]).toEqual(['denoise', 'colorize', 'upscale']);
+  it('lists the four tasks', () => {
+    expect([...TRAINING_TASKS.keys()]).toEqual(['denoise', 'colorize', 'upscale', 'video-anomaly']);
   });
 });
 
@@ -155,5 +158,53 @@ describe('upscale training', () => {
 
   it('rejects a scale other than 2 or 4', () => {
     expect(() => upscaleOptions(path.join(dir, 'x'), 3)).toThrow('Expected one of 2, 4 for --scale but received 3');
+  });
+});
+
+describe('video-anomaly training', () => {
+  const TINY_VIDEO = { clipLength: 4, frameHeight: 24, frameWidth: 32, baseFilters: 4, latentFilters: 4, lstmFilters: 4, bottleneckFilters: 2 };
+  let clip: string;
+
+  beforeAll(async () => {
+    const synthetic = generateSyntheticVideo({ seed: 2, frames: 40, width: 64, height: 48, fps: 10 });
+    clip = path.join(dir, 'walkway.avi');
+    const writer = await writeVideo(clip, { width: 64, height: 48, fps: 10, channels: 1 });
+    for (const frame of synthetic.frames) await writer.write(frame);
+    await writer.close();
+  });
+
+  function videoOptions(out: string, extra: Record<string, unknown> = {}) {
+    return VIDEO_ANOMALY_TRAINING.resolveOptions({ data: [clip], out, epochs: 1, stepsPerEpoch: 2, batchSize: 2, validationFraction: 0.25, architecture: TINY_VIDEO, ...extra });
+  }
+
+  it('trains on the first part of a video and calibrates a threshold', async () => {
+    const out = path.join(dir, 'video-a');
+    await trainTask(VIDEO_ANOMALY_TRAINING, videoOptions(out, { trainFraction: 0.5 }), { log, backend: 'wasm' });
+
+    const loaded = await loadModel(out);
+    expect(loaded.metadata.task).toBe('video-anomaly');
+    expect(loaded.metadata.training.files).toEqual({ train: ['walkway.avi frames 0-14'], validation: ['walkway.avi frames 15-19'] });
+    expect(loaded.metadata.inference?.threshold).toBeGreaterThan(0);
+    expect(loaded.metadata.inference?.percentile).toBe(99.5);
+  });
+
+  it('resumes from the checkpoint', async () => {
+    const out = path.join(dir, 'video-b');
+    await trainTask(VIDEO_ANOMALY_TRAINING, videoOptions(out), { log, backend: 'wasm' });
+    const result = await trainTask(VIDEO_ANOMALY_TRAINING, videoOptions(out, { epochs: 2, resume: true }), { log, backend: 'wasm' });
+
+    expect(result.interrupted).toBe(false);
+    const state = JSON.parse(await readFile(path.join(out, 'checkpoint', 'state.json'), 'utf8'));
+    expect(state.history.map((entry: { epoch: number }) => entry.epoch)).toEqual([1, 2]);
+  });
+
+  it('rejects a train fraction above 1', () => {
+    expect(() => videoOptions(path.join(dir, 'x'), { trainFraction: 2 })).toThrow('Expected a number from 0.01 to 1 for --train-fraction but received 2');
+  });
+
+  it('rejects a video too short for one clip', async () => {
+    await expect(trainTask(VIDEO_ANOMALY_TRAINING, videoOptions(path.join(dir, 'video-c'), { trainFraction: 0.05 }), { log, backend: 'wasm' })).rejects.toThrow(
+      `${clip} gives 1 training frame, fewer than one clip of 4; use a longer video or a larger --train-fraction`,
+    );
   });
 });
