@@ -12,7 +12,7 @@ import { buildVideoAutoencoder, type VideoAutoencoderArchitecture } from '../src
 import { loadModel, type LoadedModel, saveModel } from '../src/models/storage.js';
 import type { ScanReport } from '../src/scan/report.js';
 import { DEFAULT_SCAN_OPTIONS, scanOutputPaths, scanVideo, type ScanOptions } from '../src/scan/scan.js';
-import { makeProject, startCli } from './helpers/cli.js';
+import { makeProject, runCli, startCli } from './helpers/cli.js';
 import { denoiseMetadata, randomizeWeights } from './helpers/models.js';
 
 const TINY: VideoAutoencoderArchitecture = Object.freeze({ clipLength: 4, frameHeight: 24, frameWidth: 32, baseFilters: 4, latentFilters: 4, lstmFilters: 4, bottleneckFilters: 2 });
@@ -167,5 +167,34 @@ describe('video pipeline under watch', () => {
     expect(watch.output()).toContain('video: yard.avi: 80 frames, 0 anomalous segments');
     const failure = JSON.parse(await readFile(path.join(project, 'failed', 'video', 'holiday.mp4.error.json'), 'utf8'));
     expect(failure.error).toContain(`${path.join(inbox, 'holiday.mp4')} is not a video`);
+  });
+});
+
+describe('darkroom scan', () => {
+  it('scans videos and exits 1 naming a file that is not a video', async () => {
+    const notes = path.join(dir, 'minutes.avi');
+    await writeFile(notes, 'the minutes of the meeting');
+    const outDir = path.join(dir, 'cli');
+
+    const result = await runCli(['scan', video, notes, '--out', outDir, '--model', path.join(dir, 'model')]);
+
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain('yard.avi: 80 frames, 0 anomalous segments');
+    expect(result.stderr).toContain(`${notes} is not a video`);
+    expect((await readdir(outDir)).sort()).toEqual(['yard.frames.csv', 'yard.report.json', 'yard.scores.png']);
+  });
+
+  it('exits 2 without --out', async () => {
+    const result = await runCli(['scan', video]);
+
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain('darkroom scan: missing --out DIR, the folder for the results');
+  });
+
+  it('exits 2 for a threshold that is not a number', async () => {
+    const result = await runCli(['scan', video, '--out', path.join(dir, 'x'), '--threshold', 'high']);
+
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain('Expected a positive number for --threshold but received "high"');
   });
 });

@@ -6,7 +6,7 @@ import { createLogger } from '../log.js';
 import { loadModel } from '../models/storage.js';
 import { DEFAULT_SCAN_OPTIONS, scanVideo } from '../scan/scan.js';
 import { listVideos } from '../train/video-anomaly.js';
-import { readInteger, readNumber } from '../train/options.js';
+import { readInteger } from '../train/options.js';
 import { interruptSignal, parseCommandArgs, toCamelCase } from './args.js';
 import { startBackend } from './backend.js';
 import { describeFailure, PACKAGE_ROOT } from './project.js';
@@ -55,11 +55,11 @@ export async function scanCommand(args: readonly string[]): Promise<number> {
   const raw = toCamelCase(values);
   if (typeof values.out !== 'string' || values.out === '') throw new DarkroomError('USAGE', 'darkroom scan: missing --out DIR, the folder for the results');
   if (positionals.length === 0) throw new DarkroomError('USAGE', 'darkroom scan: missing the videos or folders to scan');
-  const threshold = raw.threshold === undefined ? undefined : readNumber(raw, 'threshold', 0, 0, Number.MAX_VALUE);
+  const threshold = raw.threshold === undefined ? undefined : Number(raw.threshold);
   const minSegmentFrames = readInteger(raw, 'minSegment', DEFAULT_SCAN_OPTIONS.minSegmentFrames, 1, 1_000_000);
   const mergeGapFrames = readInteger(raw, 'mergeGap', DEFAULT_SCAN_OPTIONS.mergeGapFrames, 0, 1_000_000);
   const thumbnailWidth = readInteger(raw, 'thumbnailWidth', DEFAULT_SCAN_OPTIONS.thumbnailWidth, 16, 4096);
-  if (threshold !== undefined && !(threshold > 0)) throw invalidOption('a positive number', '--threshold', raw.threshold);
+  if (threshold !== undefined && !(threshold > 0 && Number.isFinite(threshold))) throw invalidOption('a positive number', '--threshold', raw.threshold);
 
   const log = createLogger('scan');
   const videos = await listVideos(positionals);
