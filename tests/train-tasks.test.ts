@@ -104,6 +104,10 @@ describe('colorize training', () => {
     expect(new Set([...files.train, ...files.validation, ...files.calibration!]).size).toBe(12);
   });
 
+  it('rejects an unknown loss', () => {
+    expect(() => colorizeOptions(path.join(dir, 'x'), { loss: 'huber' })).toThrow('Expected one of l2, rebalanced-huber for --loss but received "huber"');
+  });
+
   it('rejects a patch larger than the working size', () => {
     expect(() => colorizeOptions(path.join(dir, 'x'), { patchSize: 128 })).toThrow('Expected an integer no greater than --working-size (64) for --patch-size but received 128');
   });

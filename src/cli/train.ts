@@ -36,6 +36,8 @@ denoise:
   --max-sigma X            highest noise standard deviation, 0-255 scale (default 50)
 colorize:
   --working-size N         long side in pixels of the images the model sees (default 256)
+  --loss NAME              l2 (default) or rebalanced-huber, which weights rare saturated
+                           colours up
 upscale:
   --scale N                2 or 4 (default 2); the model is for the upscale-x<N> step
 video-anomaly (defaults: 20 epochs, batch 4 clips):
@@ -58,6 +60,7 @@ const TRAIN_OPTIONS = {
   'min-sigma': { type: 'string' },
   'max-sigma': { type: 'string' },
   'working-size': { type: 'string' },
+  loss: { type: 'string' },
   scale: { type: 'string' },
   'train-fraction': { type: 'string' },
   'max-frames': { type: 'string' },
@@ -70,7 +73,7 @@ const TRAIN_OPTIONS = {
 } as const;
 
 /** Flags that only some tasks read, so that a flag given to the wrong task is an error rather than ignored. */
-const TASK_FLAGS = new Set(['minSigma', 'maxSigma', 'workingSize', 'scale', 'patchSize', 'maxSide', 'trainFraction', 'maxFrames', 'percentile']);
+const TASK_FLAGS = new Set(['minSigma', 'maxSigma', 'workingSize', 'loss', 'scale', 'patchSize', 'maxSide', 'trainFraction', 'maxFrames', 'percentile']);
 
 export async function trainCommand(args: readonly string[]): Promise<number> {
   const { values, positionals } = parseCommandArgs('train', args, TRAIN_OPTIONS);

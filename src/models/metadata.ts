@@ -29,6 +29,10 @@ export interface ModelMetadata {
     scale?: number;
     /** Long side in pixels of the working images of a colorization model. */
     workingSize?: number;
+    /** Training loss of a colorization model, "l2" or "rebalanced-huber". */
+    loss?: string;
+    /** Share of each video, from its start, that a video model trained on. */
+    trainFraction?: number;
   }>;
   /** Validation metrics after the last epoch, keyed by what was measured (e.g. "psnr25"), PSNR in dB. */
   readonly validation: Readonly<Record<string, number>>;
