@@ -145,6 +145,7 @@ export async function scanVideo(video: string, loaded: LoadedModel, options: Sca
     if (performance.now() - lastSave > options.saveEverySeconds * 1000) await save();
   }
   if (!interrupted && clip.length > 0) scores.push(...scoreClip(loaded.model, clip, architecture).scores);
+  progress?.update(scores.length);
   progress?.finish();
   const summary = await reader.summary();
 
