@@ -8,6 +8,7 @@ import { initBackend } from '../src/backend/select.js';
 import { addRestorePipeline, makeProject, runCli, startCli } from './helpers/cli.js';
 import { syntheticRgb, writeSyntheticPhoto } from './helpers/images.js';
 import { saveTinyColorizer, saveTinyUpscaler } from './helpers/models.js';
+import { waitForFile } from './helpers/files.js';
 
 let root: string;
 let greyJpeg: Buffer;
@@ -24,19 +25,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await rm(root, { recursive: true, force: true });
 });
-
-async function waitForFile(file: string, timeoutMs = 60_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      await readFile(file);
-      return;
-    } catch {
-      if (Date.now() > deadline) throw new Error(`${file} did not appear within ${timeoutMs} ms`);
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    }
-  }
-}
 
 async function restoreProject(name: string): Promise<string> {
   const project = path.join(root, name);

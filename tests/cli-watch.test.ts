@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '../src/backend/select.js';
 import { makeProject, startCli } from './helpers/cli.js';
 import { writeSyntheticPhoto } from './helpers/images.js';
+import { waitForFile } from './helpers/files.js';
 
 let root: string;
 let photo: string;
@@ -21,19 +22,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await rm(root, { recursive: true, force: true });
 });
-
-async function waitForFile(file: string, timeoutMs = 60_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      await readFile(file);
-      return;
-    } catch {
-      if (Date.now() > deadline) throw new Error(`${file} did not appear within ${timeoutMs} ms`);
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    }
-  }
-}
 
 describe('darkroom watch', () => {
   it('processes dropped photos and sends bad ones to failed/', async () => {

@@ -31,18 +31,23 @@ function modelFor(dir: string): Promise<LoadedModel> {
   return loaded;
 }
 
+/** Rejects an input over the pipeline's limits.maxFileBytes before any decoding. */
+async function checkFileSize(file: string, maxFileBytes: number): Promise<void> {
+  const info = await stat(file);
+  if (info.size > maxFileBytes) {
+    throw new DarkroomError(
+      'TOO_LARGE',
+      `${file} is ${(info.size / 2 ** 20).toFixed(1)} MiB, over the limit of ${(maxFileBytes / 2 ** 20).toFixed(1)} MiB; raise limits.maxFileBytes in the pipeline file to accept it`,
+      { file },
+    );
+  }
+}
+
 async function runPhoto(task: PhotoTask): Promise<PhotoResult> {
   const started = performance.now();
   await backendReady;
 
-  const info = await stat(task.inputPath);
-  if (info.size > task.maxFileBytes) {
-    throw new DarkroomError(
-      'TOO_LARGE',
-      `${task.inputPath} is ${(info.size / 2 ** 20).toFixed(1)} MiB, over the limit of ${(task.maxFileBytes / 2 ** 20).toFixed(1)} MiB; raise limits.maxFileBytes in the pipeline file to accept it`,
-      { file: task.inputPath },
-    );
-  }
+  await checkFileSize(task.inputPath, task.maxFileBytes);
 
   const decoded = await decodeImage(task.inputPath, { maxPixels: task.maxPixels });
   let image: RgbImage = { width: decoded.width, height: decoded.height, rgb: decoded.rgb };
@@ -62,14 +67,7 @@ async function runVideo(task: VideoTask): Promise<VideoResult> {
   const started = performance.now();
   await backendReady;
 
-  const info = await stat(task.inputPath);
-  if (info.size > task.maxFileBytes) {
-    throw new DarkroomError(
-      'TOO_LARGE',
-      `${task.inputPath} is ${(info.size / 2 ** 20).toFixed(1)} MiB, over the limit of ${(task.maxFileBytes / 2 ** 20).toFixed(1)} MiB; raise limits.maxFileBytes in the pipeline file to accept it`,
-      { file: task.inputPath },
-    );
-  }
+  await checkFileSize(task.inputPath, task.maxFileBytes);
 
   const options = task.options as unknown as VideoScanStepOptions;
   const result = await scanVideo(task.inputPath, await modelFor(task.model), {
