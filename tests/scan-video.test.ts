@@ -84,12 +84,23 @@ describe('scanVideo', () => {
     expect(report.threshold.method).toBe('given with --threshold');
     for (const [index, segment] of report.segments.entries()) {
       expect(segment.peakScore).toBeGreaterThan(threshold);
-      expect(segment.thumbnail).toBe(`yard.anomaly-${String(index + 1).padStart(2, '0')}.jpg`);
+      expect(segment.thumbnail).toBe(`yard.avi.anomaly-${String(index + 1).padStart(2, '0')}.jpg`);
       const thumbnail = await sharp(path.join(outDir, segment.thumbnail)).metadata();
       expect([thumbnail.format, thumbnail.width, thumbnail.height]).toEqual(['jpeg', 64, 48 + 22]);
     }
     const flagged = (await readFile(scanOutputPaths(video, outDir).csv, 'utf8')).trim().split('\n').slice(1).filter((line) => line.endsWith(',1'));
     expect(flagged).toHaveLength(report.frames.anomalous);
+  });
+
+  it('removes thumbnails of an earlier scan with more segments', async () => {
+    const outDir = path.join(dir, 'segments');
+    const before = (await readdir(outDir)).filter((name) => name.includes('.anomaly-'));
+    expect(before.length).toBeGreaterThan(0);
+
+    const result = await scanVideo(video, loaded, options(outDir));
+
+    expect(result.report!.segments).toEqual([]);
+    expect((await readdir(outDir)).filter((name) => name.includes('.anomaly-'))).toEqual([]);
   });
 
   it('resumes a stopped scan with the same scores', async () => {
@@ -99,8 +110,8 @@ describe('scanVideo', () => {
 
     const first = await scanVideo(video, loaded, options(outDir, { signal: stop.signal }));
     expect(first.interrupted).toBe(true);
-    expect((await readdir(outDir)).sort()).toEqual(['.yard.scan-scores.f64', '.yard.scan-state.json']);
-    expect(JSON.parse(await readFile(path.join(outDir, '.yard.scan-state.json'), 'utf8')).framesScored).toBe(4);
+    expect((await readdir(outDir)).sort()).toEqual(['.yard.avi.scan-scores.f64', '.yard.avi.scan-state.json']);
+    expect(JSON.parse(await readFile(path.join(outDir, '.yard.avi.scan-state.json'), 'utf8')).framesScored).toBe(4);
 
     const second = await scanVideo(video, loaded, options(outDir));
 
@@ -114,7 +125,7 @@ describe('scanVideo', () => {
     const stop = new AbortController();
     stop.abort();
     await scanVideo(video, loaded, options(outDir, { signal: stop.signal }));
-    const state = path.join(outDir, '.yard.scan-state.json');
+    const state = path.join(outDir, '.yard.avi.scan-state.json');
     await writeFile(state, JSON.stringify({ ...JSON.parse(await readFile(state, 'utf8')), modelCreatedAt: 'another model' }));
 
     const result = await scanVideo(video, loaded, options(outDir));
@@ -163,7 +174,7 @@ describe('video pipeline under watch', () => {
     expect(await watch.exited).toBe(0);
 
     const outbox = (await readdir(path.join(project, 'outbox', 'video'))).sort();
-    expect(outbox).toEqual(['yard.frames.csv', 'yard.report.json', 'yard.scores.png']);
+    expect(outbox).toEqual(['yard.avi.frames.csv', 'yard.avi.report.json', 'yard.avi.scores.png']);
     expect(watch.output()).toContain('video: yard.avi: 80 frames, 0 anomalous segments');
     const failure = JSON.parse(await readFile(path.join(project, 'failed', 'video', 'holiday.mp4.error.json'), 'utf8'));
     expect(failure.error).toContain(`${path.join(inbox, 'holiday.mp4')} is not a video`);
@@ -181,7 +192,7 @@ describe('darkroom scan', () => {
     expect(result.code).toBe(1);
     expect(result.stderr).toContain('yard.avi: 80 frames, 0 anomalous segments');
     expect(result.stderr).toContain(`${notes} is not a video`);
-    expect((await readdir(outDir)).sort()).toEqual(['yard.frames.csv', 'yard.report.json', 'yard.scores.png']);
+    expect((await readdir(outDir)).sort()).toEqual(['yard.avi.frames.csv', 'yard.avi.report.json', 'yard.avi.scores.png']);
   });
 
   it('exits 2 without --out', async () => {

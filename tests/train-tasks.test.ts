@@ -202,6 +202,15 @@ describe('video-anomaly training', () => {
     expect(state.history.map((entry: { epoch: number }) => entry.epoch)).toEqual([1, 2]);
   });
 
+  it('rejects a resume on other data', async () => {
+    const out = path.join(dir, 'video-d');
+    await trainTask(VIDEO_ANOMALY_TRAINING, videoOptions(out), { log, backend: 'wasm' });
+
+    await expect(trainTask(VIDEO_ANOMALY_TRAINING, videoOptions(out, { data: [clip, clip], epochs: 2, resume: true }), { log, backend: 'wasm' })).rejects.toThrow(
+      `The checkpoint in ${out} was trained on --data ${JSON.stringify([clip])}, not ${JSON.stringify([clip, clip])}; resume with the same data, or start over with --overwrite`,
+    );
+  });
+
   it('rejects a train fraction above 1', () => {
     expect(() => videoOptions(path.join(dir, 'x'), { trainFraction: 2 })).toThrow('Expected a number from 0.01 to 1 for --train-fraction but received 2');
   });

@@ -13,8 +13,9 @@ import { describeFailure, PACKAGE_ROOT } from './project.js';
 
 export const SCAN_HELP = `Usage: darkroom scan <videos or folders...> --out DIR [options]
 
-Scans videos for anomalous frames with the video-anomaly model. For each video it writes, to
---out: <name>.frames.csv (frame,time_s,score,anomalous), <name>.report.json (threshold,
+Scans videos for anomalous frames with the video-anomaly model. Folders are not searched
+recursively. For each video it writes, to --out, where <name> is the video's file name:
+<name>.frames.csv (frame,time_s,score,anomalous), <name>.report.json (threshold,
 anomalous segments, frames lost to decoding errors), <name>.scores.png (the score over time)
 and <name>.anomaly-NN.jpg (each segment's peak frame with its reconstruction error in red).
 Ctrl-C stops after the current clip; the same command resumes where it stopped.
@@ -65,6 +66,9 @@ export async function scanCommand(args: readonly string[]): Promise<number> {
   const videos = await listVideos(positionals);
   await startBackend(values.backend, log);
   const loaded = await loadModel(await defaultVideoModel(values.model));
+  if (loaded.metadata.task !== 'video-anomaly') {
+    throw new DarkroomError('USAGE', `darkroom scan: the model in ${loaded.dir} was trained for "${loaded.metadata.task}", not for video anomaly scans`);
+  }
   const signal = interruptSignal(() => log.info('Stopping after the current clip; run the same command again to resume'));
   const outDir = path.resolve(values.out);
   let failed = 0;

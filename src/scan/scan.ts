@@ -52,9 +52,12 @@ interface ScanState {
   readonly seconds: number;
 }
 
-/** Output file names for a video: `<stem>.frames.csv`, `<stem>.report.json` and so on. */
+/**
+ * Output file names for a video: `<name>.frames.csv`, `<name>.report.json` and so on, where
+ * `<name>` keeps the extension, so that clip.avi and clip.mp4 in one folder do not collide.
+ */
 export function scanOutputPaths(video: string, outDir: string): { csv: string; report: string; plot: string; thumbnail: (index: number) => string; state: string; partialScores: string } {
-  const stem = path.basename(video, path.extname(video));
+  const stem = path.basename(video);
   const join = (suffix: string): string => path.join(outDir, `${stem}${suffix}`);
   return {
     csv: join('.frames.csv'),
@@ -178,6 +181,7 @@ async function writeScanOutputs(
 
   await writeFileAtomic(paths.csv, formatFramesCsv(scores, info.fps, threshold));
   await writeFileAtomic(paths.plot, await renderScorePlot({ title: `${name}: anomaly score per frame`, scores, fps: info.fps, threshold, segments }));
+  await removeStaleThumbnails(paths, segments.length);
   await writeThumbnails(video, info, segments, threshold, loaded, paths, options);
 
   const expected = info.frameCount;
@@ -276,6 +280,16 @@ async function writeThumbnails(
   }
   await small.return?.();
   await large.return?.();
+}
+
+/** Removes thumbnails of an earlier scan of the same video beyond this scan's segments. */
+async function removeStaleThumbnails(paths: ReturnType<typeof scanOutputPaths>, keep: number): Promise<void> {
+  for (let index = keep; ; index++) {
+    const file = paths.thumbnail(index);
+    const existed = await stat(file).then(() => true, () => false);
+    if (!existed) return;
+    await rm(file, { force: true });
+  }
 }
 
 async function toJpeg(png: Buffer): Promise<Buffer> {

@@ -96,7 +96,7 @@ async function loadVideoData(options: VideoTrainOptions, log: Logger): Promise<T
     const validationCount = Math.round(used.length * options.validationFraction);
     const trainCount = used.length - validationCount;
     if (trainCount < clipLength) {
-      throw new DarkroomError('INVALID_INPUT', `${file} gives ${trainCount} training frame${trainCount === 1 ? '' : 's'}, fewer than one clip of ${clipLength}; use a longer video or a larger --train-fraction`, { file });
+      throw new DarkroomError('INVALID_INPUT', `${file} gives ${trainCount} training frame${trainCount === 1 ? '' : 's'}, fewer than one clip of ${clipLength}; ${options.trainFraction < 1 ? 'use a longer video or a larger --train-fraction' : 'use a longer video'}`, { file });
     }
 
     const base = path.basename(file);
