@@ -38,7 +38,7 @@ const SCAN_OPTIONS = {
   'thumbnail-width': { type: 'string' },
 } as const;
 
-/** The model folder: the flag, else ./models/video-anomaly when it contains a model, else the shipped one. */
+/** Returns the model folder: the flag, else ./models/video-anomaly when it contains a model, else the shipped one. */
 export async function defaultVideoModel(flag: unknown): Promise<string> {
   if (typeof flag === 'string' && flag !== '') return path.resolve(flag);
   const local = path.resolve('models', 'video-anomaly');

@@ -121,9 +121,9 @@ export async function trainTask<O extends TaskTrainOptions, T extends TrainingIt
   if (checkpoint !== undefined) {
     if (checkpoint.state.task !== modelTask) throw new DarkroomError('INVALID_INPUT', `The checkpoint in ${options.out} is for "${checkpoint.state.task}", not ${modelTask}`);
     const saved = JSON.stringify(checkpoint.state.options.inputs ?? checkpoint.state.options.data);
-    const given = JSON.stringify((options as unknown as { inputs?: unknown }).inputs ?? options.data);
-    if (saved !== given) {
-      throw new DarkroomError('USAGE', `The checkpoint in ${options.out} was trained on --data ${saved}, not ${given}; resume with the same data, or start over with --overwrite`);
+    const requested = JSON.stringify((options as unknown as { inputs?: unknown }).inputs ?? options.data);
+    if (saved !== requested) {
+      throw new DarkroomError('USAGE', `The checkpoint in ${options.out} was trained on --data ${saved}, not ${requested}; resume with the same data, or start over with --overwrite`);
     }
     model = checkpoint.model;
     await optimizer.setWeights(checkpoint.optimizerWeights);
