@@ -11,6 +11,10 @@ import { COLORIZE_TRAINING } from '../src/train/colorize.js';
 import { TRAINING_TASKS } from '../src/train/tasks.js';
 import { trainTask } from '../src/train/trainer.js';
 import { UPSCALE_TRAINING } from '../src/train/upscale.js';
+import { VIDEO_ANOMALY_TRAINING } from '../src/train/video-anomaly.js';
+import { writeLabelledVideo } from '../src/eval/sample-videos.js';
+import { generateSyntheticVideo } from '../src/eval/synthetic-video.js';
+import { CALIBRATION_FILE, readScoreCalibration } from '../src/scan/score.js';
 import { writeSyntheticPhoto } from './helpers/images.js';
 import { TINY_COLORIZE_ARCHITECTURE, TINY_UPSCALE_ARCHITECTURE } from './helpers/models.js';
 
@@ -41,8 +45,8 @@ function upscaleOptions(out: string, scale: number, extra: Record<string, unknow
 }
 
 describe('task registry', () => {
-  it('lists the three tasks', () => {
-    expect([...TRAINING_TASKS.keys()]).toEqual(['denoise', 'colorize', 'upscale']);
+  it('lists the four tasks', () => {
+    expect([...TRAINING_TASKS.keys()]).toEqual(['denoise', 'colorize', 'upscale', 'video-anomaly']);
   });
 });
 
@@ -155,5 +159,40 @@ describe('upscale training', () => {
 
   it('rejects a scale other than 2 or 4', () => {
     expect(() => upscaleOptions(path.join(dir, 'x'), 3)).toThrow('Expected one of 2, 4 for --scale but received 3');
+  });
+});
+
+describe('video-anomaly training', () => {
+  const TINY_VIDEO = { clipLength: 4, contextFrames: 2, predictionOffset: 1, frameHeight: 24, frameWidth: 32, baseFilters: 4, latentFilters: 4, lstmFilters: 4, bottleneckFilters: 2 };
+
+  async function writeVideo(frames: number): Promise<string> {
+    const file = path.join(dir, `walkway-${frames}.avi`);
+    await writeLabelledVideo(file, generateSyntheticVideo({ seed: 9, frames, width: 64, height: 48 }), false);
+    return file;
+  }
+
+  it('saves the model with its score calibration and threshold', async () => {
+    const out = path.join(dir, 'video');
+    const options = VIDEO_ANOMALY_TRAINING.resolveOptions({ ...SMALL, data: await writeVideo(40), out, architecture: TINY_VIDEO });
+    const result = await trainTask(VIDEO_ANOMALY_TRAINING, options, { log, backend: 'wasm' });
+
+    expect(result.interrupted).toBe(false);
+    const loaded = await loadModel(out);
+    expect(loaded.metadata.architecture).toMatchObject({ name: 'convlstm-video-predictor', contextFrames: 2, predictionOffset: 1 });
+    expect(loaded.metadata.inference).toMatchObject({ percentile: 99.5, clipLength: 4, historyFrames: 3 });
+    expect(Number.isFinite(loaded.metadata.inference!.threshold)).toBe(true);
+    const calibration = (await readScoreCalibration(out))!;
+    expect([calibration.cells.size, calibration.cells.stride, calibration.cells.mean.length]).toEqual([8, 8, 12]);
+    expect([calibration.mirrorCells.size, calibration.mirrorCells.stride, calibration.mirrorCells.mean.length]).toEqual([16, 8, 6]);
+    expect(calibration.differenceFloor).toBeGreaterThan(0);
+    expect(JSON.parse(await readFile(path.join(out, CALIBRATION_FILE), 'utf8'))).toEqual(calibration);
+  });
+
+  it('rejects a video shorter than one training sample', async () => {
+    const options = VIDEO_ANOMALY_TRAINING.resolveOptions({ ...SMALL, data: await writeVideo(8), out: path.join(dir, 'video-short'), architecture: TINY_VIDEO });
+
+    await expect(trainTask(VIDEO_ANOMALY_TRAINING, options, { log, backend: 'wasm' })).rejects.toThrow(
+      `${options.inputs[0]} gives 6 training frames, fewer than the 7 of one training sample; use a longer video or a larger --train-fraction`,
+    );
   });
 });
