@@ -10,6 +10,8 @@ import { expectSameOutputs, onBothBackends, seededTensor, seededValues } from '.
 
 const TINY: VideoAutoencoderArchitecture = Object.freeze({
   clipLength: 4,
+  contextFrames: 0,
+  predictionOffset: 0,
   frameHeight: 16,
   frameWidth: 12,
   baseFilters: 4,

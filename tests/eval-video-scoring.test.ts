@@ -1,6 +1,21 @@
 import { describe, expect, it } from 'vitest';
 
-import { clipStarts, errorMap, frameDifference, frameErrors, percentileThreshold, rocAuc, segmentsFromFlags, smoothScores } from '../src/eval/video-scoring.js';
+import {
+  cellErrors,
+  clipStarts,
+  combinedScore,
+  errorMap,
+  fitScoreCalibration,
+  frameDifference,
+  frameErrors,
+  localScore,
+  percentileThreshold,
+  rocAuc,
+  type ScoreCalibration,
+  segmentsFromFlags,
+  smoothScores,
+  stillScore,
+} from '../src/eval/video-scoring.js';
 
 describe('frameErrors', () => {
   it('returns the mean squared error of each frame', () => {
@@ -152,3 +167,128 @@ describe('rocAuc', () => {
     expect(() => rocAuc([1, NaN], [0, 1])).toThrow('ROC AUC needs numeric scores, but score 1 is NaN');
   });
 });
+
+describe('cellErrors', () => {
+  const map = [1, 1, 0, 0, 1, 1, 0, 0, 0, 0, 2, 2, 0, 0, 2, 4];
+
+  it('averages tiled cells row by row', () => {
+    expect(Array.from(cellErrors(map, 4, 4, 2, 2))).toEqual([1, 0, 0, 2.5]);
+  });
+
+  it('overlaps cells with a stride below their size', () => {
+    expect(Array.from(cellErrors(map, 4, 4, 3, 1))).toEqual([6 / 9, 6 / 9, 6 / 9, 11 / 9]);
+  });
+
+  it('leaves out cells that cross the edge', () => {
+    expect(Array.from(cellErrors([1, 2, 3, 4, 5, 6], 3, 2, 2, 2))).toEqual([3]);
+  });
+
+  it('rejects a map of the wrong size', () => {
+    expect(() => cellErrors([0, 0, 0], 2, 2, 1, 1)).toThrow('An error map of 2x2 needs 4 values, but contains 3');
+  });
+
+  it('rejects a cell larger than the map', () => {
+    expect(() => cellErrors(map, 4, 4, 5, 1)).toThrow('Expected an integer from 1 to 4 for the cell size but received 5');
+  });
+});
+
+describe('localScore', () => {
+  it('returns the largest z-score', () => {
+    expect(localScore([3, 1], { mean: [1, 1], std: [2, 0.5] })).toBe(1);
+  });
+
+  it('rejects statistics of another cell count', () => {
+    expect(() => localScore([1, 2], { mean: [1], std: [1] })).toThrow('A frame has 2 cells, but the calibration has 1 means and 1 standard deviations');
+  });
+});
+
+describe('stillScore', () => {
+  it('is 0 at the floor', () => {
+    expect(stillScore(1e-4, 1e-4, 0.5)).toBe(0);
+  });
+
+  it('is negative above the floor', () => {
+    expect(stillScore(Math.E * 1e-4, 1e-4, 0.5)).toBeCloseTo(-2, 12);
+  });
+
+  it('scores an exact repeat as a thousandth of the floor', () => {
+    expect(stillScore(0, 1e-4, 0.5)).toBeCloseTo(Math.log(1000) / 0.5, 12);
+  });
+
+  it('ignores the first frame of a video', () => {
+    expect(stillScore(Number.NaN, 1e-4, 0.5)).toBe(-Infinity);
+  });
+});
+
+describe('combinedScore', () => {
+  const calibration: ScoreCalibration = {
+    cells: { size: 1, stride: 1, mean: [1, 1], std: [2, 0.5] },
+    mirrorCells: { size: 2, stride: 1, mean: [0], std: [0.5] },
+    localMean: 0.5,
+    localStd: 0.25,
+    mirrorMean: 1,
+    mirrorStd: 2,
+    differenceFloor: 1e-4,
+    differenceLogStd: 0.5,
+  };
+
+  it('adds the standardised local and mirror scores', () => {
+    // Local: (max(1, 0) - 0.5) / 0.25 = 2. Mirror: ((1.5 - 0) / 0.5 - 1) / 2 = 1.
+    expect(combinedScore({ cells: [3, 1], mirrorCells: [1.5], difference: 2e-4 }, calibration)).toBe(3);
+  });
+
+  it('takes the still score of a repeated frame', () => {
+    expect(combinedScore({ cells: [3, 1], mirrorCells: [1.5], difference: 0 }, calibration)).toBeCloseTo(Math.log(1000) / 0.5, 12);
+  });
+});
+
+describe('fitScoreCalibration', () => {
+  const calibration = fitScoreCalibration(
+    [
+      { cells: [0, 2], mirrorCells: [1], difference: Number.NaN },
+      { cells: [2, 2], mirrorCells: [2], difference: 1e-4 },
+      { cells: [4, 2], mirrorCells: [3], difference: 4e-4 },
+      { cells: [2, 2], mirrorCells: [2], difference: 0 },
+    ],
+    { cells: { size: 8, stride: 8 }, mirrorCells: { size: 16, stride: 8 } },
+  );
+  const deviation = Math.sqrt(2);
+
+  it('stores the cell geometry', () => {
+    expect([calibration.cells.size, calibration.cells.stride, calibration.mirrorCells.size, calibration.mirrorCells.stride]).toEqual([8, 8, 16, 8]);
+  });
+
+  it('fits the mean of each cell', () => {
+    expect(calibration.cells.mean).toEqual([2, 2]);
+    expect(calibration.mirrorCells.mean).toEqual([2]);
+  });
+
+  it('floors a constant cell at a tenth of the median deviation', () => {
+    expect(calibration.cells.std[0]).toBeCloseTo(deviation, 12);
+    expect(calibration.cells.std[1]).toBeCloseTo(deviation / 2 / 10, 12);
+  });
+
+  it('fits the mean and deviation of both local scores', () => {
+    // Local scores: 0, 0, sqrt(2) and 0. Mirror scores: -1/sqrt(0.5), 0, 1/sqrt(0.5) and 0.
+    expect(calibration.localMean).toBeCloseTo(deviation / 4, 12);
+    expect(calibration.localStd).toBeCloseTo(Math.sqrt(3 / 8), 12);
+    expect(calibration.mirrorMean).toBeCloseTo(0, 12);
+    expect(calibration.mirrorStd).toBeCloseTo(1, 12);
+  });
+
+  it('takes the floor from positive frame differences only', () => {
+    expect(calibration.differenceFloor).toBe(1e-4);
+    expect(calibration.differenceLogStd).toBeCloseTo(Math.log(2), 12);
+  });
+
+  it('rejects a single frame', () => {
+    expect(() => fitScoreCalibration([{ cells: [1], mirrorCells: [1], difference: 1 }], DEFAULT_GEOMETRY)).toThrow('Calibration needs at least 2 frames, but received 1');
+  });
+
+  it('rejects normal video that never moves', () => {
+    const still = { cells: [1], mirrorCells: [1], difference: 0 };
+    expect(() => fitScoreCalibration([still, still], DEFAULT_GEOMETRY)).toThrow('Calibration needs at least 2 frames that differ from the frame before, but received 0');
+  });
+});
+
+const DEFAULT_GEOMETRY = { cells: { size: 1, stride: 1 }, mirrorCells: { size: 1, stride: 1 } };

@@ -13,11 +13,14 @@ import {
   reconstructClips,
   validateVideoArchitecture,
   type VideoAutoencoderArchitecture,
+  videoArchitectureFromMetadata,
 } from '../src/models/video-anomaly.js';
 import { denoiseMetadata, randomizeWeights } from './helpers/models.js';
 
 const TINY: VideoAutoencoderArchitecture = Object.freeze({
   clipLength: 3,
+  contextFrames: 0,
+  predictionOffset: 0,
   frameHeight: 8,
   frameWidth: 12,
   baseFilters: 2,
@@ -93,6 +96,39 @@ describe('video autoencoder', () => {
   });
 });
 
+describe('video predictor', () => {
+  const PREDICTOR: VideoAutoencoderArchitecture = Object.freeze({ ...TINY, contextFrames: 2, predictionOffset: 1 });
+
+  it('reads the context and the clip', () => {
+    const model = buildVideoAutoencoder(PREDICTOR, 1);
+    expect(model.inputs[0]!.shape).toEqual([null, 5, 8, 12, 1]);
+    expect(model.outputs[0]!.shape).toEqual([null, 5, 8, 12, 1]);
+    model.dispose();
+  });
+
+  it('adds its change to the frame it read', () => {
+    const model = buildVideoAutoencoder(PREDICTOR, 1);
+    model.setWeights(model.getWeights().map((weight) => tf.zerosLike(weight)));
+    const clips = tf.randomUniform([1, 5, 8, 12, 1], 0, 1, 'float32', 3) as tf.Tensor5D;
+
+    const output = reconstructClips(model, clips);
+    expect(Array.from(output.dataSync())).toEqual(Array.from(clips.dataSync()));
+    tf.dispose([clips, output]);
+    model.dispose();
+  });
+});
+
+describe('videoArchitectureFromMetadata', () => {
+  it('reads a version 1 record as reconstruction', () => {
+    const { contextFrames: _context, predictionOffset: _offset, ...version1 } = DEFAULT_VIDEO_ARCHITECTURE;
+    expect(videoArchitectureFromMetadata({ name: 'convlstm-video-autoencoder', ...version1 })).toEqual({ ...DEFAULT_VIDEO_ARCHITECTURE, contextFrames: 0, predictionOffset: 0 });
+  });
+
+  it('keeps the prediction fields of a version 2 record', () => {
+    expect(videoArchitectureFromMetadata({ name: 'convlstm-video-predictor', ...DEFAULT_VIDEO_ARCHITECTURE })).toEqual(DEFAULT_VIDEO_ARCHITECTURE);
+  });
+});
+
 describe('validateVideoArchitecture', () => {
   it('fills in the defaults', () => {
     expect(validateVideoArchitecture({ clipLength: 10 })).toEqual({ ...DEFAULT_VIDEO_ARCHITECTURE, clipLength: 10 });
@@ -103,6 +139,8 @@ describe('validateVideoArchitecture', () => {
     [{ frameWidth: 0 }, 'Expected an integer from 1 to 512 for architecture.frameWidth but received 0'],
     [{ clipLength: 1 }, 'Expected an integer from 2 to 64 for architecture.clipLength but received 1'],
     [{ lstmFilters: 2.5 }, 'Expected an integer from 1 to 512 for architecture.lstmFilters but received 2.5'],
+    [{ contextFrames: -1 }, 'Expected an integer from 0 to 64 for architecture.contextFrames but received -1'],
+    [{ predictionOffset: 1.5 }, 'Expected an integer from 0 to 64 for architecture.predictionOffset but received 1.5'],
   ])('rejects %j', (raw, message) => {
     expect(() => validateVideoArchitecture(raw)).toThrow(message);
   });

@@ -15,7 +15,17 @@ import { DEFAULT_SCAN_OPTIONS, scanOutputPaths, scanVideo, type ScanOptions } fr
 import { makeProject, runCli, startCli } from './helpers/cli.js';
 import { denoiseMetadata, randomizeWeights } from './helpers/models.js';
 
-const TINY: VideoAutoencoderArchitecture = Object.freeze({ clipLength: 4, frameHeight: 24, frameWidth: 32, baseFilters: 4, latentFilters: 4, lstmFilters: 4, bottleneckFilters: 2 });
+const TINY: VideoAutoencoderArchitecture = Object.freeze({
+  clipLength: 4,
+  contextFrames: 2,
+  predictionOffset: 1,
+  frameHeight: 24,
+  frameWidth: 32,
+  baseFilters: 4,
+  latentFilters: 4,
+  lstmFilters: 4,
+  bottleneckFilters: 2,
+});
 const log = createLogger('test', () => {});
 let dir: string;
 let video: string;

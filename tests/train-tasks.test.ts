@@ -12,8 +12,9 @@ import { TRAINING_TASKS } from '../src/train/tasks.js';
 import { trainTask } from '../src/train/trainer.js';
 import { UPSCALE_TRAINING } from '../src/train/upscale.js';
 import { VIDEO_ANOMALY_TRAINING } from '../src/train/video-anomaly.js';
+import { writeLabelledVideo } from '../src/eval/sample-videos.js';
 import { generateSyntheticVideo } from '../src/eval/synthetic-video.js';
-import { writeVideo } from '../src/media/video.js';
+import { CALIBRATION_FILE, readScoreCalibration } from '../src/scan/score.js';
 import { writeSyntheticPhoto } from './helpers/images.js';
 import { TINY_COLORIZE_ARCHITECTURE, TINY_UPSCALE_ARCHITECTURE } from './helpers/models.js';
 
@@ -166,58 +167,57 @@ describe('upscale training', () => {
 });
 
 describe('video-anomaly training', () => {
-  const TINY_VIDEO = { clipLength: 4, frameHeight: 24, frameWidth: 32, baseFilters: 4, latentFilters: 4, lstmFilters: 4, bottleneckFilters: 2 };
-  let clip: string;
+  const TINY_VIDEO = { clipLength: 4, contextFrames: 2, predictionOffset: 1, frameHeight: 24, frameWidth: 32, baseFilters: 4, latentFilters: 4, lstmFilters: 4, bottleneckFilters: 2 };
 
-  beforeAll(async () => {
-    const synthetic = generateSyntheticVideo({ seed: 2, frames: 40, width: 64, height: 48, fps: 10 });
-    clip = path.join(dir, 'walkway.avi');
-    const writer = await writeVideo(clip, { width: 64, height: 48, fps: 10, channels: 1 });
-    for (const frame of synthetic.frames) await writer.write(frame);
-    await writer.close();
-  });
-
-  function videoOptions(out: string, extra: Record<string, unknown> = {}) {
-    return VIDEO_ANOMALY_TRAINING.resolveOptions({ data: [clip], out, epochs: 1, stepsPerEpoch: 2, batchSize: 2, validationFraction: 0.25, architecture: TINY_VIDEO, ...extra });
+  async function writeVideo(frames: number): Promise<string> {
+    const file = path.join(dir, `walkway-${frames}.avi`);
+    await writeLabelledVideo(file, generateSyntheticVideo({ seed: 9, frames, width: 64, height: 48 }), false);
+    return file;
   }
 
-  it('trains on the first part of a video and calibrates a threshold', async () => {
-    const out = path.join(dir, 'video-a');
-    await trainTask(VIDEO_ANOMALY_TRAINING, videoOptions(out, { trainFraction: 0.5 }), { log, backend: 'wasm' });
+  it('saves the model with its score calibration and threshold', async () => {
+    const out = path.join(dir, 'video');
+    const options = VIDEO_ANOMALY_TRAINING.resolveOptions({ ...SMALL, data: await writeVideo(40), out, architecture: TINY_VIDEO });
+    const result = await trainTask(VIDEO_ANOMALY_TRAINING, options, { log, backend: 'wasm' });
 
+    expect(result.interrupted).toBe(false);
     const loaded = await loadModel(out);
-    expect(loaded.metadata.task).toBe('video-anomaly');
-    expect(loaded.metadata.training.files).toEqual({ train: ['walkway.avi frames 0-14'], validation: ['walkway.avi frames 15-19'] });
-    expect(loaded.metadata.inference?.threshold).toBeGreaterThan(0);
-    expect(loaded.metadata.inference?.percentile).toBe(99.5);
+    expect(loaded.metadata.architecture).toMatchObject({ name: 'convlstm-video-predictor', contextFrames: 2, predictionOffset: 1 });
+    expect(loaded.metadata.inference).toMatchObject({ percentile: 99.5, clipLength: 4, historyFrames: 3 });
+    expect(Number.isFinite(loaded.metadata.inference!.threshold)).toBe(true);
+    const calibration = (await readScoreCalibration(out))!;
+    expect([calibration.cells.size, calibration.cells.stride, calibration.cells.mean.length]).toEqual([8, 8, 12]);
+    expect([calibration.mirrorCells.size, calibration.mirrorCells.stride, calibration.mirrorCells.mean.length]).toEqual([16, 8, 6]);
+    expect(calibration.differenceFloor).toBeGreaterThan(0);
+    expect(JSON.parse(await readFile(path.join(out, CALIBRATION_FILE), 'utf8'))).toEqual(calibration);
   });
 
-  it('resumes from the checkpoint', async () => {
-    const out = path.join(dir, 'video-b');
-    await trainTask(VIDEO_ANOMALY_TRAINING, videoOptions(out), { log, backend: 'wasm' });
-    const result = await trainTask(VIDEO_ANOMALY_TRAINING, videoOptions(out, { epochs: 2, resume: true }), { log, backend: 'wasm' });
+  it('resumes only on the same data', async () => {
+    const out = path.join(dir, 'video-resume');
+    const video = await writeVideo(40);
+    const options = (extra: Record<string, unknown>) => VIDEO_ANOMALY_TRAINING.resolveOptions({ ...SMALL, data: [video], out, architecture: TINY_VIDEO, ...extra });
+    await trainTask(VIDEO_ANOMALY_TRAINING, options({ epochs: 1 }), { log, backend: 'wasm' });
 
+    await expect(trainTask(VIDEO_ANOMALY_TRAINING, options({ data: [video, video], resume: true }), { log, backend: 'wasm' })).rejects.toThrow(
+      `The checkpoint in ${out} was trained on --data ${JSON.stringify([video])}, not ${JSON.stringify([video, video])}; resume with the same data, or start over with --overwrite`,
+    );
+    const result = await trainTask(VIDEO_ANOMALY_TRAINING, options({ resume: true }), { log, backend: 'wasm' });
     expect(result.interrupted).toBe(false);
     const state = JSON.parse(await readFile(path.join(out, 'checkpoint', 'state.json'), 'utf8'));
     expect(state.history.map((entry: { epoch: number }) => entry.epoch)).toEqual([1, 2]);
   });
 
-  it('rejects a resume on other data', async () => {
-    const out = path.join(dir, 'video-d');
-    await trainTask(VIDEO_ANOMALY_TRAINING, videoOptions(out), { log, backend: 'wasm' });
-
-    await expect(trainTask(VIDEO_ANOMALY_TRAINING, videoOptions(out, { data: [clip, clip], epochs: 2, resume: true }), { log, backend: 'wasm' })).rejects.toThrow(
-      `The checkpoint in ${out} was trained on --data ${JSON.stringify([clip])}, not ${JSON.stringify([clip, clip])}; resume with the same data, or start over with --overwrite`,
+  it('rejects a train fraction above 1', () => {
+    expect(() => VIDEO_ANOMALY_TRAINING.resolveOptions({ ...SMALL, data: 'x.avi', out: 'y', trainFraction: 2 })).toThrow(
+      'Expected a number from 0.01 to 1 for --train-fraction but received 2',
     );
   });
 
-  it('rejects a train fraction above 1', () => {
-    expect(() => videoOptions(path.join(dir, 'x'), { trainFraction: 2 })).toThrow('Expected a number from 0.01 to 1 for --train-fraction but received 2');
-  });
+  it('rejects a video shorter than one training sample', async () => {
+    const options = VIDEO_ANOMALY_TRAINING.resolveOptions({ ...SMALL, data: await writeVideo(8), out: path.join(dir, 'video-short'), architecture: TINY_VIDEO });
 
-  it('rejects a video too short for one clip', async () => {
-    await expect(trainTask(VIDEO_ANOMALY_TRAINING, videoOptions(path.join(dir, 'video-c'), { trainFraction: 0.05 }), { log, backend: 'wasm' })).rejects.toThrow(
-      `${clip} gives 1 training frame, fewer than one clip of 4; use a longer video or a larger --train-fraction`,
+    await expect(trainTask(VIDEO_ANOMALY_TRAINING, options, { log, backend: 'wasm' })).rejects.toThrow(
+      `${options.inputs[0]} gives 6 training frames, fewer than the 7 of one training sample; use a longer video`,
     );
   });
 });

@@ -4,6 +4,7 @@ import { DarkroomError, invalidOption } from '../errors.js';
 import { evaluateColorizer, formatColorizeTable } from '../eval/colorize.js';
 import { evaluateDenoiser, formatDenoiseTable } from '../eval/denoise.js';
 import { evaluateUpscaler, formatUpscaleTable } from '../eval/upscale.js';
+import { evaluateVideoAnomaly, formatVideoAnomalyTable } from '../eval/video-anomaly.js';
 import { createLogger, type Logger } from '../log.js';
 import { loadModel } from '../models/storage.js';
 import { type UpscaleScale, UPSCALE_SCALES, upscaleTask } from '../models/upscale.js';
@@ -13,10 +14,13 @@ import { parseCommandArgs, toCamelCase } from './args.js';
 import { startBackend } from './backend.js';
 import { PACKAGE_ROOT } from './project.js';
 
+/** The model that the video-anomaly eval uses by default: the one trained on samples/video/normal.avi. */
+export const SAMPLES_VIDEO_MODEL = 'video-anomaly-samples';
+
 export const EVAL_HELP = `Usage: darkroom eval <task> --data DIR [options]
 
-Measures a model on a folder of photos and prints a table per photo with means. The split
-column says whether the model trained on the photo.
+Measures a model on a folder of photos, or of labelled videos, and prints a table per photo or
+video with means. The split column says whether the model trained on the photo or video.
 
   darkroom eval denoise --data DIR [--sigma 25]
       Adds Gaussian noise of standard deviation --sigma (0-255 scale, fixed seed) and prints
@@ -29,10 +33,16 @@ column says whether the model trained on the photo.
   darkroom eval upscale --scale 2|4 --data DIR
       Shrinks photos with bicubic resampling, enlarges them back with bicubic resampling and
       with the model, and prints PSNR on luminance (Y of YCbCr, BT.601) of both.
+  darkroom eval video-anomaly --data DIR [--model DIR]
+      Scores every frame of each video in DIR that has a <name>.labels.csv beside it
+      (frame,label,event), exactly as darkroom scan does, and prints the frame-level ROC AUC,
+      overall and per event kind. Videos without labels are listed as skipped. Try it on the
+      samples from "darkroom samples video".
 
 Options:
-  --data DIR       folder of photos (clean, and in colour for colorize)
-  --model DIR      model folder (default: the shipped models/<denoise|colorize|upscale-xN>)
+  --data DIR       folder of photos (clean, and in colour for colorize), or of labelled videos
+  --model DIR      model folder (default: the shipped models/<denoise|colorize|upscale-xN>, and
+                   models/${SAMPLES_VIDEO_MODEL} for video-anomaly)
   --sigma X        denoise: noise standard deviation on the 0-255 scale, 1 to 100 (default 25)
   --seed N         denoise: noise seed (default 1)
   --scale N        upscale: 2 or 4 (default 2)
@@ -49,7 +59,7 @@ const EVAL_OPTIONS = {
   json: { type: 'boolean' },
 } as const;
 
-const TASKS = ['denoise', 'colorize', 'upscale'] as const;
+const TASKS = ['denoise', 'colorize', 'upscale', 'video-anomaly'] as const;
 
 interface EvalRequest {
   readonly raw: Record<string, unknown>;
@@ -69,14 +79,19 @@ export async function evalCommand(args: readonly string[]): Promise<number> {
   const task = positionals[0];
   if (!(TASKS as readonly (string | undefined)[]).includes(task)) throw invalidOption(`one of ${TASKS.join(', ')}`, 'the eval task', task, 'USAGE');
   const raw = toCamelCase(values);
-  if (typeof raw.data !== 'string') throw new DarkroomError('USAGE', 'darkroom eval: missing --data DIR, a folder of photos');
+  if (typeof raw.data !== 'string') {
+    throw new DarkroomError('USAGE', `darkroom eval: missing --data DIR, a folder of ${task === 'video-anomaly' ? 'videos with <name>.labels.csv files' : 'photos'}`);
+  }
   if (task !== 'denoise' && (raw.sigma !== undefined || raw.seed !== undefined)) {
     throw new DarkroomError('USAGE', `darkroom eval ${task}: --sigma and --seed apply to denoise only`);
   }
   if (task !== 'upscale' && raw.scale !== undefined) throw new DarkroomError('USAGE', `darkroom eval ${task}: --scale applies to upscale only`);
+  if (task === 'video-anomaly' && raw.maxSide !== undefined) throw new DarkroomError('USAGE', 'darkroom eval video-anomaly: --max-side applies to photos only');
 
   const request: EvalRequest = { raw, data: raw.data, maxSide: readInteger(raw, 'maxSide', 1024, 16, 100_000), json: values.json === true, log: createLogger('eval') };
   switch (task) {
+    case 'video-anomaly':
+      return evalVideoAnomaly(request, values.backend);
     case 'colorize':
       return evalColorize(request, values.backend);
     case 'upscale':
@@ -121,5 +136,13 @@ async function evalUpscale(request: EvalRequest, backendFlag: unknown): Promise<
   const loaded = await loadFor(request, upscaleTask(scale as UpscaleScale), backendFlag);
   const rows = await evaluateUpscaler(loaded, { data: request.data, scale: scale as UpscaleScale, maxSide: request.maxSide, tiles: DEFAULT_UPSCALE_TILE_OPTIONS }, request.log);
   process.stdout.write((request.json ? JSON.stringify(rows, null, 2) : formatUpscaleTable(rows, scale)) + '\n');
+  return 0;
+}
+
+async function evalVideoAnomaly(request: EvalRequest, backendFlag: unknown): Promise<number> {
+  const loaded = await loadFor(request, SAMPLES_VIDEO_MODEL, backendFlag);
+  const result = await evaluateVideoAnomaly(loaded, { data: request.data }, request.log);
+  if (result.rows.length === 0) throw new DarkroomError('INVALID_INPUT', `No video in ${request.data} has a <name>.labels.csv beside it; see "darkroom samples video"`);
+  process.stdout.write((request.json ? JSON.stringify(result, null, 2) : formatVideoAnomalyTable(result)) + '\n');
   return 0;
 }

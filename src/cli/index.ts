@@ -4,6 +4,7 @@ import { evalCommand } from './eval.js';
 import { infoCommand } from './info.js';
 import { noiseCommand } from './noise.js';
 import { runCommand } from './run.js';
+import { samplesCommand } from './samples.js';
 import { scanCommand } from './scan.js';
 import { trainCommand } from './train.js';
 import { watchCommand } from './watch.js';
@@ -18,9 +19,11 @@ Commands:
   run      run a pipeline once on files or folders:  darkroom run denoise photo.jpg --out DIR
   scan     scan videos for anomalous frames:         darkroom scan clip.avi --out DIR
   train    train a model on your photos or videos:   darkroom train denoise --data DIR --out DIR
-  eval     measure a model on your photos:           darkroom eval denoise --data DIR --sigma 25
+  eval     measure a model on photos or videos:      darkroom eval denoise --data DIR --sigma 25
   info     show the tfjs backend, ffmpeg, pool size and installed models
   noise    write copies of photos with Gaussian noise added, to try the denoiser
+  samples  write labelled sample videos to train and evaluate the video scanner:
+           darkroom samples video --out samples/video
 
 Every command takes --help, --verbose (debug output), --quiet and --backend NAME
 (auto, tensorflow-gpu, tensorflow, wasm, cpu; or the DARKROOM_BACKEND variable).
@@ -35,6 +38,7 @@ const COMMANDS: Record<string, (args: readonly string[]) => Promise<number>> = {
   info: infoCommand,
   noise: noiseCommand,
   scan: scanCommand,
+  samples: samplesCommand,
 };
 
 /** Runs the CLI and returns the exit status. */

@@ -17,7 +17,7 @@ Scans videos for anomalous frames with the video-anomaly model. Folders are not 
 recursively. For each video it writes, to --out, where <name> is the video's file name:
 <name>.frames.csv (frame,time_s,score,anomalous), <name>.report.json (threshold,
 anomalous segments, frames lost to decoding errors), <name>.scores.png (the score over time)
-and <name>.anomaly-NN.jpg (each segment's peak frame with its reconstruction error in red).
+and <name>.anomaly-NN.jpg (each segment's peak frame with its prediction error in red).
 Ctrl-C stops after the current clip; the same command resumes where it stopped.
 Exit status: 0 when every video was scanned, 1 when some failed, 2 for a usage error.
 

@@ -11,7 +11,7 @@ Trains a model on your own photos or videos. Tasks:
   denoise        blind denoiser (Gaussian noise of sigma 0-50)
   colorize       colorization: chroma (a, b) of CIE Lab from lightness L
   upscale        super-resolution by --scale 2 or 4
-  video-anomaly  ConvLSTM autoencoder of normal video, for darkroom scan
+  video-anomaly  ConvLSTM autoencoder that predicts normal video ahead, for darkroom scan
 
 Options:
   --data DIR               folder of training photos (JPEG, PNG, WebP, TIFF, AVIF); for
@@ -45,7 +45,8 @@ video-anomaly (defaults: 20 epochs, batch 4 clips):
                            --validation-fraction of that part validates
   --max-frames N           read at most N frames of each video (default 50000)
   --percentile X           the anomaly threshold is this percentile of the training frames'
-                           scores (default 99.5)
+                           scores (default 99.5); the statistics behind the scores go to
+                           DIR/calibration.json
 
 Ctrl-C stops after the current step and saves a checkpoint; run again with --resume.`;
 

@@ -1,9 +1,10 @@
 /**
- * Scoring for the video anomaly scanner: per-frame reconstruction error, the clips that score a
- * video, calibration of a threshold on normal video, anomalous segments, and frame-level ROC AUC.
+ * Scoring for the video anomaly scanner: per-frame and per-cell errors of the model's output, the
+ * clips that score a video, calibration of the score and its threshold on normal video, anomalous
+ * segments, and frame-level ROC AUC.
  *
- * A frame's score is its reconstruction error, optionally averaged over the frames before it.
- * Scores are never min-max scaled over the video being scanned, as the regularity score in the
+ * A frame's score is `combinedScore`, in standard deviations of normal video (scan/score.ts puts
+ * it together). Scores are never min-max scaled over the video being scanned, as the regularity score in the
  * video anomaly literature is. A scan streams frames and must decide on each one without the
  * rest, and min-max scaling makes every video look anomalous somewhere.
  */
@@ -209,4 +210,168 @@ export function rocAuc(scores: ArrayLike<number>, labels: ArrayLike<boolean | nu
   }
   const u = positiveRankSum - (positives * (positives + 1)) / 2;
   return u / (positives * negatives);
+}
+
+/**
+ * Returns the mean of a per-pixel error map over square cells of `size` pixels placed every
+ * `stride` pixels, row by row. Cells that would cross the right or bottom edge are left out.
+ * A small object that the model gets wrong fills one cell, where it stands out, while in the
+ * mean over the whole frame it is lost among the normal errors of everything else in view.
+ */
+export function cellErrors(map: ArrayLike<number>, width: number, height: number, size: number, stride: number): Float64Array {
+  if (map.length !== width * height) throw new DarkroomError('INVALID_INPUT', `An error map of ${width}x${height} needs ${width * height} values, but contains ${map.length}`);
+  if (!Number.isInteger(size) || size < 1 || size > Math.min(width, height)) throw invalidOption(`an integer from 1 to ${Math.min(width, height)}`, 'the cell size', size);
+  if (!Number.isInteger(stride) || stride < 1) throw invalidOption('a positive integer', 'the cell stride', stride);
+
+  const columns = Math.floor((width - size) / stride) + 1;
+  const rows = Math.floor((height - size) / stride) + 1;
+  const cells = new Float64Array(columns * rows);
+  for (let row = 0; row < rows; row++) {
+    for (let column = 0; column < columns; column++) {
+      let sum = 0;
+      for (let y = row * stride; y < row * stride + size; y++) {
+        for (let x = column * stride; x < column * stride + size; x++) sum += map[y * width + x]!;
+      }
+      cells[row * columns + column] = sum / (size * size);
+    }
+  }
+  return cells;
+}
+
+/** Square cells of an error map (see `cellErrors`) with each cell's mean and standard deviation on normal video. */
+export interface CellStatistics {
+  /** Side in pixels of the cells, at the model's frame size. */
+  readonly size: number;
+  /** Pixels between the starts of neighbouring cells. */
+  readonly stride: number;
+  /** Mean of each cell over the calibration frames, in the order cellErrors returns. */
+  readonly mean: readonly number[];
+  /** Standard deviation of each cell, floored as `fitScoreCalibration` describes. */
+  readonly std: readonly number[];
+}
+
+/** Inputs of one frame's score. */
+export interface FrameComponents {
+  /** Cell errors of the frame's prediction error map, with the calibration's `cells` geometry. */
+  readonly cells: ArrayLike<number>;
+  /**
+   * Cell errors of the prediction error minus those of the error of the mirrored clip's
+   * prediction, mirrored back, with the `mirrorCells` geometry. See score.ts for why.
+   */
+  readonly mirrorCells: ArrayLike<number>;
+  /** Mean squared difference from the frame before, in [0, 1] units; NaN for a video's first frame. */
+  readonly difference: number;
+}
+
+/** Statistics of normal video that turn a frame's components into a score. */
+export interface ScoreCalibration {
+  readonly cells: CellStatistics;
+  readonly mirrorCells: CellStatistics;
+  /** Mean and standard deviation over the calibration frames of the local score (see `localScore`) of `cells`. */
+  readonly localMean: number;
+  readonly localStd: number;
+  /** The same for `mirrorCells`. */
+  readonly mirrorMean: number;
+  readonly mirrorStd: number;
+  /** Smallest positive mean squared difference between consecutive calibration frames. */
+  readonly differenceFloor: number;
+  /** Standard deviation of the natural log of those differences. */
+  readonly differenceLogStd: number;
+}
+
+/** Returns the largest z-score of a frame's cell values against each cell's mean and standard deviation on normal video. */
+export function localScore(cells: ArrayLike<number>, statistics: Pick<CellStatistics, 'mean' | 'std'>): number {
+  if (cells.length !== statistics.mean.length || cells.length !== statistics.std.length) {
+    throw new DarkroomError('INVALID_INPUT', `A frame has ${cells.length} cells, but the calibration has ${statistics.mean.length} means and ${statistics.std.length} standard deviations`);
+  }
+  let peak = -Infinity;
+  for (let i = 0; i < cells.length; i++) peak = Math.max(peak, (cells[i]! - statistics.mean[i]!) / statistics.std[i]!);
+  return peak;
+}
+
+/**
+ * Returns how far a frame difference lies below the smallest one of normal video, in standard
+ * deviations of the log difference. It is negative for ordinary motion and sensor noise, and
+ * positive for a frame that repeats the one before, as a frozen feed does. A difference of 0 counts as one
+ * thousandth of the floor, so an exact repeat gets a finite score. NaN, for the first frame of
+ * a video, gives -Infinity.
+ */
+export function stillScore(difference: number, differenceFloor: number, differenceLogStd: number): number {
+  if (Number.isNaN(difference)) return -Infinity;
+  return (Math.log(differenceFloor) - Math.log(Math.max(difference, differenceFloor * 1e-3))) / differenceLogStd;
+}
+
+/**
+ * Combines a frame's components into its anomaly score. The local scores of the prediction error
+ * and of the mirror contrast, each standardised by its mean and standard deviation on normal
+ * video, are added, because each is weak alone and both rise for most anomalies. The still score
+ * is compared with that sum instead of added, because a frozen picture lowers the prediction error.
+ */
+export function combinedScore(frame: FrameComponents, calibration: ScoreCalibration): number {
+  const local = (localScore(frame.cells, calibration.cells) - calibration.localMean) / calibration.localStd;
+  const mirror = (localScore(frame.mirrorCells, calibration.mirrorCells) - calibration.mirrorMean) / calibration.mirrorStd;
+  return Math.max(local + mirror, stillScore(frame.difference, calibration.differenceFloor, calibration.differenceLogStd));
+}
+
+/**
+ * Fits each cell's mean and standard deviation. A standard deviation is floored at a tenth of
+ * the median over all cells, because a cell that never changes in normal video, such as a clipped
+ * black corner, would otherwise turn any rounding into a huge z-score.
+ */
+function fitCells(frameCells: readonly ArrayLike<number>[], geometry: { readonly size: number; readonly stride: number }): CellStatistics {
+  const count = frameCells[0]!.length;
+  const mean = new Array<number>(count).fill(0);
+  const variance = new Array<number>(count).fill(0);
+  for (const cells of frameCells) {
+    if (cells.length !== count) throw new DarkroomError('INVALID_INPUT', `Every calibration frame needs ${count} cells, but one has ${cells.length}`);
+    for (let i = 0; i < count; i++) mean[i]! += cells[i]! / frameCells.length;
+  }
+  for (const cells of frameCells) {
+    for (let i = 0; i < count; i++) variance[i]! += (cells[i]! - mean[i]!) ** 2 / frameCells.length;
+  }
+  const rawStd = variance.map(Math.sqrt);
+  const medianStd = percentileThreshold(rawStd, 50);
+  return { size: geometry.size, stride: geometry.stride, mean, std: rawStd.map((std) => Math.max(std, medianStd / 10, Number.MIN_VALUE)) };
+}
+
+function meanAndStd(values: readonly number[]): { mean: number; std: number } {
+  const mean = values.reduce((sum, value) => sum + value, 0) / values.length;
+  const std = Math.sqrt(values.reduce((sum, value) => sum + (value - mean) ** 2, 0) / values.length);
+  return { mean, std: Math.max(std, Number.MIN_VALUE) };
+}
+
+/**
+ * Fits the score calibration to the components of normal frames. Frame differences of 0,
+ * repeated frames in the normal video itself, do not set the floor.
+ */
+export function fitScoreCalibration(
+  frames: readonly FrameComponents[],
+  geometry: { readonly cells: { readonly size: number; readonly stride: number }; readonly mirrorCells: { readonly size: number; readonly stride: number } },
+): ScoreCalibration {
+  if (frames.length < 2) throw new DarkroomError('INVALID_INPUT', `Calibration needs at least 2 frames, but received ${frames.length}`);
+  const cells = fitCells(
+    frames.map((frame) => frame.cells),
+    geometry.cells,
+  );
+  const mirrorCells = fitCells(
+    frames.map((frame) => frame.mirrorCells),
+    geometry.mirrorCells,
+  );
+  const local = meanAndStd(frames.map((frame) => localScore(frame.cells, cells)));
+  const mirror = meanAndStd(frames.map((frame) => localScore(frame.mirrorCells, mirrorCells)));
+
+  const positive = frames.map((frame) => frame.difference).filter((difference) => difference > 0);
+  if (positive.length < 2) throw new DarkroomError('INVALID_INPUT', `Calibration needs at least 2 frames that differ from the frame before, but received ${positive.length}`);
+  const logs = meanAndStd(positive.map(Math.log));
+
+  return {
+    cells,
+    mirrorCells,
+    localMean: local.mean,
+    localStd: local.std,
+    mirrorMean: mirror.mean,
+    mirrorStd: mirror.std,
+    differenceFloor: Math.min(...positive),
+    differenceLogStd: logs.std,
+  };
 }

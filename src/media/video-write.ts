@@ -22,6 +22,11 @@ export interface WriteVideoOptions {
   readonly fps: number;
   /** 1 for 8-bit grey frames, 3 for interleaved 8-bit RGB frames. */
   readonly channels: 1 | 3;
+  /**
+   * Quantiser of MPEG-4 Part 2, from 2 (best, largest) to 31. It applies to .avi, and to the
+   * other containers when ffmpeg lacks libx264. Default 2.
+   */
+  readonly mpeg4Quantiser?: number;
 }
 
 export interface VideoWriter {
@@ -59,7 +64,7 @@ class EncodeAborted extends Error {}
 
 /**
  * Starts ffmpeg to encode frames into `file`: H.264 (libx264, CRF 18) for .mp4, .m4v, .mov and
- * .mkv when the ffmpeg build has libx264, otherwise MPEG-4 Part 2 at quantiser 2. The output
+ * .mkv when the ffmpeg build has libx264, otherwise MPEG-4 Part 2 at `mpeg4Quantiser`. The output
  * appears at `file` only after close() succeeds. Call close() or abort() in every case, because
  * ffmpeg waits for more frames until one of them is called.
  */
@@ -70,6 +75,8 @@ export async function writeVideo(file: string, options: WriteVideoOptions): Prom
   }
   if (!Number.isFinite(fps) || fps <= 0) throw invalidOption('a positive number', 'fps', fps);
   if (channels !== 1 && channels !== 3) throw invalidOption('1 (grey) or 3 (RGB)', 'channels', channels);
+  const quantiser = options.mpeg4Quantiser ?? 2;
+  if (!Number.isInteger(quantiser) || quantiser < 2 || quantiser > 31) throw invalidOption('an integer from 2 to 31', 'mpeg4Quantiser', quantiser);
 
   const container = CONTAINERS[extname(file).toLowerCase()];
   if (container === undefined) {
@@ -78,7 +85,7 @@ export async function writeVideo(file: string, options: WriteVideoOptions): Prom
 
   const ffmpeg = requireBinary('ffmpeg');
   const encoders = await listEncoders(ffmpeg);
-  const codecArguments = chooseCodec(container, encoders, ffmpeg);
+  const codecArguments = chooseCodec(container, encoders, ffmpeg, quantiser);
   const input = ['-f', 'rawvideo', '-pix_fmt', channels === 1 ? 'gray' : 'rgb24', '-s', `${width}x${height}`, '-r', String(fps), '-i', 'pipe:0'];
 
   const encoding = new Encoding(file, ffmpeg, width * height * channels);
@@ -92,12 +99,12 @@ export async function writeVideo(file: string, options: WriteVideoOptions): Prom
   return encoding;
 }
 
-function chooseCodec(container: Container, encoders: ReadonlySet<string>, ffmpeg: string): string[] {
+function chooseCodec(container: Container, encoders: ReadonlySet<string>, ffmpeg: string, quantiser: number): string[] {
   if (container.prefersH264 && encoders.has('libx264')) {
     const faststart = container.muxer === 'mp4' || container.muxer === 'mov' ? ['-movflags', '+faststart'] : [];
     return ['-c:v', 'libx264', '-preset', 'medium', '-crf', '18', '-pix_fmt', 'yuv420p', ...faststart];
   }
-  if (encoders.has('mpeg4')) return ['-c:v', 'mpeg4', '-q:v', '2', '-pix_fmt', 'yuv420p'];
+  if (encoders.has('mpeg4')) return ['-c:v', 'mpeg4', '-q:v', String(quantiser), '-pix_fmt', 'yuv420p'];
 
   throw new DarkroomError('BACKEND_UNAVAILABLE', `ffmpeg at ${ffmpeg} has neither the libx264 nor the mpeg4 encoder. Install a full ffmpeg build or set FFMPEG_PATH to one.`);
 }

@@ -31,7 +31,8 @@ export async function renderScorePlot(input: ScorePlotInput): Promise<Buffer> {
   const plotHeight = HEIGHT - MARGIN.top - MARGIN.bottom;
 
   // The axis spans the scores and the threshold with a margin, not from 0, because scores of
-  // normal frames sit well above 0 and their variation would flatten into one line.
+  // normal frames can sit well above 0 and their variation would flatten into one line. It goes
+  // below 0 only for scores that do, such as standardised ones.
   let low = threshold;
   let high = threshold;
   for (let i = 0; i < frames; i++) {
@@ -40,7 +41,7 @@ export async function renderScorePlot(input: ScorePlotInput): Promise<Buffer> {
     high = Math.max(high, scores[i]);
   }
   const pad = high > low ? (high - low) * 0.08 : Math.max(Math.abs(high) * 0.1, 1e-6);
-  const bottom = Math.max(0, low - pad);
+  const bottom = low >= 0 ? Math.max(0, low - pad) : low - pad;
   const top = high + pad;
   const x = (frame: number): number => MARGIN.left + (frames <= 1 ? 0 : (frame / (frames - 1)) * plotWidth);
   const y = (score: number): number => MARGIN.top + plotHeight - ((Math.min(Math.max(score, bottom), top) - bottom) / (top - bottom)) * plotHeight;

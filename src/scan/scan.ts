@@ -7,12 +7,11 @@ import { type AnomalySegment, segmentsFromFlags } from '../eval/video-scoring.js
 import type { Logger } from '../log.js';
 import { writeFileAtomic } from '../media/atomic.js';
 import { countEmptyVideoPackets, type DecodeSummary, probeVideo, readFrames, type VideoInfo } from '../media/video.js';
-import type { VideoAutoencoderArchitecture } from '../models/video-anomaly.js';
 import type { LoadedModel } from '../models/storage.js';
 import { ProgressBar } from '../progress.js';
 import { formatFramesCsv, type ScanReport } from './report.js';
 import { renderScorePlot } from './plot.js';
-import { clipErrorMap, scoreClip } from './score.js';
+import { ClipScorer, type ClipScores, clipErrorMap, errorMapReference, resumeHistoryLength, type VideoScorer, videoScorerFor } from './score.js';
 import { renderErrorThumbnail } from './thumbnail.js';
 
 export interface ScanOptions {
@@ -69,23 +68,16 @@ export function scanOutputPaths(video: string, outDir: string): { csv: string; r
   };
 }
 
-function architectureOf(loaded: LoadedModel): VideoAutoencoderArchitecture {
-  if (loaded.metadata.task !== 'video-anomaly') {
-    throw new DarkroomError('INVALID_INPUT', `The model in ${loaded.dir} was trained for "${loaded.metadata.task}", not for video anomaly scans`);
-  }
-  return loaded.metadata.architecture as unknown as VideoAutoencoderArchitecture;
-}
-
 /**
- * Scans a video: every decoded frame gets a score, the reconstruction error of the clip it
- * falls in, and frames over the threshold form anomalous segments. Writes the per-frame CSV, the
+ * Scans a video: every decoded frame gets a score (see score.ts) from the clip it falls in, and
+ * frames over the threshold form anomalous segments. Writes the per-frame CSV, the
  * score plot, a thumbnail per segment and the report, the report last, each atomically.
  * A stopped scan saves its scores every `saveEverySeconds` and resumes where it stopped.
  */
 export async function scanVideo(video: string, loaded: LoadedModel, options: ScanOptions): Promise<ScanResult> {
   const { log } = options;
-  const architecture = architectureOf(loaded);
-  const { clipLength, frameWidth, frameHeight } = architecture;
+  const scorer = await videoScorerFor(loaded);
+  const { clipLength, frameWidth, frameHeight } = scorer.architecture;
   const threshold = options.threshold ?? loaded.metadata.inference?.threshold;
   if (threshold === undefined || !Number.isFinite(threshold)) {
     throw new DarkroomError('INVALID_INPUT', `The model in ${loaded.dir} has no calibrated threshold; give one with --threshold`);
@@ -109,8 +101,11 @@ export async function scanVideo(video: string, loaded: LoadedModel, options: Sca
 
   const progress = options.progress ? new ProgressBar({ label: path.basename(video), total: info.frameCount ?? 0, unit: 'frame' }) : undefined;
   progress?.resumeFrom(scores.length);
-  const reader = readFrames(video, { channels: 1, width: frameWidth, height: frameHeight, startFrame: scores.length });
-  let clip: Uint8Array[] = [];
+  // A resumed scan reads the frames before its first new one again, as the next clip's history.
+  const historyFrames = Math.min(scores.length, resumeHistoryLength(scorer.architecture));
+  const reader = readFrames(video, { channels: 1, width: frameWidth, height: frameHeight, startFrame: scores.length - historyFrames });
+  const history: Uint8Array[] = [];
+  let stream: ClipScorer | undefined;
   let savedCount = scores.length;
   let lastSave = performance.now();
   let interrupted = false;
@@ -133,11 +128,15 @@ export async function scanVideo(video: string, loaded: LoadedModel, options: Sca
   };
 
   for await (const frame of reader) {
-    clip.push(frame.data);
-    if (clip.length < clipLength) continue;
+    if (history.length < historyFrames) {
+      history.push(frame.data);
+      continue;
+    }
+    stream ??= new ClipScorer(scorer, history);
+    const clip = stream.push(frame.data);
+    if (clip === undefined) continue;
 
-    scores.push(...scoreClip(loaded.model, clip, architecture).scores);
-    clip = [];
+    scores.push(...clip.scores);
     progress?.update(scores.length);
 
     // Saves happen only at clip boundaries, so a resumed scan cuts the video into the same clips.
@@ -147,7 +146,8 @@ export async function scanVideo(video: string, loaded: LoadedModel, options: Sca
     }
     if (performance.now() - lastSave > options.saveEverySeconds * 1000) await save();
   }
-  if (!interrupted && clip.length > 0) scores.push(...scoreClip(loaded.model, clip, architecture).scores);
+  const tail = interrupted ? undefined : stream?.finish();
+  if (tail !== undefined) scores.push(...tail.scores);
   progress?.update(scores.length);
   progress?.finish();
   const summary = await reader.summary();
@@ -159,7 +159,7 @@ export async function scanVideo(video: string, loaded: LoadedModel, options: Sca
   }
 
   const seconds = (resumed?.seconds ?? 0) + (performance.now() - started) / 1000;
-  const report = await writeScanOutputs(video, info, summary, scores, threshold, loaded, paths, options, seconds);
+  const report = await writeScanOutputs(video, info, summary, scores, threshold, loaded, scorer, paths, options, seconds);
   await removeState(paths);
   return { interrupted: false, outputs: [paths.csv, paths.plot, ...report.segments.map((_, index) => paths.thumbnail(index)), paths.report], report };
 }
@@ -171,6 +171,7 @@ async function writeScanOutputs(
   scores: readonly number[],
   threshold: number,
   loaded: LoadedModel,
+  scorer: VideoScorer,
   paths: ReturnType<typeof scanOutputPaths>,
   options: ScanOptions,
   seconds: number,
@@ -182,7 +183,7 @@ async function writeScanOutputs(
   await writeFileAtomic(paths.csv, formatFramesCsv(scores, info.fps, threshold));
   await writeFileAtomic(paths.plot, await renderScorePlot({ title: `${name}: anomaly score per frame`, scores, fps: info.fps, threshold, segments }));
   await removeStaleThumbnails(paths, segments.length);
-  await writeThumbnails(video, info, segments, threshold, loaded, paths, options);
+  await writeThumbnails(video, info, segments, threshold, scorer, paths, options);
 
   const expected = info.frameCount;
   const empty = expected !== undefined && scores.length < expected ? await countEmptyVideoPackets(video) : 0;
@@ -219,23 +220,22 @@ async function writeScanOutputs(
 }
 
 /**
- * Draws each segment's peak frame with its error map. One more pass over the video decodes it
- * twice in step, at the model's size to rescore the clip that contains each peak, and in colour at
- * the thumbnail's size, so that the scan itself keeps no frames.
+ * Draws each segment's peak frame with its prediction error map. One more pass over the video
+ * decodes it twice in step, at the model's size to rescore the clips up to the last peak, and in
+ * colour at the thumbnail's size, so that the scan itself keeps no frames.
  */
 async function writeThumbnails(
   video: string,
   info: VideoInfo,
   segments: readonly AnomalySegment[],
   threshold: number,
-  loaded: LoadedModel,
+  scorer: VideoScorer,
   paths: ReturnType<typeof scanOutputPaths>,
   options: ScanOptions,
 ): Promise<void> {
   if (segments.length === 0) return;
 
-  const architecture = architectureOf(loaded);
-  const { clipLength, frameWidth, frameHeight } = architecture;
+  const { clipLength, frameWidth, frameHeight } = scorer.architecture;
   const frameSize = frameWidth * frameHeight;
   const width = Math.min(info.width, options.thumbnailWidth) & ~1;
   const height = Math.max(2, Math.round((width * info.height) / info.width) & ~1);
@@ -244,40 +244,42 @@ async function writeThumbnails(
 
   const small = readFrames(video, { channels: 1, width: frameWidth, height: frameHeight, maxFrames: lastPeak + clipLength })[Symbol.asyncIterator]();
   const large = readFrames(video, { channels: 3, width, height, maxFrames: lastPeak + 1 })[Symbol.asyncIterator]();
-  let clip: Uint8Array[] = [];
+  const stream = new ClipScorer(scorer);
   const pictures = new Map<number, Uint8Array>();
+  const reference = errorMapReference(scorer, threshold);
 
-  for (let index = 0; ; index++) {
+  const drawPeaks = async (scored: ClipScores, clipStart: number): Promise<void> => {
+    for (const [peak, segmentIndex] of peaks) {
+      const picture = pictures.get(peak);
+      if (peak < clipStart || peak >= clipStart + scored.scores.length || picture === undefined) continue;
+      const caption = `frame ${peak}, ${formatSeconds(peak / info.fps)}, score ${segments[segmentIndex].peakScore.toPrecision(3)}`;
+      const png = await renderErrorThumbnail(
+        { width, height, channels: 3, data: picture },
+        { width: frameWidth, height: frameHeight, values: clipErrorMap(scored, peak - clipStart, frameSize) },
+        reference,
+        caption,
+      );
+      await writeFileAtomic(paths.thumbnail(segmentIndex), await toJpeg(png));
+    }
+  };
+
+  let index = 0;
+  for (; ; index++) {
     const next = await small.next();
     if (next.done === true) break;
-    clip.push(next.value.data);
+    const scored = stream.push(next.value.data);
     if (index <= lastPeak) {
       const picture = await large.next();
       if (picture.done !== true && peaks.has(index)) pictures.set(index, picture.value.data);
     }
-    if (clip.length < clipLength) continue;
+    if (scored === undefined) continue;
 
-    const clipStart = index + 1 - clipLength;
-    const peaksInClip = [...peaks.keys()].filter((peak) => peak >= clipStart && peak <= index);
-    if (peaksInClip.length > 0) {
-      const scored = scoreClip(loaded.model, clip, architecture);
-      for (const peak of peaksInClip) {
-        const segmentIndex = peaks.get(peak)!;
-        const picture = pictures.get(peak);
-        if (picture === undefined) continue;
-        const caption = `frame ${peak}, ${formatSeconds(peak / info.fps)}, score ${segments[segmentIndex].peakScore.toPrecision(3)}`;
-        const png = await renderErrorThumbnail(
-          { width, height, channels: 3, data: picture },
-          { width: frameWidth, height: frameHeight, values: clipErrorMap(scored, peak - clipStart, frameSize) },
-          threshold,
-          caption,
-        );
-        await writeFileAtomic(paths.thumbnail(segmentIndex), await toJpeg(png));
-      }
-    }
-    clip = [];
+    await drawPeaks(scored, index + 1 - clipLength);
     if (index >= lastPeak) break;
   }
+  // A peak in the video's last, incomplete clip.
+  const tail = index > lastPeak ? undefined : stream.finish();
+  if (tail !== undefined) await drawPeaks(tail, index - tail.scores.length);
   await small.return?.();
   await large.return?.();
 }

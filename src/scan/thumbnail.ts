@@ -10,7 +10,7 @@ export interface RawFrame {
   readonly data: Uint8Array;
 }
 
-/** Per-pixel reconstruction error of one frame at the model's size, row-major. */
+/** Per-pixel squared error of the model's output for one frame, at the model's size, row-major. */
 export interface ErrorMap {
   readonly width: number;
   readonly height: number;
@@ -18,7 +18,7 @@ export interface ErrorMap {
 }
 
 /**
- * Renders a frame with its reconstruction error drawn over it in red, and a caption line.
+ * Renders a frame with the model's error map drawn over it in red, and a caption line.
  * The error map is scaled up bilinearly to the frame. A pixel whose squared error is at most
  * `threshold`, the frame-level threshold, is left as it is, and red grows to full strength at
  * ten times it, so that thumbnails of one video share a scale and compare by eye.

@@ -5,6 +5,7 @@ import path from 'node:path';
 
 import { DarkroomError } from '../errors.js';
 import type { Logger } from '../log.js';
+import { writeFileAtomic } from '../media/atomic.js';
 import type { ModelMetadata } from '../models/metadata.js';
 import { saveModel } from '../models/storage.js';
 import { loadCheckpoint, saveCheckpoint, type TrainingState } from './checkpoint.js';
@@ -35,6 +36,11 @@ export interface PreparedTask {
   readonly inference?: () => Readonly<Record<string, number>>;
   /** Training photos that the task kept out of its batches to calibrate inference settings on. */
   readonly calibration?: readonly string[];
+  /**
+   * Files that inference reads beside the model, by name, for calibration too large for the
+   * metadata. The trainer reads them after validate and writes them before the model.
+   */
+  readonly files?: () => Readonly<Record<string, string>>;
 }
 
 /** A unit of training data that metadata lists by name: a photo, or a video's stretch of frames. */
@@ -211,6 +217,7 @@ export async function trainTask<O extends TaskTrainOptions, T extends TrainingIt
     return { interrupted: true, metrics: result.lastMetrics };
   }
 
+  for (const [name, contents] of Object.entries(prepared.files?.() ?? {})) await writeFileAtomic(path.join(options.out, name), contents);
   await saveModel(model, options.out, metadataFor(options.epochs, result.lastMetrics));
   log.info(`Saved the model to ${options.out} after ${(elapsed() / 60).toFixed(1)} min (${result.secondsPerStep.toFixed(2)} s per step)`);
   return { interrupted: false, metrics: result.lastMetrics };

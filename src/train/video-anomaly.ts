@@ -4,11 +4,11 @@ import { readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 
 import { DarkroomError, invalidOption } from '../errors.js';
-import { percentileThreshold } from '../eval/video-scoring.js';
+import { combinedScore, fitScoreCalibration, percentileThreshold, type ScoreCalibration } from '../eval/video-scoring.js';
 import type { Logger } from '../log.js';
 import { probeVideo, readFrames } from '../media/video.js';
-import { buildVideoAutoencoder, type VideoAutoencoderArchitecture, validateVideoArchitecture } from '../models/video-anomaly.js';
-import { scoreFrames } from '../scan/score.js';
+import { buildVideoAutoencoder, historyLength, type VideoAutoencoderArchitecture, validateVideoArchitecture } from '../models/video-anomaly.js';
+import { CALIBRATION_FILE, type ClipScores, DEFAULT_CELLS, scoreFrames, type VideoScorer } from '../scan/score.js';
 import { type RawOptions, readInteger, readNumber, resolveCommonTrainOptions } from './options.js';
 import type { TaskTrainOptions, TrainingData, TrainingTask } from './trainer.js';
 
@@ -30,7 +30,8 @@ export interface FrameStretch {
   readonly frames: readonly Uint8Array[];
 }
 
-export const VIDEO_MODEL_VERSION = '1.0.0';
+/** 2.0.0: the model predicts frames ahead, and scores come from calibration.json. */
+export const VIDEO_MODEL_VERSION = '2.0.0';
 
 /** File endings that training and watch folders read as videos. */
 export const VIDEO_EXTENSIONS = new Set(['.avi', '.mp4', '.m4v', '.mov', '.mkv', '.webm', '.mpg', '.mpeg', '.wmv', '.flv', '.ts', '.mts']);
@@ -47,7 +48,7 @@ export function resolveVideoTrainOptions(raw: RawOptions): Readonly<VideoTrainOp
     ...common,
     inputs: Object.freeze([...(inputs as string[])]),
     trainFraction: readNumber(raw, 'trainFraction', 1, 0.01, 1),
-    maxFrames: readInteger(raw, 'maxFrames', 50_000, architecture.clipLength * 2, 10_000_000),
+    maxFrames: readInteger(raw, 'maxFrames', 50_000, trainingSampleLength(architecture), 10_000_000),
     percentile: readNumber(raw, 'percentile', 99.5, 50, 100),
     patchSize: architecture.frameWidth,
     architecture,
@@ -78,7 +79,8 @@ export async function listVideos(inputs: readonly string[]): Promise<string[]> {
  * are the fairest held-out test that a single video allows.
  */
 async function loadVideoData(options: VideoTrainOptions, log: Logger): Promise<TrainingData<FrameStretch>> {
-  const { frameWidth, frameHeight, clipLength } = options.architecture;
+  const { frameWidth, frameHeight } = options.architecture;
+  const sampleLength = trainingSampleLength(options.architecture);
   const train: FrameStretch[] = [];
   const validation: FrameStretch[] = [];
 
@@ -95,79 +97,119 @@ async function loadVideoData(options: VideoTrainOptions, log: Logger): Promise<T
     const used = info.frameCount === undefined ? frames.slice(0, Math.floor(frames.length * options.trainFraction)) : frames;
     const validationCount = Math.round(used.length * options.validationFraction);
     const trainCount = used.length - validationCount;
-    if (trainCount < clipLength) {
-      throw new DarkroomError('INVALID_INPUT', `${file} gives ${trainCount} training frame${trainCount === 1 ? '' : 's'}, fewer than one clip of ${clipLength}; ${options.trainFraction < 1 ? 'use a longer video or a larger --train-fraction' : 'use a longer video'}`, { file });
+    if (trainCount < sampleLength) {
+      const advice = options.trainFraction < 1 ? 'use a longer video or a larger --train-fraction' : 'use a longer video';
+      throw new DarkroomError(
+        'INVALID_INPUT',
+        `${file} gives ${trainCount} training frame${trainCount === 1 ? '' : 's'}, fewer than the ${sampleLength} of one training sample; ${advice}`,
+        { file },
+      );
     }
 
     const base = path.basename(file);
     train.push({ name: `${base} frames 0-${trainCount - 1}`, frames: used.slice(0, trainCount) });
-    if (validationCount >= clipLength) validation.push({ name: `${base} frames ${trainCount}-${used.length - 1}`, frames: used.slice(trainCount) });
+    if (validationCount > 0) validation.push({ name: `${base} frames ${trainCount}-${used.length - 1}`, frames: used.slice(trainCount) });
     log.info(`${base}: ${info.width}x${info.height} at ${info.fps.toFixed(2)} fps; training on frames 0-${trainCount - 1}, validating on ${validationCount} frames after them`);
   }
   return { train, validation };
 }
 
-/** Copies `count` clips starting at random frames into one [count, clipLength, h, w, 1] batch in [0, 1]. */
-function sampleClips(stretches: readonly FrameStretch[], count: number, clipLength: number, frameSize: number, random: { nextInt(n: number): number }): Float32Array {
-  const usable = stretches.filter((stretch) => stretch.frames.length >= clipLength);
-  const batch = new Float32Array(count * clipLength * frameSize);
+/** Consecutive frames of one training sample: the model's input, and the predictionOffset frames after it that its last outputs predict. */
+function trainingSampleLength(architecture: VideoAutoencoderArchitecture): number {
+  return architecture.contextFrames + architecture.clipLength + architecture.predictionOffset;
+}
+
+/**
+ * Copies `count` runs of consecutive frames starting at random frames into an input batch
+ * [count, contextFrames + clipLength, h, w, 1] in [0, 1], and the same runs `predictionOffset`
+ * frames later into the target batch.
+ */
+function sampleClips(stretches: readonly FrameStretch[], count: number, architecture: VideoAutoencoderArchitecture, random: { nextInt(n: number): number }): { inputs: Float32Array; targets: Float32Array } {
+  const { frameWidth, frameHeight, predictionOffset } = architecture;
+  const frameSize = frameWidth * frameHeight;
+  const inputLength = architecture.contextFrames + architecture.clipLength;
+  const sampleLength = trainingSampleLength(architecture);
+  const usable = stretches.filter((stretch) => stretch.frames.length >= sampleLength);
+  const inputs = new Float32Array(count * inputLength * frameSize);
+  const targets = new Float32Array(count * inputLength * frameSize);
   for (let n = 0; n < count; n++) {
     const stretch = usable[random.nextInt(usable.length)];
-    const start = random.nextInt(stretch.frames.length - clipLength + 1);
-    for (let t = 0; t < clipLength; t++) {
-      const frame = stretch.frames[start + t];
-      const offset = (n * clipLength + t) * frameSize;
-      for (let i = 0; i < frameSize; i++) batch[offset + i] = frame[i] / 255;
+    const start = random.nextInt(stretch.frames.length - sampleLength + 1);
+    for (let t = 0; t < inputLength; t++) {
+      const offset = (n * inputLength + t) * frameSize;
+      const input = stretch.frames[start + t];
+      const target = stretch.frames[start + t + predictionOffset];
+      for (let i = 0; i < frameSize; i++) {
+        inputs[offset + i] = input[i] / 255;
+        targets[offset + i] = target[i] / 255;
+      }
     }
   }
-  return batch;
+  return { inputs, targets };
+}
+
+function mean(values: readonly number[]): number {
+  return values.reduce((sum, value) => sum + value, 0) / Math.max(1, values.length);
 }
 
 export const VIDEO_ANOMALY_TRAINING: TrainingTask<VideoTrainOptions, FrameStretch> = {
   command: 'video-anomaly',
-  description: 'ConvLSTM autoencoder that learns normal video, for anomaly scans',
+  description: 'ConvLSTM autoencoder that predicts normal video ahead, for anomaly scans',
   flags: ['trainFraction', 'maxFrames', 'percentile'],
   resolveOptions: resolveVideoTrainOptions,
   modelTask: () => 'video-anomaly',
   modelVersion: VIDEO_MODEL_VERSION,
   buildModel: (options) => buildVideoAutoencoder(options.architecture, options.seed),
   describe: (options) => {
-    const { clipLength, frameWidth, frameHeight } = options.architecture;
-    return `clips of ${clipLength} grey frames at ${frameWidth}x${frameHeight}, batch ${options.batchSize}, mean squared error; threshold at the ${options.percentile}th percentile of the training frames' scores`;
+    const { clipLength, contextFrames, predictionOffset, frameWidth, frameHeight } = options.architecture;
+    return (
+      `sequences of ${contextFrames} + ${clipLength} grey frames at ${frameWidth}x${frameHeight}, each output predicting the frame ${predictionOffset} later, ` +
+      `batch ${options.batchSize}, mean squared error; threshold at the ${options.percentile}th percentile of the training frames' scores`
+    );
   },
   metadata: (options) => ({
     sizeMultiple: 1,
     inputChannels: 1,
-    architecture: { name: 'convlstm-video-autoencoder', ...options.architecture },
+    architecture: { name: 'convlstm-video-predictor', ...options.architecture },
     training: { dataDir: options.inputs.map((input) => path.resolve(input)).join(', '), trainFraction: options.trainFraction },
   }),
   loadData: loadVideoData,
   prepare: async (options, data, random) => {
-    const { clipLength, frameWidth, frameHeight } = options.architecture;
-    const frameSize = frameWidth * frameHeight;
+    const { clipLength, contextFrames, frameWidth, frameHeight } = options.architecture;
+    const inputLength = contextFrames + clipLength;
     let threshold = Number.NaN;
+    let calibration: ScoreCalibration | undefined;
 
     return {
       makeBatch: () => {
-        const clips = sampleClips(data.train, options.batchSize, clipLength, frameSize, random);
-        const shape: [number, number, number, number, number] = [options.batchSize, clipLength, frameHeight, frameWidth, 1];
-        return { inputs: tf.tensor5d(clips, shape), targets: tf.tensor5d(clips, shape) };
+        const { inputs, targets } = sampleClips(data.train, options.batchSize, options.architecture, random);
+        const shape: [number, number, number, number, number] = [options.batchSize, inputLength, frameHeight, frameWidth, 1];
+        return { inputs: tf.tensor5d(inputs, shape), targets: tf.tensor5d(targets, shape) };
       },
       loss: (predictions, targets) => tf.losses.meanSquaredError(targets, predictions) as tf.Scalar,
       validate: async (model: tfl.LayersModel) => {
-        // The threshold comes from every frame that training read, scored the way a scan
-        // scores them, so that a scan can judge each frame as it streams.
-        const trainingScores = [...data.train, ...data.validation].flatMap((stretch) => Array.from(scoreFrames(model, stretch.frames, options.architecture).scores));
+        // Calibration and threshold come from every frame that training read, scored the way a
+        // scan scores them, so that a scan can judge each frame as it streams.
+        const uncalibrated: VideoScorer = { model, architecture: options.architecture };
+        const trainingClips = data.train.map((stretch) => scoreFrames(uncalibrated, stretch.frames).clips);
+        const validationClips = data.validation.map((stretch) => scoreFrames(uncalibrated, stretch.frames).clips);
+        const components = [...trainingClips, ...validationClips].flat().flatMap((clip) => clip.components);
+        const fitted = fitScoreCalibration(components, DEFAULT_CELLS);
+        calibration = fitted;
+        // The same numbers that scoreClip computes with this calibration, without a second pass through the model.
+        const trainingScores = components.map((frame) => combinedScore(frame, fitted));
         threshold = percentileThreshold(trainingScores, options.percentile);
-        const validationScores = data.validation.flatMap((stretch) => Array.from(scoreFrames(model, stretch.frames, options.architecture).scores));
-        const mean = (values: number[]): number => values.reduce((sum, value) => sum + value, 0) / Math.max(1, values.length);
+
+        const errorsOf = (clips: ClipScores[][]): number[] => clips.flat().flatMap((clip) => Array.from(clip.errors));
+        const validationErrors = errorsOf(validationClips);
         return {
-          trainingFrameMse: mean(trainingScores),
-          ...(validationScores.length > 0 ? { validationFrameMse: mean(validationScores) } : {}),
+          trainingFrameMse: mean(errorsOf(trainingClips)),
+          ...(validationErrors.length > 0 ? { validationFrameMse: mean(validationErrors) } : {}),
           threshold,
         };
       },
-      inference: () => ({ threshold, percentile: options.percentile, clipLength }),
+      inference: () => ({ threshold, percentile: options.percentile, clipLength, historyFrames: historyLength(options.architecture) }),
+      files: (): Record<string, string> => (calibration === undefined ? {} : { [CALIBRATION_FILE]: JSON.stringify(calibration) + '\n' }),
     };
   },
 };
