@@ -263,9 +263,9 @@ describe('fitScoreCalibration', () => {
     expect(calibration.mirrorCells.mean).toEqual([2]);
   });
 
-  it('floors a constant cell at a tenth of the median deviation', () => {
+  it('floors a constant cell at the median deviation', () => {
     expect(calibration.cells.std[0]).toBeCloseTo(deviation, 12);
-    expect(calibration.cells.std[1]).toBeCloseTo(deviation / 2 / 10, 12);
+    expect(calibration.cells.std[1]).toBeCloseTo(deviation / 2, 12);
   });
 
   it('fits the mean and deviation of both local scores', () => {

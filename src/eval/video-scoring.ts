@@ -314,9 +314,10 @@ export function combinedScore(frame: FrameComponents, calibration: ScoreCalibrat
 }
 
 /**
- * Fits each cell's mean and standard deviation. A standard deviation is floored at a tenth of
- * the median over all cells, because a cell that never changes in normal video, such as a clipped
- * black corner, would otherwise turn any rounding into a huge z-score.
+ * Fits each cell's mean and standard deviation. A standard deviation is floored at the median
+ * over all cells, because a cell that hardly changes in normal video, such as a clipped black
+ * corner or a lawn nobody crossed during training, would otherwise turn any movement there into
+ * a z-score in the thousands.
  */
 function fitCells(frameCells: readonly ArrayLike<number>[], geometry: { readonly size: number; readonly stride: number }): CellStatistics {
   const count = frameCells[0]!.length;
@@ -331,7 +332,7 @@ function fitCells(frameCells: readonly ArrayLike<number>[], geometry: { readonly
   }
   const rawStd = variance.map(Math.sqrt);
   const medianStd = percentileThreshold(rawStd, 50);
-  return { size: geometry.size, stride: geometry.stride, mean, std: rawStd.map((std) => Math.max(std, medianStd / 10, Number.MIN_VALUE)) };
+  return { size: geometry.size, stride: geometry.stride, mean, std: rawStd.map((std) => Math.max(std, medianStd, Number.MIN_VALUE)) };
 }
 
 function meanAndStd(values: readonly number[]): { mean: number; std: number } {
