@@ -13,7 +13,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 
 import { initBackend } from '../src/backend/select.js';
 import { registerWasmTrainingKernels, WASM_TRAINING_KERNELS } from '../src/backend/wasm-kernels.js';
-import { seededTensor, seededValues } from './helpers/backends.js';
+import { onBothBackends, seededTensor, seededValues } from './helpers/backends.js';
 
 type Pad = 'same' | 'valid' | number | [[number, number], [number, number], [number, number], [number, number]];
 
@@ -30,33 +30,8 @@ interface ConvCase {
   pad: Pad;
 }
 
-interface Outputs {
-  shapes: number[][];
-  values: Float32Array[];
-}
-
-function evaluate(compute: () => tf.Tensor | tf.Tensor[]): Outputs {
-  const result = tf.tidy(compute);
-  const tensors = Array.isArray(result) ? result : [result];
-  const outputs = { shapes: tensors.map((t) => t.shape), values: tensors.map((t) => t.dataSync() as Float32Array) };
-  tf.dispose(tensors);
-  return outputs;
-}
-
-/** Runs `compute` on wasm and then on cpu, building its inputs anew on each backend. */
-async function onBothBackends(compute: () => tf.Tensor | tf.Tensor[]): Promise<{ wasm: Outputs; cpu: Outputs }> {
-  expect(tf.getBackend()).toBe('wasm');
-  const wasm = evaluate(compute);
-  await tf.setBackend('cpu');
-  try {
-    return { wasm, cpu: evaluate(compute) };
-  } finally {
-    await tf.setBackend('wasm');
-  }
-}
-
 /** Returns max |actual - expected| and the bound it must stay within: 1e-4 * max |expected| + 1e-5. */
-function compare(actual: Float32Array, expected: Float32Array): { maxDiff: number; bound: number } {
+function compare(actual: tf.TypedArray, expected: tf.TypedArray): { maxDiff: number; bound: number } {
   let maxDiff = 0;
   let maxRef = 0;
   for (let i = 0; i < expected.length; i++) {

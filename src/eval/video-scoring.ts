@@ -215,7 +215,7 @@ export function rocAuc(scores: ArrayLike<number>, labels: ArrayLike<boolean | nu
 /**
  * Returns the mean of a per-pixel error map over square cells of `size` pixels placed every
  * `stride` pixels, row by row. Cells that would cross the right or bottom edge are left out.
- * A small object that the model gets wrong fills one cell, where it stands out, while in the
+ * A small object that the model gets wrong fills one cell, where it shows clearly, while in the
  * mean over the whole frame it is lost among the normal errors of everything else in view.
  */
 export function cellErrors(map: ArrayLike<number>, width: number, height: number, size: number, stride: number): Float64Array {

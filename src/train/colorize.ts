@@ -17,6 +17,7 @@ import { type RawOptions, readInteger, resolveCommonTrainOptions } from './optio
 import { centreCrop, samplePatches } from './patches.js';
 import { splitByName, type TrainingPhoto } from './photos.js';
 import type { PhotoTrainOptions, TrainingTask } from './trainer.js';
+import { mean } from '../eval/table.js';
 
 export interface ColorizeTrainOptions extends PhotoTrainOptions {
   /** Long side of the working images; photos are scaled to it, as inference scales them. */
@@ -232,9 +233,6 @@ export function splitCalibration(photos: readonly TrainingPhoto[]): { train: Tra
   };
 }
 
-function mean(values: readonly number[]): number {
-  return values.reduce((sum, value) => sum + value, 0) / values.length;
-}
 
 export const COLORIZE_TRAINING: TrainingTask<ColorizeTrainOptions> = {
   command: 'colorize',

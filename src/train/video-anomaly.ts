@@ -11,6 +11,7 @@ import { buildVideoAutoencoder, historyLength, type VideoAutoencoderArchitecture
 import { CALIBRATION_FILE, type ClipScores, DEFAULT_CELLS, scoreFrames, type VideoScorer } from '../scan/score.js';
 import { type RawOptions, readInteger, readNumber, resolveCommonTrainOptions } from './options.js';
 import type { TaskTrainOptions, TrainingData, TrainingTask } from './trainer.js';
+import { mean } from '../eval/table.js';
 
 export interface VideoTrainOptions extends TaskTrainOptions {
   /** Video files, or folders whose videos are all used. */
@@ -148,9 +149,6 @@ function sampleClips(stretches: readonly FrameStretch[], count: number, architec
   return { inputs, targets };
 }
 
-function mean(values: readonly number[]): number {
-  return values.reduce((sum, value) => sum + value, 0) / Math.max(1, values.length);
-}
 
 export const VIDEO_ANOMALY_TRAINING: TrainingTask<VideoTrainOptions, FrameStretch> = {
   command: 'video-anomaly',
