@@ -3,9 +3,11 @@ import path from 'node:path';
 import { DarkroomError, invalidOption } from '../errors.js';
 import { evaluateColorizer, formatColorizeTable } from '../eval/colorize.js';
 import { evaluateDenoiser, formatDenoiseTable } from '../eval/denoise.js';
+import { evaluateGenerator, formatGeneratorEval } from '../eval/generator.js';
 import { evaluateUpscaler, formatUpscaleTable } from '../eval/upscale.js';
 import { evaluateVideoAnomaly, formatVideoAnomalyTable } from '../eval/video-anomaly.js';
 import { createLogger, type Logger } from '../log.js';
+import { loadGenerator } from '../models/generator-storage.js';
 import { loadModel } from '../models/storage.js';
 import { type UpscaleScale, UPSCALE_SCALES, upscaleTask } from '../models/upscale.js';
 import { DEFAULT_COLORIZE_OPTIONS, DEFAULT_TILE_OPTIONS, DEFAULT_UPSCALE_TILE_OPTIONS } from '../pipeline/steps.js';
@@ -38,6 +40,15 @@ video with means. The split column says whether the model trained on the photo o
       (frame,label,event), exactly as darkroom scan does, and prints the frame-level ROC AUC,
       overall and per event kind. Videos without labels are listed as skipped. Try it on the
       samples from "darkroom samples video".
+  darkroom eval generator --model DIR --real DIR [--real-train DIR]
+      Judges a class-conditional VAE or GAN by what a classifier learns from its images. A
+      small CNN trained on real images (--real-train, by default the folder the generator
+      trained on) gives its accuracy on the real test images in --real (the reference), its
+      mean confidence on generated images, the share it puts in the class they were made
+      for, the spread over classes, and the Frechet distance between real and generated
+      images in its feature space. Then a second classifier trained only on generated images
+      is tested on --real: train-on-synthetic-test-on-real accuracy. --real must hold images
+      the generator never trained on, in the same class folders.
 
 Options:
   --data DIR       folder of photos (clean, and in colour for colorize), or of labelled videos
@@ -47,7 +58,14 @@ Options:
   --seed N         denoise: noise seed (default 1)
   --scale N        upscale: 2 or 4 (default 2)
   --max-side N     photos are scaled down to this long side first (default 1024)
-  --json           print the rows as JSON instead of a table`;
+  --json           print the rows as JSON instead of a table
+generator:
+  --real DIR              real test images, one sub-folder per class
+  --real-train DIR        real images to train the judging classifier (default: the
+                          generator's training folder, from its darkroom.json)
+  --per-class N           generated images per class (default 1000)
+  --classifier-steps N    training steps of each classifier, batch 64 (default 1500)
+  --seed N                seed of the generated images and the classifiers (default 1)`;
 
 const EVAL_OPTIONS = {
   data: { type: 'string' },
@@ -57,9 +75,14 @@ const EVAL_OPTIONS = {
   scale: { type: 'string' },
   'max-side': { type: 'string' },
   json: { type: 'boolean' },
+  real: { type: 'string' },
+  'real-train': { type: 'string' },
+  'per-class': { type: 'string' },
+  'classifier-steps': { type: 'string' },
 } as const;
 
-const TASKS = ['denoise', 'colorize', 'upscale', 'video-anomaly'] as const;
+const TASKS = ['denoise', 'colorize', 'upscale', 'video-anomaly', 'generator'] as const;
+const GENERATOR_ONLY = ['real', 'realTrain', 'perClass', 'classifierSteps'];
 
 interface EvalRequest {
   readonly raw: Record<string, unknown>;
@@ -79,6 +102,9 @@ export async function evalCommand(args: readonly string[]): Promise<number> {
   const task = positionals[0];
   if (!(TASKS as readonly (string | undefined)[]).includes(task)) throw invalidOption(`one of ${TASKS.join(', ')}`, 'the eval task', task, 'USAGE');
   const raw = toCamelCase(values);
+  if (task === 'generator') return evalGeneratorCommand(raw, values.backend);
+  const misplaced = GENERATOR_ONLY.find((key) => raw[key] !== undefined);
+  if (misplaced !== undefined) throw new DarkroomError('USAGE', `darkroom eval ${task}: --${misplaced.replace(/[A-Z]/g, (letter) => `-${letter.toLowerCase()}`)} applies to generator only`);
   if (typeof raw.data !== 'string') {
     throw new DarkroomError('USAGE', `darkroom eval: missing --data DIR, a folder of ${task === 'video-anomaly' ? 'videos with <name>.labels.csv files' : 'photos'}`);
   }
@@ -144,5 +170,28 @@ async function evalVideoAnomaly(request: EvalRequest, backendFlag: unknown): Pro
   const result = await evaluateVideoAnomaly(loaded, { data: request.data }, request.log);
   if (result.rows.length === 0) throw new DarkroomError('INVALID_INPUT', `No video in ${request.data} has a <name>.labels.csv beside it; see "darkroom samples video"`);
   process.stdout.write((request.json ? JSON.stringify(result, null, 2) : formatVideoAnomalyTable(result)) + '\n');
+  return 0;
+}
+
+async function evalGeneratorCommand(raw: Record<string, unknown>, backendFlag: unknown): Promise<number> {
+  for (const key of ['data', 'sigma', 'scale', 'maxSide']) {
+    if (raw[key] !== undefined) throw new DarkroomError('USAGE', `darkroom eval generator: --${key.replace(/[A-Z]/g, (letter) => `-${letter.toLowerCase()}`)} does not apply; it reads --real and --real-train`);
+  }
+  if (typeof raw.model !== 'string') throw new DarkroomError('USAGE', 'darkroom eval generator: missing --model DIR, a VAE or GAN trained by "darkroom train vae|gan"');
+  if (typeof raw.real !== 'string') throw new DarkroomError('USAGE', 'darkroom eval generator: missing --real DIR, real test images the generator never trained on, one sub-folder per class');
+  const perClass = readInteger(raw, 'perClass', 1000, 2, 100_000);
+  const classifierSteps = readInteger(raw, 'classifierSteps', 1500, 1, 1_000_000);
+  const seed = readInteger(raw, 'seed', 1, 0, 2 ** 31 - 1);
+
+  const log = createLogger('eval');
+  await startBackend(backendFlag, log);
+  const loaded = await loadGenerator(raw.model);
+  const realTrain = typeof raw.realTrain === 'string' ? raw.realTrain : loaded.metadata.training.dataDir;
+  log.info(`Model ${loaded.dir}: ${loaded.metadata.task} v${loaded.metadata.version}, trained on ${loaded.metadata.training.dataDir}`);
+  if (path.resolve(raw.real) === path.resolve(realTrain)) {
+    throw new DarkroomError('USAGE', `darkroom eval generator: --real ${raw.real} is the folder the classifier trains on; give held-out real images`);
+  }
+  const result = await evaluateGenerator(loaded, { real: raw.real, realTrain, perClass, classifierSteps, seed }, log);
+  process.stdout.write((raw.json === true ? JSON.stringify(result, null, 2) : formatGeneratorEval(result)) + '\n');
   return 0;
 }

@@ -1,7 +1,10 @@
 import { DarkroomError } from '../errors.js';
 import { createLogger, setLogLevel } from '../log.js';
+import { datasetCommand } from './dataset.js';
 import { evalCommand } from './eval.js';
+import { generateCommand } from './generate.js';
 import { infoCommand } from './info.js';
+import { latentCommand } from './latent.js';
 import { noiseCommand } from './noise.js';
 import { runCommand } from './run.js';
 import { samplesCommand } from './samples.js';
@@ -24,6 +27,11 @@ Commands:
   noise    write copies of photos with Gaussian noise added, to try the denoiser
   samples  write labelled sample videos to train and evaluate the video scanner:
            darkroom samples video --out samples/video
+  dataset  cut an image sheet or import MNIST-format files into class folders:
+           darkroom dataset import-idx IMAGES LABELS --out DIR
+  generate write a synthetic image dataset from a trained VAE or GAN:
+           darkroom generate gan --count 10000 --out DIR
+  latent   traverse, interpolate and map the latent space of a VAE or GAN
 
 Every command takes --help, --verbose (debug output), --quiet and --backend NAME
 (auto, tensorflow-gpu, tensorflow, wasm, cpu; or the DARKROOM_BACKEND variable).
@@ -39,6 +47,9 @@ const COMMANDS: Record<string, (args: readonly string[]) => Promise<number>> = {
   noise: noiseCommand,
   scan: scanCommand,
   samples: samplesCommand,
+  dataset: datasetCommand,
+  generate: generateCommand,
+  latent: latentCommand,
 };
 
 /** Runs the CLI and returns the exit status. */

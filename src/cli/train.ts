@@ -1,5 +1,10 @@
 import { DarkroomError, invalidOption } from '../errors.js';
 import { createLogger } from '../log.js';
+import { GENERATOR_KINDS, type GeneratorKind } from '../models/generator-storage.js';
+import { GAN_TRAINING } from '../train/gan.js';
+import { GENERATOR_FLAGS, resolveGeneratorTrainOptions } from '../train/generator-options.js';
+import { trainGenerator } from '../train/generator-trainer.js';
+import { VAE_TRAINING } from '../train/vae.js';
 import { TRAINING_TASKS } from '../train/tasks.js';
 import { trainTask } from '../train/trainer.js';
 import { interruptSignal, parseCommandArgs, toCamelCase } from './args.js';
@@ -12,6 +17,8 @@ Trains a model on your own photos or videos. Tasks:
   colorize       colorization: chroma (a, b) of CIE Lab from lightness L
   upscale        super-resolution by --scale 2 or 4
   video-anomaly  ConvLSTM autoencoder that predicts normal video ahead, for darkroom scan
+  vae            conditional convolutional VAE that learns a folder of images, for darkroom generate
+  gan            conditional DCGAN that learns a folder of images, for darkroom generate
 
 Options:
   --data DIR               folder of training photos (JPEG, PNG, WebP, TIFF, AVIF); for
@@ -47,6 +54,14 @@ video-anomaly (defaults: 20 epochs, batch 4 clips):
   --percentile X           the anomaly threshold is this percentile of the training frames'
                            scores (default 99.5); the statistics behind the scores go to
                            DIR/calibration.json
+vae and gan (defaults: 10 epochs of one pass over the images, batch 64; --data is a folder
+of images, with one sub-folder per class to make the model conditional on the class):
+  --image-size N           side of the square images the model makes, a multiple of 8 (default 32)
+  --channels NAME          auto (default: grey when the images are), grey or colour
+  --latent-dim N           length of the latent vector (VAE, default 16) or noise (GAN, default 64)
+  --beta X                 vae: weight of the KL divergence in the loss (default 1)
+  --max-images-per-class N read at most N images of each class, for quick trials
+  A preview grid from fixed noise is written to DIR/previews/ after every epoch.
 
 Ctrl-C stops after the current step and saves a checkpoint; run again with --resume.`;
 
@@ -66,6 +81,11 @@ const TRAIN_OPTIONS = {
   'train-fraction': { type: 'string' },
   'max-frames': { type: 'string' },
   percentile: { type: 'string' },
+  'image-size': { type: 'string' },
+  channels: { type: 'string' },
+  'latent-dim': { type: 'string' },
+  beta: { type: 'string' },
+  'max-images-per-class': { type: 'string' },
   'validation-fraction': { type: 'string' },
   'max-side': { type: 'string' },
   seed: { type: 'string' },
@@ -74,7 +94,25 @@ const TRAIN_OPTIONS = {
 } as const;
 
 /** Flags that only some tasks read, so that a flag given to the wrong task is an error rather than ignored. */
-const TASK_FLAGS = new Set(['minSigma', 'maxSigma', 'workingSize', 'loss', 'scale', 'patchSize', 'maxSide', 'trainFraction', 'maxFrames', 'percentile']);
+const TASK_FLAGS = new Set([
+  'minSigma',
+  'maxSigma',
+  'workingSize',
+  'loss',
+  'scale',
+  'patchSize',
+  'maxSide',
+  'trainFraction',
+  'maxFrames',
+  'percentile',
+  'imageSize',
+  'channels',
+  'latentDim',
+  'beta',
+  'maxImagesPerClass',
+]);
+
+const GENERATOR_TASKS = { vae: VAE_TRAINING, gan: GAN_TRAINING } as const;
 
 export async function trainCommand(args: readonly string[]): Promise<number> {
   const { values, positionals } = parseCommandArgs('train', args, TRAIN_OPTIONS);
@@ -83,14 +121,15 @@ export async function trainCommand(args: readonly string[]): Promise<number> {
     return 0;
   }
 
-  const names = [...TRAINING_TASKS.keys()];
+  const names = [...TRAINING_TASKS.keys(), ...GENERATOR_KINDS];
   const taskName = positionals[0];
   if (taskName === undefined) throw new DarkroomError('USAGE', `darkroom train: missing the task; expected one of ${names.join(', ')}`);
+  if (positionals.length > 1) throw new DarkroomError('USAGE', `darkroom train: unexpected argument ${JSON.stringify(positionals[1])}`);
+  const raw = toCamelCase(values);
+  if ((GENERATOR_KINDS as readonly string[]).includes(taskName)) return trainGeneratorCommand(taskName as GeneratorKind, raw, values.backend);
+
   const task = TRAINING_TASKS.get(taskName);
   if (task === undefined) throw invalidOption(`one of ${names.join(', ')}`, 'the train task', taskName, 'USAGE');
-  if (positionals.length > 1) throw new DarkroomError('USAGE', `darkroom train: unexpected argument ${JSON.stringify(positionals[1])}`);
-
-  const raw = toCamelCase(values);
   for (const key of Object.keys(raw)) {
     if (TASK_FLAGS.has(key) && !task.flags.includes(key)) {
       const flag = `--${key.replace(/[A-Z]/g, (letter) => `-${letter.toLowerCase()}`)}`;
@@ -112,5 +151,24 @@ export async function trainCommand(args: readonly string[]): Promise<number> {
 
   const signal = interruptSignal(() => log.info('Ctrl-C: finishing the current step, then saving a checkpoint (press again to quit at once)'));
   const result = await trainTask(task, options, { log, backend: backend.name, signal });
+  return result.interrupted ? 130 : 0;
+}
+
+async function trainGeneratorCommand(kind: GeneratorKind, raw: Record<string, unknown>, backendFlag: unknown): Promise<number> {
+  for (const key of Object.keys(raw)) {
+    if (TASK_FLAGS.has(key) && !GENERATOR_FLAGS[kind].includes(key)) {
+      const flag = `--${key.replace(/[A-Z]/g, (letter) => `-${letter.toLowerCase()}`)}`;
+      throw new DarkroomError('USAGE', `darkroom train ${kind}: ${flag} does not apply to this task; see "darkroom train --help"`);
+    }
+  }
+  const data = raw.data as string[] | undefined;
+  if (data !== undefined && data.length > 1) throw new DarkroomError('USAGE', `darkroom train ${kind}: --data takes one folder of images, not ${data.length}`);
+  const options = resolveGeneratorTrainOptions(kind, { ...raw, data: data?.[0] });
+
+  const log = createLogger('train');
+  const backend = await startBackend(backendFlag, log);
+  if (backend.name === 'cpu') log.warn('The plain CPU backend is far too slow to train; expect hours per epoch');
+  const signal = interruptSignal(() => log.info('Ctrl-C: finishing the current step, then saving a checkpoint (press again to quit at once)'));
+  const result = await trainGenerator(GENERATOR_TASKS[kind], options, { log, backend: backend.name, signal });
   return result.interrupted ? 130 : 0;
 }

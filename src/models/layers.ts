@@ -92,6 +92,50 @@ export class BroadcastAddLayer extends tfl.layers.Layer {
   }
 }
 
+/**
+ * Minibatch standard deviation (Karras et al. 2018, progressive GANs): appends one feature map
+ * holding how much the images of each group of `groupSize` differ. A generator that draws the
+ * same image for every noise vector then shows a deviation near zero, which the discriminator
+ * can punish, so the generator does not collapse to one mode. Groups are consecutive images, and
+ * the discriminator's batch has its real and generated halves in whole groups, so no group mixes
+ * the two kinds.
+ */
+export class MinibatchStddevLayer extends tfl.layers.Layer {
+  static className = 'DarkroomMinibatchStddev';
+  readonly groupSize: number;
+
+  constructor(config: { groupSize: number; name?: string }) {
+    super(config);
+    this.groupSize = config.groupSize;
+  }
+
+  computeOutputShape(inputShape: Shape): Shape {
+    const [batch, height, width, channels] = inputShape;
+    return [batch, height, width, channels === null ? null : channels + 1];
+  }
+
+  call(inputs: tf.Tensor | tf.Tensor[]): tf.Tensor {
+    return tf.tidy(() => {
+      const input = (Array.isArray(inputs) ? inputs[0] : inputs) as tf.Tensor4D;
+      const [batch, height, width, channels] = input.shape;
+      // A batch that does not split into whole groups is taken as one group.
+      const group = batch % this.groupSize === 0 ? this.groupSize : batch;
+      const grouped = tf.reshape(input, [batch / group, group, height, width, channels]);
+      const centred = tf.sub(grouped, tf.mean(grouped, 1, true));
+      const deviation = tf.sqrt(tf.add(tf.mean(tf.square(centred), 1), 1e-8));
+      const perGroup = tf.mean(deviation, [1, 2, 3]);
+      // Broadcasting against ones rather than tf.tile, whose gradient tfjs lacks for rank 5.
+      const tiled = tf.mul(tf.reshape(perGroup, [batch / group, 1, 1, 1, 1]), tf.ones([batch / group, group, height, width, 1]));
+      return tf.concat([input, tf.reshape(tiled, [batch, height, width, 1])], 3);
+    });
+  }
+
+  getConfig(): tf.serialization.ConfigDict {
+    return { ...super.getConfig(), groupSize: this.groupSize };
+  }
+}
+
+tf.serialization.registerClass(MinibatchStddevLayer);
 tf.serialization.registerClass(DepthToSpaceLayer);
 tf.serialization.registerClass(BroadcastAddLayer);
 tf.serialization.registerClass(BilinearUpsampleLayer);

@@ -39,3 +39,13 @@ export class SeededRandom {
     return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * v);
   }
 }
+
+/** A Fisher-Yates shuffle of 0 .. count - 1. */
+export function permutation(count: number, random: SeededRandom): Uint32Array {
+  const order = Uint32Array.from({ length: count }, (_, index) => index);
+  for (let index = count - 1; index > 0; index--) {
+    const other = random.nextInt(index + 1);
+    [order[index], order[other]] = [order[other], order[index]];
+  }
+  return order;
+}

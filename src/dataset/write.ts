@@ -1,0 +1,76 @@
+import { mkdir, readdir, rename, rm, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+
+import { DarkroomError } from '../errors.js';
+import { encodePng } from '../generate/grid.js';
+import { ProgressBar } from '../progress.js';
+
+/** One grey or colour image to write into a class folder. */
+export interface DatasetImage {
+  readonly split?: string;
+  readonly className: string;
+  readonly name: string;
+  readonly width: number;
+  readonly height: number;
+  readonly channels: 1 | 3;
+  readonly pixels: Uint8Array;
+}
+
+/** How many PNG encodes run at once; sharp runs them on libuv's pool of four threads. */
+const CONCURRENCY = 8;
+
+/**
+ * Writes images as PNG files in `<out>/[<split>/]<class>/<name>.png`. Everything goes to a hidden
+ * folder beside `out` that is renamed to `out` at the end, so a stopped import leaves no half
+ * dataset that training would take for a whole one.
+ */
+export async function writeImageDataset(out: string, images: Iterable<DatasetImage>, total: number, label: string): Promise<Map<string, number>> {
+  await assertEmptyOrMissing(out);
+  const staging = path.join(path.dirname(path.resolve(out)), `.${path.basename(out)}.${process.pid}.partial`);
+  await rm(staging, { recursive: true, force: true });
+  const progress = new ProgressBar({ label, total, unit: 'image' });
+  const counts = new Map<string, number>();
+  const folders = new Set<string>();
+  let done = 0;
+
+  try {
+    let pending: Promise<void>[] = [];
+    for (const image of images) {
+      const folder = path.join(staging, image.split ?? '', image.className);
+      if (!folders.has(folder)) {
+        await mkdir(folder, { recursive: true });
+        folders.add(folder);
+      }
+      const key = image.split === undefined ? image.className : `${image.split}/${image.className}`;
+      counts.set(key, (counts.get(key) ?? 0) + 1);
+      pending.push(encodePng(image.pixels, image.width, image.height, image.channels).then((png) => writeFile(path.join(folder, `${image.name}.png`), png)));
+      if (pending.length >= CONCURRENCY) {
+        await Promise.all(pending);
+        done += pending.length;
+        pending = [];
+        progress.update(done);
+      }
+    }
+    await Promise.all(pending);
+    progress.update(done + pending.length);
+    progress.finish();
+
+    await rm(out, { recursive: true, force: true });
+    await rename(staging, out);
+  } catch (error) {
+    await rm(staging, { recursive: true, force: true });
+    throw error;
+  }
+  return counts;
+}
+
+
+async function assertEmptyOrMissing(out: string): Promise<void> {
+  let entries: string[];
+  try {
+    entries = await readdir(out);
+  } catch {
+    return;
+  }
+  if (entries.length > 0) throw new DarkroomError('USAGE', `${out} already exists and is not empty; choose a new --out folder`, { file: out });
+}
