@@ -108,8 +108,8 @@ describe('DCGAN steps', () => {
       const noise = seededTensor([4, 4], 3);
       const classes = oneHot([0, 1, 2, 1], 3);
       const { grads } = tf.variableGrads(() => {
-        const logits = discriminator.apply([generator.apply([noise, classes], { training: true }) as tf.Tensor, classes], { training: false }) as tf.Tensor;
-        return tf.losses.sigmoidCrossEntropy(tf.ones([4, 1]), logits) as tf.Scalar;
+        const [logit, classLogits] = discriminator.apply(generator.apply([noise, classes], { training: true }) as tf.Tensor, { training: false }) as tf.Tensor[];
+        return tf.add(tf.losses.sigmoidCrossEntropy(tf.ones([4, 1]), logit), tf.losses.softmaxCrossEntropy(classes, classLogits)) as tf.Scalar;
       }, variables);
       return Object.values(grads).map((grad) => tf.div(grad, tf.add(tf.max(tf.abs(grad)), 1e-12)));
     });

@@ -35,15 +35,17 @@ export const MINIBATCH_GROUP = 4;
 export interface GanNetworks {
   /** [noise, one-hot class?] -> image in [-1, 1] */
   readonly generator: tfl.LayersModel;
-  /** [image in [-1, 1], one-hot class?] -> logit of "real" */
+  /** image in [-1, 1] -> logit of "real", and class logits when the model has classes */
   readonly discriminator: tfl.LayersModel;
 }
 
 /**
  * Builds a DCGAN as in Radford, Metz and Chintala (2016): transposed convolutions with batch
- * normalisation and ReLU in the generator, strided convolutions with leaky ReLU in the
- * discriminator. The class enters the generator beside the noise, and the discriminator as an
- * extra image plane learned from the one-hot class.
+ * normalisation in the generator, strided convolutions with leaky ReLU in the discriminator.
+ * The class enters the generator beside the noise. The discriminator of a conditional model
+ * also names the class, as in the AC-GAN of Odena, Olah and Shlens (2017): a discriminator that
+ * is merely given the class can ignore it, and then so does the generator, which is what
+ * happened here with the class fed in as an extra image plane.
  */
 export function buildGan(architecture: GanArchitecture, seed: number): GanNetworks {
   checkImageSize(architecture.imageSize);
@@ -67,13 +69,7 @@ export function buildGan(architecture: GanArchitecture, seed: number): GanNetwor
   const generator = tfl.model({ inputs: generatorClass === undefined ? [noise] : [noise, generatorClass], outputs: image, name: 'gan_generator' });
 
   const input = tfl.input({ shape: [imageSize, imageSize, channels], name: 'image' });
-  const discriminatorClass = classCount > 0 ? tfl.input({ shape: [classCount], name: 'class' }) : undefined;
   let d: tfl.SymbolicTensor = input;
-  if (discriminatorClass !== undefined) {
-    let plane = tfl.layers.dense({ units: imageSize * imageSize, kernelInitializer: init(10), name: 'disc_class_plane' }).apply(discriminatorClass) as tfl.SymbolicTensor;
-    plane = tfl.layers.reshape({ targetShape: [imageSize, imageSize, 1] }).apply(plane) as tfl.SymbolicTensor;
-    d = tfl.layers.concatenate().apply([input, plane]) as tfl.SymbolicTensor;
-  }
   [filters[2], filters[1], filters[0]].forEach((count, index) => {
     if (index === 2) d = new MinibatchStddevLayer({ groupSize: MINIBATCH_GROUP, name: 'disc_minibatch_stddev' }).apply(d) as tfl.SymbolicTensor;
     d = tfl.layers.conv2d({ filters: count, kernelSize: 4, strides: 2, padding: 'same', kernelInitializer: init(11 + index), name: `disc_conv${index + 1}` }).apply(d) as tfl.SymbolicTensor;
@@ -82,7 +78,8 @@ export function buildGan(architecture: GanArchitecture, seed: number): GanNetwor
   });
   d = tfl.layers.flatten().apply(d) as tfl.SymbolicTensor;
   const logit = tfl.layers.dense({ units: 1, kernelInitializer: init(20), name: 'disc_logit' }).apply(d) as tfl.SymbolicTensor;
-  const discriminator = tfl.model({ inputs: discriminatorClass === undefined ? [input] : [input, discriminatorClass], outputs: logit, name: 'gan_discriminator' });
+  const classLogits = classCount > 0 ? (tfl.layers.dense({ units: classCount, kernelInitializer: init(21), name: 'disc_class_logits' }).apply(d) as tfl.SymbolicTensor) : undefined;
+  const discriminator = tfl.model({ inputs: input, outputs: classLogits === undefined ? logit : [logit, classLogits], name: 'gan_discriminator' });
 
   return { generator, discriminator };
 }

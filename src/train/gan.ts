@@ -55,15 +55,18 @@ export const GAN_TRAINING: GeneratorTrainingTask = {
     const count = Math.min(validation.count, VALIDATION_LIMIT);
     const pixels = validation.size * validation.size * validation.channels;
     const noiseDim = generator.inputs[0].shape[1] as number;
-    const value = tf.tidy(() => {
+    return tf.tidy(() => {
       const real = toSignedRange(tf.tensor4d(validation.images.subarray(0, count * pixels), [count, validation.size, validation.size, validation.channels]));
       const classes = oneHot(validation.labels.subarray(0, count));
       const fake = generator.apply(withClasses(tf.randomNormal([count, noiseDim], 0, 1, 'float32', 11), classes), { training: false }) as tf.Tensor4D;
-      const realLogits = discriminator.apply(withClasses(real, classes), { training: false }) as tf.Tensor;
-      const fakeLogits = discriminator.apply(withClasses(fake, classes), { training: false }) as tf.Tensor;
-      return accuracy(realLogits, fakeLogits).dataSync()[0];
+      const realOutput = discriminate(discriminator, real, false);
+      const metrics: Record<string, number> = { val_d_accuracy: accuracy(realOutput.logit, discriminate(discriminator, fake, false).logit).dataSync()[0] };
+      // How well the auxiliary classifier names the class of real images it never trained on.
+      if (classes !== undefined && realOutput.classLogits !== undefined) {
+        metrics.val_class_accuracy = tf.mean(tf.cast(tf.equal(tf.argMax(realOutput.classLogits, 1), tf.argMax(classes, 1)), 'float32')).dataSync()[0];
+      }
+      return metrics;
     });
-    return { val_d_accuracy: value };
   },
 
   sample: (networks, latent, oneHot) => toUnitRange(networks.generator.apply(withClasses(latent, oneHot), { training: false }) as tf.Tensor) as tf.Tensor4D,
@@ -72,6 +75,19 @@ export const GAN_TRAINING: GeneratorTrainingTask = {
 function randomClasses(size: number, classCount: number, seed: () => number): tf.Tensor2D | undefined {
   if (classCount === 0) return undefined;
   return tf.cast(tf.oneHot(tf.randomUniform([size], 0, classCount, 'int32', seed()) as tf.Tensor1D, classCount), 'float32') as tf.Tensor2D;
+}
+
+/** The discriminator's "real" logits, and its class logits when the model has classes. */
+export function discriminate(discriminator: tfl.LayersModel, images: tf.Tensor, training: boolean): { logit: tf.Tensor2D; classLogits?: tf.Tensor2D } {
+  const output = discriminator.apply(images, { training }) as tf.Tensor2D | tf.Tensor2D[];
+  return Array.isArray(output) ? { logit: output[0], classLogits: output[1] } : { logit: output };
+}
+
+/** Real-or-fake cross-entropy, plus the class cross-entropy of the auxiliary classifier when there are classes. */
+function ganLoss(output: ReturnType<typeof discriminate>, targets: tf.Tensor, classes: tf.Tensor2D | undefined): tf.Scalar {
+  const adversarial = tf.losses.sigmoidCrossEntropy(targets, output.logit) as tf.Scalar;
+  if (classes === undefined || output.classLogits === undefined) return adversarial;
+  return tf.add(adversarial, tf.losses.softmaxCrossEntropy(classes, output.classLogits)) as tf.Scalar;
 }
 
 /**
@@ -87,12 +103,11 @@ export function discriminatorStep(networks: Record<string, tfl.LayersModel>, opt
     () => {
       const fakeClasses = randomClasses(size, batch.oneHot?.shape[1] ?? 0, seed);
       const fake = generator.apply(withClasses(tf.randomNormal([size, noiseDim], 0, 1, 'float32', seed()), fakeClasses), { training: true }) as tf.Tensor4D;
-      const images = tf.concat([toSignedRange(batch.images), fake]);
+      const output = discriminate(discriminator, tf.concat([toSignedRange(batch.images), fake]), true);
       const classes = batch.oneHot === undefined ? undefined : tf.concat([batch.oneHot, fakeClasses!]);
-      const logits = discriminator.apply(withClasses(images, classes), { training: true }) as tf.Tensor2D;
       const targets = tf.concat([tf.fill([size, 1], REAL_TARGET), tf.zeros([size, 1])]);
-      kept = tf.keep(accuracy(tf.slice(logits, [0, 0], [size, 1]), tf.slice(logits, [size, 0], [size, 1])));
-      return tf.losses.sigmoidCrossEntropy(targets, logits) as tf.Scalar;
+      kept = tf.keep(accuracy(tf.slice(output.logit, [0, 0], [size, 1]), tf.slice(output.logit, [size, 0], [size, 1])));
+      return ganLoss(output, targets, classes);
     },
     true,
     trainableOf(discriminator),
@@ -103,9 +118,9 @@ export function discriminatorStep(networks: Record<string, tfl.LayersModel>, opt
 }
 
 /**
- * One generator step through the discriminator, with "real" targets: the non-saturating loss of
- * Goodfellow et al. (2014). The discriminator is frozen because only the generator's variables
- * are handed to the optimizer.
+ * One generator step through the discriminator, with "real" targets (the non-saturating loss of
+ * Goodfellow et al., 2014) and the classes the images were made for. The discriminator is frozen
+ * because only the generator's variables are handed to the optimizer.
  */
 export function generatorStep(networks: Record<string, tfl.LayersModel>, optimizer: tf.Optimizer, size: number, classCount: number, seed: () => number): number {
   const { generator, discriminator } = networks;
@@ -114,8 +129,7 @@ export function generatorStep(networks: Record<string, tfl.LayersModel>, optimiz
     () => {
       const classes = randomClasses(size, classCount, seed);
       const fake = generator.apply(withClasses(tf.randomNormal([size, noiseDim], 0, 1, 'float32', seed()), classes), { training: true }) as tf.Tensor4D;
-      const logits = discriminator.apply(withClasses(fake, classes), { training: true }) as tf.Tensor2D;
-      return tf.losses.sigmoidCrossEntropy(tf.ones([size, 1]), logits) as tf.Scalar;
+      return ganLoss(discriminate(discriminator, fake, true), tf.ones([size, 1]), classes);
     },
     true,
     trainableOf(generator),
