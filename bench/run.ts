@@ -20,6 +20,7 @@ import { DEFAULT_COLORIZE_OPTIONS, DEFAULT_TILE_OPTIONS, DEFAULT_UPSCALE_TILE_OP
 import type { StepTask } from '../src/pool/tasks.js';
 import { createInferencePool } from '../src/pool/pool.js';
 import { DEFAULT_SCAN_OPTIONS, scanVideo } from '../src/scan/scan.js';
+import { timeGenerators } from './generators.js';
 import { samplePatches } from '../src/train/patches.js';
 import { addBlindNoise } from '../src/train/noise.js';
 import { SeededRandom } from '../src/train/random.js';
@@ -174,6 +175,7 @@ async function main(): Promise<void> {
   ) as { seconds: number; peakRssMb: number };
   const scan = await timeScan(work);
   const kernels = await benchConvKernels();
+  const generators = await timeGenerators();
   const peakRssMb = process.resourceUsage().maxRSS / 1024;
 
   const results = {
@@ -193,6 +195,7 @@ async function main(): Promise<void> {
     models: Object.fromEntries(others.timed.map((timing) => [timing.name, timing])),
     skippedModels: [...others.skipped, ...(typeof scan === 'string' ? [scan] : [])],
     ...(typeof scan === 'string' ? {} : { scan }),
+    generators,
     kernels,
     peakRssMb,
   };
@@ -213,6 +216,10 @@ async function main(): Promise<void> {
     ...(typeof scan === 'string'
       ? [['skipped', scan]]
       : [[`scan ${scan.video} (${scan.frames} frames), decode and model`, `${scan.framesPerSecond.toFixed(0)} frames/s, ${scan.realTimeRatio.toFixed(1)}x real time`]]),
+    ...generators.flatMap((timing) => [
+      [`${timing.kind} generation, ${timing.imageSize}x${timing.imageSize} grey`, `${timing.generationImagesPerSecond.toFixed(0)} images/s`],
+      [`${timing.kind} training step, batch ${timing.trainingBatchSize}`, `${timing.trainingSecondsPerStep.toFixed(3)} s (${timing.trainingImagesPerSecond.toFixed(0)} images/s)`],
+    ]),
     ...others.skipped.map((reason) => ['skipped', reason]),
     ['peak resident memory of this bench process', `${peakRssMb.toFixed(0)} MB`],
     ...kernels.map((row) => [`kernel ${row.op} ${row.shape}`, `${row.ms.toFixed(1)} ms (${row.gflops.toFixed(1)} GFLOP/s)`]),

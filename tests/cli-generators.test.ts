@@ -42,7 +42,7 @@ describe('darkroom train vae|gan', () => {
     expect((await readdir(path.join(vae, 'previews'))).sort()).toEqual(['epoch-001.png', 'epoch-002.png']);
     expect((await readdir(vae)).sort()).toEqual(['checkpoint', 'darkroom.json', 'decoder', 'encoder', 'previews']);
     const ganMetadata = JSON.parse(await readFile(path.join(gan, 'darkroom.json'), 'utf8'));
-    expect(Object.keys(ganMetadata.validation).sort()).toEqual(['d_accuracy', 'd_loss', 'g_loss', 'val_d_accuracy']);
+    expect(Object.keys(ganMetadata.validation).sort()).toEqual(['d_accuracy', 'd_loss', 'g_loss', 'val_class_accuracy', 'val_d_accuracy']);
   });
 
   it('refuses to train over a model without --resume or --overwrite, and resumes with --resume', async () => {
