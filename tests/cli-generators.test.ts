@@ -34,7 +34,7 @@ afterAll(async () => {
 });
 
 describe('darkroom train vae|gan', () => {
-  it('saves the networks, the classes and a preview per epoch', async () => {
+  it('saves networks, classes and previews', async () => {
     const metadata = JSON.parse(await readFile(path.join(vae, 'darkroom.json'), 'utf8'));
     expect(metadata.task).toBe('vae');
     expect(metadata.generator).toEqual({ imageSize: 8, channels: 1, classes: ['columns', 'dots', 'rows'], latentDim: 16 });
@@ -45,7 +45,7 @@ describe('darkroom train vae|gan', () => {
     expect(Object.keys(ganMetadata.validation).sort()).toEqual(['d_accuracy', 'd_loss', 'g_loss', 'val_class_accuracy', 'val_d_accuracy']);
   });
 
-  it('refuses to train over a model without --resume or --overwrite, and resumes with --resume', async () => {
+  it('requires --resume or --overwrite', async () => {
     const again = await runCli(['train', 'vae', '--data', data, '--out', vae, '--epochs', '2', ...TINY]);
     expect(again.code).toBe(2);
     expect(again.stderr).toContain(`${vae} already contains a model or checkpoint; add --resume to continue its training, or --overwrite to start over and replace it`);
@@ -66,7 +66,7 @@ describe('darkroom train vae|gan', () => {
 });
 
 describe('darkroom generate', () => {
-  it('writes balanced class folders and a manifest whose seeds remake each image', async () => {
+  it('manifest seeds remake images', async () => {
     const out = path.join(dir, 'generated');
     const result = await runCli(['generate', 'vae', '--model', vae, '--count', '7', '--out', out, '--seed', '100', '--batch-size', '3']);
     expect(result.code).toBe(0);
@@ -88,7 +88,7 @@ describe('darkroom generate', () => {
     expect(await readFile(path.join(again, 'dots', '104.png'))).toEqual(await readFile(path.join(out, 'dots', '104.png')));
   });
 
-  it('names the classes when --class is unknown, and leaves a busy folder alone', async () => {
+  it('rejects unknown class and busy folder', async () => {
     const unknown = await runCli(['generate', 'gan', '--model', gan, '--count', '2', '--out', path.join(dir, 'u'), '--class', 'circles']);
     expect(unknown.code).toBe(2);
     expect(unknown.stderr).toContain('Expected one of columns, dots, rows for --class but received "circles"');
@@ -97,12 +97,12 @@ describe('darkroom generate', () => {
     expect(busy.stderr).toContain(`${data} already exists and is not empty; choose a new --out folder`);
     const wrongKind = await runCli(['generate', 'gan', '--model', vae, '--count', '2', '--out', path.join(dir, 'w')]);
     expect(wrongKind.code).toBe(2);
-    expect(wrongKind.stderr).toContain(`${vae} holds a vae model, not a gan`);
+    expect(wrongKind.stderr).toContain(`${vae} contains a vae model, not a gan`);
   });
 });
 
 describe('darkroom latent', () => {
-  it('draws a traversal grid, interpolation frames and a latent map with cluster purity', async () => {
+  it('writes traversal, frames and map', async () => {
     const grid = path.join(dir, 'traverse.png');
     expect((await runCli(['latent', 'traverse', '--model', vae, '--out', grid, '--dims', '3', '--steps', '5'])).code).toBe(0);
     expect((await stat(grid)).size).toBeGreaterThan(0);
@@ -122,7 +122,7 @@ describe('darkroom latent', () => {
     expect((await stat(map)).size).toBeGreaterThan(0);
   });
 
-  it('explains why a GAN cannot be mapped or interpolated between images', async () => {
+  it('explains GAN latent limits', async () => {
     const map = await runCli(['latent', 'map', '--model', gan, '--data', heldOut, '--out', path.join(dir, 'gan-map.png')]);
     expect(map.code).toBe(2);
     expect(map.stderr).toContain(`${gan} is a gan; latent map needs a VAE, whose encoder places images in the latent space`);
@@ -133,7 +133,7 @@ describe('darkroom latent', () => {
 });
 
 describe('darkroom eval generator', () => {
-  it('prints the judge accuracy, confidence, spread, Frechet distance and train-on-synthetic accuracy', async () => {
+  it('prints every generator figure', async () => {
     const result = await runCli(['eval', 'generator', '--model', vae, '--real', heldOut, '--per-class', '6', '--classifier-steps', '5']);
     expect(result.code).toBe(0);
     for (const line of [
@@ -147,7 +147,7 @@ describe('darkroom eval generator', () => {
     }
   });
 
-  it('refuses to test on the images the classifier trains on', async () => {
+  it('rejects testing on training images', async () => {
     const result = await runCli(['eval', 'generator', '--model', vae, '--real', data, '--real-train', data]);
     expect(result.code).toBe(2);
     expect(result.stderr).toContain(`darkroom eval generator: --real ${data} is the folder the classifier trains on; give held-out real images`);

@@ -35,7 +35,7 @@ afterAll(async () => {
 });
 
 describe('readIdx', () => {
-  it('reads plain and gzipped files with their dimensions', async () => {
+  it('reads plain and gzipped files', async () => {
     const images = await readIdx(path.join(dir, 'images-idx3-ubyte'));
     expect(images.dims).toEqual([3, 2, 2]);
     expect(Array.from(images.data)).toEqual(Array.from(IMAGES));
@@ -44,25 +44,25 @@ describe('readIdx', () => {
     expect(Array.from(labels.data)).toEqual([0, 9, 0]);
   });
 
-  it('names the file and the missing bytes when it is truncated', async () => {
+  it('reports truncated files', async () => {
     const file = path.join(dir, 'truncated-idx3-ubyte');
     await expect(readIdx(file)).rejects.toThrow(`${file} is truncated: its header announces 3x2x2 values but only 4 bytes follow`);
   });
 
-  it('refuses a file that is not IDX', async () => {
+  it('rejects non-IDX files', async () => {
     const file = path.join(dir, 'not.idx');
     await writeFile(file, 'hello world');
     await expect(readIdx(file)).rejects.toThrow(`${file} is not an IDX file: it does not start with two zero bytes`);
   });
 
-  it('knows the Fashion-MNIST class names from the file name and numbers unknown classes', () => {
+  it('names Fashion-MNIST classes', () => {
     expect(classNamesFor(undefined, 'fashion-mnist/train-images-idx3-ubyte.gz', 10)[9]).toBe('ankle-boot');
     expect(classNamesFor(undefined, 'other/train-images', 3)).toEqual(['0', '1', '2']);
   });
 });
 
 describe('darkroom dataset import-idx', () => {
-  it('writes one PNG per image into folders named after the classes', async () => {
+  it('writes PNGs into class folders', async () => {
     const out = path.join(dir, 'imported');
     const result = await runCli(['dataset', 'import-idx', path.join(dir, 'images-idx3-ubyte'), path.join(dir, 'labels-idx1-ubyte.gz'), '--out', out, '--names', 'fashion-mnist']);
     expect(result.stderr).toContain(`Wrote 3 images to ${out}`);
@@ -75,13 +75,13 @@ describe('darkroom dataset import-idx', () => {
     expect(Array.from(data)).toEqual(Array.from(IMAGES.subarray(4, 8)));
   });
 
-  it('refuses image and label files of different lengths', async () => {
+  it('rejects mismatched label counts', async () => {
     const result = await runCli(['dataset', 'import-idx', path.join(dir, 'images-idx3-ubyte'), path.join(dir, 'short-labels-idx1-ubyte'), '--out', path.join(dir, 'mismatch')]);
     expect(result.code).toBe(1);
     expect(result.stderr).toContain(`${path.join(dir, 'images-idx3-ubyte')} has 3 images but ${path.join(dir, 'short-labels-idx1-ubyte')} has 2 labels`);
   });
 
-  it('rejects an unknown --names with the usual message', async () => {
+  it('rejects unknown dataset names', async () => {
     const result = await runCli(['dataset', 'import-idx', 'a', 'b', '--out', path.join(dir, 'x'), '--names', 'cifar']);
     expect(result.code).toBe(2);
     expect(result.stderr).toContain('Expected one of fashion-mnist, mnist for --names but received "cifar"');

@@ -26,7 +26,7 @@ afterAll(async () => {
 });
 
 describe('darkroom dataset slice', () => {
-  it('cuts tiles in row order into one folder per block of rows', async () => {
+  it('cuts tiles into class folders', async () => {
     const out = path.join(dir, 'classes');
     const result = await runCli(['dataset', 'slice', sheet, '--tile', '3x2', '--labels', 'rows:2', '--out', out]);
     expect(result.code).toBe(0);
@@ -38,7 +38,7 @@ describe('darkroom dataset slice', () => {
     expect(new Set(data)).toEqual(new Set([130]));
   });
 
-  it('spreads the test share evenly through each class', async () => {
+  it('spreads test tiles evenly', async () => {
     const out = path.join(dir, 'split');
     const result = await runCli(['dataset', 'slice', sheet, '--tile', '3x2', '--labels', 'rows:2', '--test-fraction', '0.2', '--out', out]);
     expect(result.code).toBe(0);
@@ -47,20 +47,20 @@ describe('darkroom dataset slice', () => {
     expect([0, 1, 2, 3, 4].map((index) => isTestItem(index, 0.2))).toEqual([false, false, false, false, true]);
   });
 
-  it('refuses a sheet that is not a whole number of tiles', async () => {
+  it('rejects partial tiles', async () => {
     const result = await runCli(['dataset', 'slice', sheet, '--tile', '4x2', '--out', path.join(dir, 'bad')]);
     expect(result.code).toBe(1);
     expect(result.stderr).toContain(`${sheet} is 15x8, which is not a whole number of 4x2 tiles`);
   });
 
-  it('refuses a malformed tile size and labels with the usual message', async () => {
+  it('rejects malformed tile and labels', async () => {
     expect(() => parseTileSize('20')).toThrow('Expected a tile size WxH such as 20x20 for --tile but received "20"');
     const result = await runCli(['dataset', 'slice', sheet, '--tile', '3x2', '--labels', 'columns:2', '--out', path.join(dir, 'bad2')]);
     expect(result.code).toBe(2);
     expect(result.stderr).toContain('Expected rows:N, where each block of N tile rows is one class for --labels but received "columns:2"');
   });
 
-  it('leaves a non-empty output folder alone', async () => {
+  it('keeps a non-empty output folder', async () => {
     const out = path.join(dir, 'busy');
     await mkdir(out);
     await writeFile(path.join(out, 'keep.txt'), 'mine');

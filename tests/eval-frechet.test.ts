@@ -10,13 +10,13 @@ function gaussianSample(count: number, means: number[], deviations: number[], se
 }
 
 describe('Frechet distance', () => {
-  it('is zero between a sample and itself', () => {
+  it('is zero for identical samples', () => {
     const sample = gaussianSample(500, [0, 1, 2], [1, 2, 0.5], 1);
     const stats = featureStatistics(sample, 500, 3);
     expect(frechetDistance(stats, stats)).toBeCloseTo(0, 6);
   });
 
-  it('matches the closed form for diagonal covariances', () => {
+  it('matches diagonal closed form', () => {
     // With diagonal covariances the distance is |mu1 - mu2|^2 + sum (sigma1 - sigma2)^2.
     const a = { dim: 2, mean: Float64Array.of(0, 0), covariance: Float64Array.of(4, 0, 0, 1) };
     const b = { dim: 2, mean: Float64Array.of(3, 1), covariance: Float64Array.of(1, 0, 0, 9) };
@@ -30,7 +30,7 @@ describe('Frechet distance', () => {
     expect(frechetDistance(a, b)).toBeGreaterThan(2);
   });
 
-  it('decomposes a symmetric matrix into eigenpairs that rebuild it', () => {
+  it('eigenpairs rebuild the matrix', () => {
     const matrix = Float64Array.of(4, 1, 0.5, 1, 3, 0.2, 0.5, 0.2, 1);
     const { values, vectors } = symmetricEigen(matrix, 3);
     for (let i = 0; i < 3; i++) {

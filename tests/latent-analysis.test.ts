@@ -5,7 +5,7 @@ import { slerp } from '../src/latent/latent.js';
 import { SeededRandom } from '../src/train/random.js';
 
 describe('latent analysis', () => {
-  it('finds well separated clusters with purity 1', () => {
+  it('k-means separates distant clusters', () => {
     const random = new SeededRandom(4);
     const centres = [[0, 0, 0], [10, 0, 0], [0, 10, 10]];
     const count = 90;
@@ -21,7 +21,7 @@ describe('latent analysis', () => {
     expect(Array.from(sizes).sort()).toEqual([30, 30, 30]);
   });
 
-  it('projects points that lie in a plane without losing their distances', () => {
+  it('PCA keeps planar distances', () => {
     // Points in the plane spanned by (1, 1, 0) / sqrt 2 and (0, 0, 1), centred at the origin.
     const points = [[-2, 1], [0, -3], [2, 2], [1, 0]];
     const vectors = Float32Array.from(points.flatMap(([u, v]) => [u / Math.SQRT2, u / Math.SQRT2, v]));
@@ -34,7 +34,7 @@ describe('latent analysis', () => {
     for (let a = 0; a < 4; a++) for (let b = a + 1; b < 4; b++) expect(distance(projected, 2, a, b)).toBeCloseTo(distance(vectors, 3, a, b), 4);
   });
 
-  it('interpolates spherically between the two end points', () => {
+  it('slerp keeps end points and norm', () => {
     const a = Float32Array.of(3, 0);
     const b = Float32Array.of(0, 3);
     expect(Array.from(slerp(a, b, 0))).toEqual([3, 0]);

@@ -31,7 +31,7 @@ function oneHot(labels: number[], classes: number): tf.Tensor2D {
 }
 
 describe('VAE loss', () => {
-  it('sums binary cross-entropy over pixels and takes the KL divergence in closed form', () => {
+  it('matches closed-form cross-entropy and KL', () => {
     // Stand-in networks with known outputs: mu = 1 and log-variance 0 in each of 2 dimensions
     // give KL = 0.5 * (mu^2) summed = 1; a decoder output of 0.5 costs log 2 per pixel.
     const fake = {
@@ -45,7 +45,7 @@ describe('VAE loss', () => {
     expect(loss.total.dataSync()[0]).toBeCloseTo(16 * Math.LN2 + 2, 4);
   });
 
-  it('passes gradients to the mean and the log-variance through the reparameterization', () => {
+  it('reparameterization passes gradients to mu and log-variance', () => {
     const networks = buildVae(TINY_VAE, 1);
     const images = tf.randomUniform([4, 8, 8, 1], 0, 1, 'float32', 2) as tf.Tensor4D;
     const variables = networks.encoder.trainableWeights.map((weight) => weight.read() as tf.Variable);
@@ -58,7 +58,7 @@ describe('VAE loss', () => {
     expect(norm('log_variance/kernel')).toBeGreaterThan(0);
   });
 
-  it('learns: 80 steps on three shape classes cut the loss by a fifth', () => {
+  it('cuts the loss on shapes', () => {
     // Grey targets keep cross-entropy above their own entropy, so the loss cannot fall to zero.
     const networks = buildVae(TINY_VAE, 1);
     const optimizer = tf.train.adam(0.01);
@@ -81,7 +81,7 @@ describe('VAE loss', () => {
 });
 
 describe('DCGAN steps', () => {
-  it('moves only the discriminator in its step, and only the generator in its own', () => {
+  it('each step moves only its network', () => {
     const networks = { ...buildGan(TINY_GAN, 1) };
     const batch = { images: tf.randomUniform([4, 8, 8, 1], 0, 1, 'float32', 1) as tf.Tensor4D, oneHot: oneHot([0, 1, 2, 0], 3) };
     const random = new SeededRandom(1);
@@ -101,7 +101,7 @@ describe('DCGAN steps', () => {
     expect(changed(discriminatorMiddle, snapshot(networks.discriminator))).toBe(false);
   });
 
-  it('computes the same generator gradients on wasm as on the CPU backend', async () => {
+  it('generator gradients match CPU backend', async () => {
     const { generator, discriminator } = buildGan(TINY_GAN, 2);
     const variables = generator.trainableWeights.map((weight) => weight.read() as tf.Variable);
     const outputs = await onBothBackends(() => {
@@ -116,13 +116,13 @@ describe('DCGAN steps', () => {
     expectSameOutputs(outputs);
   });
 
-  it('maps images to [-1, 1] for the discriminator', () => {
+  it('maps pixels to [-1, 1]', () => {
     expect(Array.from(toSignedRange(tf.tensor1d([0, 0.5, 1])).dataSync())).toEqual([-1, 0, 1]);
   });
 });
 
 describe('minibatch standard deviation layer', () => {
-  it('appends zero for identical images and keeps groups apart', () => {
+  it('separates groups, zero when identical', () => {
     const layer = new MinibatchStddevLayer({ groupSize: 2 });
     const same = tf.ones([2, 2, 2, 1]);
     const different = tf.concat([tf.zeros([1, 2, 2, 1]), tf.fill([1, 2, 2, 1], 2)]);

@@ -73,8 +73,8 @@ export async function datasetCommand(args: readonly string[]): Promise<number> {
     const [imagesFile, labelsFile] = inputs;
     const images = await readIdx(imagesFile);
     const labels = await readIdx(labelsFile);
-    if (images.dims.length !== 3) throw new DarkroomError('INVALID_INPUT', `${imagesFile} holds an array of ${images.dims.join('x')}, not images (count x height x width)`, { file: imagesFile });
-    if (labels.dims.length !== 1) throw new DarkroomError('INVALID_INPUT', `${labelsFile} holds an array of ${labels.dims.join('x')}, not one label per image`, { file: labelsFile });
+    if (images.dims.length !== 3) throw new DarkroomError('INVALID_INPUT', `${imagesFile} contains an array of ${images.dims.join('x')}, not images (count x height x width)`, { file: imagesFile });
+    if (labels.dims.length !== 1) throw new DarkroomError('INVALID_INPUT', `${labelsFile} contains an array of ${labels.dims.join('x')}, not one label per image`, { file: labelsFile });
     const [count, height, width] = images.dims;
     if (labels.dims[0] !== count) throw new DarkroomError('INVALID_INPUT', `${imagesFile} has ${count} images but ${labelsFile} has ${labels.dims[0]} labels`, { file: labelsFile });
 

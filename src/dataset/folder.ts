@@ -71,7 +71,7 @@ export async function loadImageDataset(dir: string, options: LoadDatasetOptions,
   const remap = listed.classes.map((name) => classes.indexOf(name));
   const unknown = listed.classes.filter((_, index) => remap[index] < 0);
   if (options.classes !== undefined && unknown.length > 0) {
-    throw new DarkroomError('INVALID_INPUT', `${dir} has classes the model does not know: ${unknown.join(', ')} (the model knows ${classes.join(', ')})`, { file: dir });
+    throw new DarkroomError('INVALID_INPUT', `${dir} has classes that are not in the model: ${unknown.join(', ')} (the model's classes are ${classes.join(', ')})`, { file: dir });
   }
 
   const perClass = new Map<number, number>();
@@ -139,7 +139,7 @@ async function guessChannels(dir: string, files: readonly string[]): Promise<1 |
         if (data[i] !== data[i + 1] || data[i] !== data[i + 2]) return 3;
       }
     } catch {
-      // An undecodable file is reported when the dataset is read; it says nothing about colour.
+      // An undecodable file is reported when the dataset is read, and it tells nothing about colour.
     }
   }
   return 1;

@@ -41,7 +41,7 @@ export async function readIdx(file: string): Promise<IdxArray> {
 
 export function parseIdx(bytes: Uint8Array, file: string): IdxArray {
   if (bytes.length < 4 || bytes[0] !== 0 || bytes[1] !== 0) throw new DarkroomError('INVALID_INPUT', `${file} is not an IDX file: it does not start with two zero bytes`, { file });
-  if (bytes[2] !== UBYTE) throw new DarkroomError('UNSUPPORTED_FORMAT', `${file} holds IDX elements of type 0x${bytes[2].toString(16)}; darkroom reads unsigned bytes (0x08) only`, { file });
+  if (bytes[2] !== UBYTE) throw new DarkroomError('UNSUPPORTED_FORMAT', `${file} contains IDX elements of type 0x${bytes[2].toString(16)}; darkroom reads unsigned bytes (0x08) only`, { file });
 
   const rank = bytes[3];
   const headerBytes = 4 + 4 * rank;

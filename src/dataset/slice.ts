@@ -32,7 +32,7 @@ export function parseRowLabels(value: unknown): number | undefined {
 
 /**
  * Decodes a sheet of equal tiles and yields each tile in row order. A sheet whose size is not a
- * multiple of the tile size is refused rather than cropped, because a wrong --tile would
+ * multiple of the tile size is rejected rather than cropped, because a wrong --tile would
  * otherwise cut every tile across two images without a word.
  */
 export async function sliceSheet(file: string, options: SliceOptions): Promise<{ tiles: DatasetImage[]; columns: number; rows: number }> {

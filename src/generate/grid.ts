@@ -26,8 +26,8 @@ export function toBytes(values: Float32Array): Uint8Array {
 }
 
 /**
- * Encodes raw pixels as PNG. sharp writes one-channel raw input as RGB unless told that it is
- * grey, which would triple the size of every file of a grey dataset.
+ * Encodes raw pixels as PNG. sharp writes one-channel raw input as RGB unless the colour space is
+ * set to grey, which would triple the size of every file of a grey dataset.
  */
 export function encodePng(pixels: Uint8Array, width: number, height: number, channels: 1 | 3): Promise<Buffer> {
   const image = sharp(pixels, { raw: { width, height, channels } });

@@ -14,7 +14,7 @@ import { withClasses } from '../models/vae.js';
 import { clusterPurity, kMeans, projectTo2d } from './analysis.js';
 import { renderLatentMap } from './plot.js';
 
-/** The class index to condition on: the one asked for, else the first class; -1 without classes. */
+/** Returns the class index to condition on: the requested one, else the first class, or -1 without classes. */
 function conditionOf(loaded: LoadedGenerator, className: string | undefined): number {
   return classIndexOf(loaded, className) ?? (loaded.metadata.generator.classes.length > 0 ? 0 : -1);
 }

@@ -29,7 +29,7 @@ export const DEFAULT_GAN_ARCHITECTURE: Omit<GanArchitecture, 'imageSize' | 'chan
  */
 const DISCRIMINATOR_DROPOUT = 0.3;
 
-/** Images per minibatch-deviation group; batches must hold a multiple of it for groups to stay apart. */
+/** Images per minibatch-deviation group; batches must contain a multiple of it for groups to stay apart. */
 export const MINIBATCH_GROUP = 4;
 
 export interface GanNetworks {

@@ -57,7 +57,7 @@ export interface LoadedGenerator {
 
 /**
  * Saves each network in its own sub-folder, then `darkroom.json` at the top by rename, so a
- * folder with a top-level `darkroom.json` holds a complete model.
+ * folder with a top-level `darkroom.json` contains a complete model.
  */
 export async function saveGenerator(dir: string, networks: Readonly<Record<string, tfl.LayersModel>>, metadata: GeneratorMetadata): Promise<void> {
   for (const [name, network] of Object.entries(networks)) {
@@ -66,15 +66,15 @@ export async function saveGenerator(dir: string, networks: Readonly<Record<strin
   await writeFileAtomic(path.join(dir, METADATA_FILE), JSON.stringify(metadata, null, 2) + '\n');
 }
 
-/** Loads a generator model; `kind` refuses a model of the other kind with a clear message. */
+/** Loads a generator model; `kind` rejects a model of the other kind with a clear message. */
 export async function loadGenerator(dir: string, kind?: GeneratorKind): Promise<LoadedGenerator> {
   const resolved = path.resolve(dir);
   const metadata = (await readMetadata(resolved)) as unknown as GeneratorMetadata;
   if (!(GENERATOR_KINDS as readonly string[]).includes(metadata.task)) {
-    throw new DarkroomError('USAGE', `${resolved} holds a ${metadata.task} model, not an image generator (vae or gan)`, { file: resolved });
+    throw new DarkroomError('USAGE', `${resolved} contains a ${metadata.task} model, not an image generator (vae or gan)`, { file: resolved });
   }
   if (kind !== undefined && metadata.task !== kind) {
-    throw new DarkroomError('USAGE', `${resolved} holds a ${metadata.task} model, not a ${kind}`, { file: resolved });
+    throw new DarkroomError('USAGE', `${resolved} contains a ${metadata.task} model, not a ${kind}`, { file: resolved });
   }
   const networks: Record<string, tfl.LayersModel> = {};
   for (const name of GENERATOR_NETWORKS[metadata.task]) networks[name] = (await loadModel(path.join(resolved, name))).model;

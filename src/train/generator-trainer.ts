@@ -198,7 +198,7 @@ export async function trainGenerator(task: GeneratorTrainingTask, options: Gener
   return { interrupted: false, metrics: lastMetrics };
 }
 
-/** Holds out every 1/fraction-th image of each class, so that each class keeps its share. */
+/** Splits off every 1/fraction-th image of each class for validation, so that each class keeps its share. */
 export function splitDataset(dataset: ImageDataset, fraction: number): { train: ImageDataset; validation: ImageDataset } {
   const seen = new Map<number, number>();
   const trainIndices: number[] = [];
