@@ -49,6 +49,9 @@ describe('darkroom train vae|gan', () => {
     const again = await runCli(['train', 'vae', '--data', data, '--out', vae, '--epochs', '2', ...TINY]);
     expect(again.code).toBe(2);
     expect(again.stderr).toContain(`${vae} already contains a model or checkpoint; add --resume to continue its training, or --overwrite to start over and replace it`);
+    const changed = await runCli(['train', 'vae', '--data', data, '--out', vae, '--epochs', '3', '--resume', '--beta', '2', ...TINY]);
+    expect(changed.code).toBe(2);
+    expect(changed.stderr).toContain(`The checkpoint in ${vae} was trained with --beta 1, not 2; resume with the same --beta, or start over with --overwrite`);
     const resumed = await runCli(['train', 'vae', '--data', data, '--out', vae, '--epochs', '3', '--resume', ...TINY]);
     expect(resumed.stderr).toContain('Resuming from the checkpoint after epoch 2 of 3');
     expect(resumed.code).toBe(0);

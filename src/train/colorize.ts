@@ -278,6 +278,9 @@ export const COLORIZE_TRAINING: TrainingTask<ColorizeTrainOptions> = {
       loss: options.loss === 'l2' ? chromaL2 : rebalancedHuber,
       validate: async (model) => {
         chromaBoost = await calibrateChromaBoost(model, calibration);
+        if (chromaBoost === 0 && calibration.length > 0) {
+          log.warn('No chroma factor kept the calibration photos at or above the PSNR of grey, so the factor is 0 and the model returns grey photos; train longer or on more photos');
+        }
         return validateColorizer(model, validation, chromaBoost);
       },
       inference: () => ({ chromaBoost }),

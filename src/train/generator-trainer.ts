@@ -14,6 +14,7 @@ import { GENERATOR_SIZE_MULTIPLE } from '../models/vae.js';
 import { ProgressBar } from '../progress.js';
 import type { GeneratorTrainOptions } from './generator-options.js';
 import { cosineSchedule, setLearningRate } from './loop.js';
+import { rejectChangedOptions } from './trainer.js';
 import { permutation, SeededRandom } from './random.js';
 
 /** A training batch: images in [0, 1], and their one-hot classes when the model has classes. */
@@ -51,6 +52,7 @@ interface GeneratorState {
   readonly randomState: number;
   readonly elapsedSeconds: number;
   readonly history: readonly Readonly<Record<string, number>>[];
+  readonly options: Readonly<Record<string, unknown>>;
 }
 
 const CHECKPOINT = 'checkpoint';
@@ -75,6 +77,7 @@ export async function trainGenerator(task: GeneratorTrainingTask, options: Gener
   if (state !== undefined && state.data !== path.resolve(options.data)) {
     throw new DarkroomError('USAGE', `The checkpoint in ${options.out} was trained on --data ${state.data}, not ${path.resolve(options.data)}; resume with the same data, or start over with --overwrite`);
   }
+  if (state?.options !== undefined) rejectChangedOptions(state.options, options as unknown as Record<string, unknown>, options.out);
 
   const all = await loadImageDataset(options.data, { size: options.imageSize, channels: options.channels, limitPerClass: options.maxImagesPerClass }, log);
   const { train, validation } = splitDataset(all, options.validationFraction);
@@ -144,7 +147,7 @@ export async function trainGenerator(task: GeneratorTrainingTask, options: Gener
     await mkdir(checkpointDir, { recursive: true });
     for (const [name, network] of Object.entries(networks)) await saveModel(network, path.join(checkpointDir, name), metadataFor(epoch, lastMetrics) as never);
     for (const [name, optimizer] of Object.entries(optimizers)) await writeOptimizerWeights(checkpointDir, name, optimizer);
-    const stateData: GeneratorState = { kind: task.kind, data: path.resolve(options.data), epoch, randomState: random.currentState, elapsedSeconds: elapsed(), history };
+    const stateData: GeneratorState = { kind: task.kind, data: path.resolve(options.data), epoch, randomState: random.currentState, elapsedSeconds: elapsed(), history, options: { ...options } };
     const temporary = path.join(checkpointDir, `.${STATE_FILE}.tmp`);
     await writeFile(temporary, JSON.stringify(stateData, null, 2));
     await rename(temporary, path.join(checkpointDir, STATE_FILE));

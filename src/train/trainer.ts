@@ -131,6 +131,7 @@ export async function trainTask<O extends TaskTrainOptions, T extends TrainingIt
     if (saved !== requested) {
       throw new DarkroomError('USAGE', `The checkpoint in ${options.out} was trained on --data ${saved}, not ${requested}; resume with the same data, or start over with --overwrite`);
     }
+    rejectChangedOptions(checkpoint.state.options, options as unknown as Record<string, unknown>, options.out);
     model = checkpoint.model;
     await optimizer.setWeights(checkpoint.optimizerWeights);
     startEpoch = checkpoint.state.epoch;
@@ -237,6 +238,22 @@ async function loadPhotoData(options: PhotoTrainOptions, log: Logger): Promise<T
   log.info(`Training on ${train.length} photos, validating on ${validation.length} (${validation.map((p) => p.name).join(', ') || 'none'})`);
   log.info(`Photos larger than ${options.maxSide} px on the long side are scaled down`);
   return { train, validation };
+}
+
+/** Options that a resumed run may change: more epochs extend the run, the rest are how it was started. */
+const RESUMABLE_CHANGES = new Set(['epochs', 'resume', 'overwrite', 'out', 'data', 'inputs']);
+
+/**
+ * Rejects a resume with other settings than the checkpoint's (say another --loss), which would
+ * otherwise go on silently with a mix of the two runs.
+ */
+export function rejectChangedOptions(saved: Readonly<Record<string, unknown>>, requested: Readonly<Record<string, unknown>>, out: string): void {
+  for (const [key, value] of Object.entries(requested)) {
+    if (RESUMABLE_CHANGES.has(key) || !(key in saved)) continue;
+    if (JSON.stringify(saved[key]) === JSON.stringify(value)) continue;
+    const flag = `--${key.replace(/[A-Z]/g, (letter) => `-${letter.toLowerCase()}`)}`;
+    throw new DarkroomError('USAGE', `The checkpoint in ${out} was trained with ${flag} ${JSON.stringify(saved[key])}, not ${JSON.stringify(value)}; resume with the same ${flag}, or start over with --overwrite`);
+  }
 }
 
 async function hasTrainingOutput(out: string): Promise<boolean> {
