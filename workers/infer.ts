@@ -11,8 +11,11 @@ import { createLogger } from '../src/log.js';
 import { decodeImage, encodeImage } from '../src/media/image.js';
 import { applyStep, type RgbImage, type StepOptions } from '../src/models/apply.js';
 import { loadModel, type LoadedModel } from '../src/models/storage.js';
-import type { PhotoResult, PhotoTask, ProbeResult, TaskFailure, VideoResult, VideoTask, WorkerData, WorkerTask } from '../src/pool/tasks.js';
-import type { VideoScanStepOptions } from '../src/pipeline/steps.js';
+import type { GenerateResult, GenerateTask, PhotoResult, PhotoTask, ProbeResult, TaskFailure, VideoResult, VideoTask, WorkerData, WorkerTask } from '../src/pool/tasks.js';
+import type { GenerateStepOptions, VideoScanStepOptions } from '../src/pipeline/steps.js';
+import { generateDatasetAtomically } from '../src/generate/generate.js';
+import { readGenerateRequest } from '../src/generate/request.js';
+import { type LoadedGenerator, loadGenerator } from '../src/models/generator-storage.js';
 import { DEFAULT_SCAN_OPTIONS } from '../src/scan/defaults.js';
 import { scanVideo } from '../src/scan/scan.js';
 
@@ -92,15 +95,37 @@ async function runVideo(task: VideoTask): Promise<VideoResult> {
   };
 }
 
+const generators = new Map<string, Promise<LoadedGenerator>>();
+
+async function runGenerate(task: GenerateTask): Promise<GenerateResult> {
+  const started = performance.now();
+  await backendReady;
+
+  await checkFileSize(task.inputPath, task.maxFileBytes);
+  const options = task.options as unknown as GenerateStepOptions;
+  const request = await readGenerateRequest(task.inputPath, options);
+
+  let loaded = generators.get(task.model);
+  if (loaded === undefined) {
+    loaded = loadGenerator(task.model);
+    loaded.catch(() => generators.delete(task.model));
+    generators.set(task.model, loaded);
+  }
+  await generateDatasetAtomically(await loaded, { ...request, out: task.outDir, batchSize: options.batchSize, progress: false }, log);
+  return { ok: true, outputPath: task.outDir, images: request.count, seconds: (performance.now() - started) / 1000, threadId };
+}
+
 async function probe(): Promise<ProbeResult> {
   const info = await backendReady;
   return { ok: true, backend: info.name, package: info.package, threadsAdvised: info.threadsAdvised, tried: info.tried };
 }
 
-export default async function handleTask(task: WorkerTask): Promise<PhotoResult | VideoResult | ProbeResult | TaskFailure> {
+export default async function handleTask(task: WorkerTask): Promise<PhotoResult | VideoResult | GenerateResult | ProbeResult | TaskFailure> {
   try {
     if (task.kind === 'probe') return await probe();
-    return task.kind === 'video' ? await runVideo(task) : await runPhoto(task);
+    if (task.kind === 'video') return await runVideo(task);
+    if (task.kind === 'generate') return await runGenerate(task);
+    return await runPhoto(task);
   } catch (error) {
     const code = error instanceof DarkroomError ? error.code : 'INTERNAL';
     return { ok: false, message: error instanceof Error ? error.message : String(error), code };

@@ -96,7 +96,8 @@ async function checkModelTasks(pipeline: ResolvedPipeline): Promise<void> {
         `${pipeline.file}: the model for steps[${index}].model at ${step.model} cannot be read (${(error as Error).message}). ${describeHowToAddModel(pipeline, index)}`,
       );
     }
-    if (metadata.task !== step.step) {
+    const accepted = defaultStepRegistry().get(step.step)?.modelTasks ?? [step.step];
+    if (!accepted.includes(metadata.task)) {
       throw new DarkroomError('MODEL_NOT_FOUND', `${pipeline.file}: the model in ${step.model} was trained for "${metadata.task}", not for the "${step.step}" step`);
     }
   }

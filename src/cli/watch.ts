@@ -3,7 +3,7 @@ import path from 'node:path';
 import { createLogger } from '../log.js';
 import { removeStaleTemporaries } from '../media/atomic.js';
 import { createInferencePool } from '../pool/pool.js';
-import { photoTaskFor, videoTaskFor } from '../pool/tasks.js';
+import { generateTaskFor, photoTaskFor, videoTaskFor } from '../pool/tasks.js';
 import { Journal } from '../watch/journal.js';
 import { acquireWatchLock } from '../watch/lock.js';
 import { startWatcher } from '../watch/watcher.js';
@@ -64,6 +64,13 @@ export async function watchCommand(args: readonly string[]): Promise<number> {
         const lost = scanned.framesLost === null || scanned.framesLost === 0 ? '' : `, ${scanned.framesLost} frames that the container lists could not be decoded`;
         log.info(`${job.pipeline.name}: ${job.relPath}: ${scanned.frames} frames, ${scanned.segments} anomalous segment${scanned.segments === 1 ? '' : 's'}${lost}`);
         return { outputPath: scanned.outputPath };
+      }
+      if (job.pipeline.media === 'request') {
+        // The dataset goes to a folder named after the request file, without its extension.
+        const outDir = job.outputPath.slice(0, job.outputPath.length - path.extname(job.outputPath).length);
+        const generated = await pool.runGenerate(generateTaskFor(job.pipeline, job.inputPath, outDir));
+        log.info(`${job.pipeline.name}: ${job.relPath}: ${generated.images} images in ${generated.seconds.toFixed(1)} s`);
+        return { outputPath: generated.outputPath };
       }
       const result = await pool.runPhoto(photoTaskFor(job.pipeline, job.inputPath, job.outputPath));
       log.debug(`${job.pipeline.name}: ${job.relPath} is ${result.width}x${result.height}, model time ${result.seconds.toFixed(1)} s on thread ${result.threadId}`);

@@ -4,7 +4,7 @@ import path from 'node:path';
 
 import { DarkroomError } from '../errors.js';
 import type { Logger } from '../log.js';
-import { writeFileAtomic } from '../media/atomic.js';
+import { temporaryPathFor, writeFileAtomic } from '../media/atomic.js';
 import type { LoadedGenerator } from '../models/generator-storage.js';
 import { ProgressBar } from '../progress.js';
 import { SeededRandom } from '../train/random.js';
@@ -24,6 +24,8 @@ export interface GenerateOptions {
   /** Image i is drawn from seed + i, which the manifest records. */
   readonly seed: number;
   readonly batchSize: number;
+  /** Draws a progress bar on stderr; workers under `watch` turn it off. */
+  readonly progress?: boolean;
 }
 
 export interface GeneratedImage {
@@ -80,7 +82,7 @@ export async function generateDataset(loaded: LoadedGenerator, options: Generate
   const manifest = await open(partial, 'w');
   await manifest.write('file,class,model,seed\n');
   const digits = String(options.seed + options.count - 1).length;
-  const progress = new ProgressBar({ label: `generate ${loaded.metadata.task}`, total: options.count, unit: 'image' });
+  const progress = options.progress === false ? undefined : new ProgressBar({ label: `generate ${loaded.metadata.task}`, total: options.count, unit: 'image' });
   const written: GeneratedImage[] = [];
   const folders = new Set<string>();
   const pixels = imageSize * imageSize * channels;
@@ -112,7 +114,7 @@ export async function generateDataset(loaded: LoadedGenerator, options: Generate
         }),
       );
       await manifest.write(rows.join(''));
-      progress.update(start + size);
+      progress?.update(start + size);
     }
     await manifest.sync();
     await manifest.close();
@@ -122,10 +124,28 @@ export async function generateDataset(loaded: LoadedGenerator, options: Generate
     await rm(partial, { force: true });
     throw error;
   }
-  progress.finish();
+  progress?.finish();
   const seconds = (performance.now() - started) / 1000;
   log.info(`Wrote ${options.count} images and ${MANIFEST_FILE} to ${options.out} (${(options.count / seconds).toFixed(0)} images/s)`);
   return written;
+}
+
+/**
+ * Generates into a hidden folder beside `options.out` and renames it to `out` at the end, so
+ * that a watched outbox shows the whole dataset or nothing. A dataset from an earlier run of
+ * the same request is replaced.
+ */
+export async function generateDatasetAtomically(loaded: LoadedGenerator, options: GenerateOptions, log: Logger): Promise<GeneratedImage[]> {
+  const staging = temporaryPathFor(options.out);
+  try {
+    const written = await generateDataset(loaded, { ...options, out: staging }, log);
+    await rm(options.out, { recursive: true, force: true });
+    await rename(staging, options.out);
+    return written;
+  } catch (error) {
+    await rm(staging, { recursive: true, force: true });
+    throw error;
+  }
 }
 
 function csvField(value: string): string {

@@ -90,15 +90,16 @@ export function isProcessAlive(pid: number): boolean {
 /**
  * Deletes temporary files that a killed writer left under `dir` (recursively). Files of living
  * processes are kept, because another darkroom may be writing them right now. Returns the
- * number of files removed.
+ * number of files and folders removed.
  */
 export async function removeStaleTemporaries(dir: string): Promise<number> {
   const entries = await readdir(dir, { withFileTypes: true, recursive: true }).catch(() => []);
   let removed = 0;
   for (const entry of entries) {
-    const match = entry.isFile() ? TEMPORARY_NAME.exec(entry.name) : null;
+    // Folders too: a generated dataset is written into a temporary folder renamed at the end.
+    const match = entry.isFile() || entry.isDirectory() ? TEMPORARY_NAME.exec(entry.name) : null;
     if (match === null || isProcessAlive(Number(match[1]))) continue;
-    await rm(join(entry.parentPath, entry.name), { force: true });
+    await rm(join(entry.parentPath, entry.name), { recursive: true, force: true });
     removed++;
   }
   return removed;

@@ -13,13 +13,16 @@ export interface StepDefinition {
   description: string;
   /** Model folder, relative to the project root, used when a step entry gives no `model`. */
   defaultModel: string;
+  /** Tasks, as `darkroom.json` records them, of the models this step runs; by default the step's own name. */
+  modelTasks?: readonly string[];
   /** Arguments of `darkroom train` that train this step's model, e.g. "upscale --scale 2". */
   trainArguments?: string;
   /**
-   * Media that the step reads: photos (the default), which chain in memory, or videos, whose
-   * step writes several files and so must be a pipeline's only step.
+   * Media that the step reads: photos (the default), which chain in memory, videos, or
+   * requests for a generated dataset. A video or request step writes several files and so must
+   * be a pipeline's only step.
    */
-  media?: 'photo' | 'video';
+  media?: 'photo' | 'video' | 'request';
   /**
    * Validates the raw `options` value of one step entry and returns the options with every
    * default filled in. `raw` is `{}` when the pipeline file gives no options. Throw the error

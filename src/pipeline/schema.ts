@@ -25,7 +25,7 @@ export interface ResolvedStep {
 export interface ResolvedPipeline {
   readonly name: string;
   /** Photos, or videos when the only step is a video step. */
-  readonly media: 'photo' | 'video';
+  readonly media: 'photo' | 'video' | 'request';
   /** Absolute path of the pipeline file. */
   readonly file: string;
   /** Absolute path of the project root, the folder that contains the pipelines folder. */
@@ -202,7 +202,7 @@ export function resolvePipeline(raw: unknown, source: PipelineSource, registry: 
   // Every field is defined here, because each check that returned undefined recorded a problem.
   return deepFreeze({
     name: name!,
-    media: steps!.some((step) => registry.get(step.step)?.media === 'video') ? 'video' : 'photo',
+    media: steps!.map((step) => registry.get(step.step)?.media ?? 'photo').find((media) => media !== 'photo') ?? 'photo',
     file: source.file,
     root: source.root,
     steps: steps!,
@@ -257,9 +257,10 @@ function resolveSteps(value: unknown, root: string, registry: StepRegistry, prob
   }
   if (steps.length !== value.length) return undefined;
 
-  const video = steps.find((step) => registry.get(step.step)?.media === 'video');
-  if (video !== undefined && steps.length > 1) {
-    problems.add(invalidOption(`${video.step} as the only step, because it reads videos,`, 'steps', steps.map((step) => step.step), CODE));
+  const single = steps.find((step) => (registry.get(step.step)?.media ?? 'photo') !== 'photo');
+  if (single !== undefined && steps.length > 1) {
+    const reads = registry.get(single.step)?.media === 'video' ? 'videos' : 'dataset requests';
+    problems.add(invalidOption(`${single.step} as the only step, because it reads ${reads},`, 'steps', steps.map((step) => step.step), CODE));
     return undefined;
   }
   return steps;

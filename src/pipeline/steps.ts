@@ -128,7 +128,37 @@ export const VIDEO_ANOMALY_STEP: StepDefinition = {
   validateOptions: (raw, fieldPath) => ({ ...validateVideoScanOptions(raw, fieldPath) }),
 };
 
+/** Options of the generate step, resolved with defaults; a request file chooses within them. */
+export interface GenerateStepOptions {
+  /** Images made for a request that gives no count. */
+  readonly count: number;
+  /** The largest count a request may ask for. */
+  readonly maxCount: number;
+  readonly batchSize: number;
+}
+
+function validateGenerateOptions(raw: unknown, fieldPath: string): GenerateStepOptions {
+  const record = raw === undefined || raw === null ? {} : expectMapping(raw, fieldPath);
+  expectKnownFields(record, ['count', 'maxCount', 'batchSize'], fieldPath);
+  const maxCount = readOptionalInteger(record.maxCount, `${fieldPath}.maxCount`, { min: 1, max: 10_000_000, fallback: 100_000 });
+  return Object.freeze({
+    count: readOptionalInteger(record.count, `${fieldPath}.count`, { min: 1, max: maxCount, fallback: Math.min(1000, maxCount) }),
+    maxCount,
+    batchSize: readOptionalInteger(record.batchSize, `${fieldPath}.batchSize`, { min: 1, max: 4096, fallback: 256 }),
+  });
+}
+
+export const GENERATE_STEP: StepDefinition = {
+  name: 'generate',
+  description: 'writes a synthetic image dataset from a VAE or GAN for each request file (JSON or YAML: count, class, seed)',
+  defaultModel: 'models/gan',
+  modelTasks: ['vae', 'gan'],
+  trainArguments: 'gan',
+  media: 'request',
+  validateOptions: (raw, fieldPath) => ({ ...validateGenerateOptions(raw, fieldPath) }),
+};
+
 /** Creates the registry of steps that pipeline files can use; new steps are added to its list. */
 export function defaultStepRegistry(): StepRegistry {
-  return createStepRegistry([DENOISE_STEP, COLORIZE_STEP, UPSCALE_X2_STEP, UPSCALE_X4_STEP, VIDEO_ANOMALY_STEP]);
+  return createStepRegistry([DENOISE_STEP, COLORIZE_STEP, UPSCALE_X2_STEP, UPSCALE_X4_STEP, VIDEO_ANOMALY_STEP, GENERATE_STEP]);
 }

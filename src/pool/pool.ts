@@ -6,7 +6,7 @@ import { Piscina } from 'piscina';
 import type { BackendName } from '../backend/select.js';
 import { DarkroomError, invalidOption } from '../errors.js';
 import type { Logger } from '../log.js';
-import type { PhotoResult, PhotoTask, ProbeResult, TaskFailure, VideoResult, VideoTask, WorkerData } from './tasks.js';
+import type { GenerateResult, GenerateTask, PhotoResult, PhotoTask, ProbeResult, TaskFailure, VideoResult, VideoTask, WorkerData, WorkerTask } from './tasks.js';
 
 export interface PoolOptions {
   readonly backend: BackendName | 'auto';
@@ -21,6 +21,7 @@ export interface InferencePool {
   /** Runs a photo task; rejects with a DarkroomError carrying the worker's error code. */
   runPhoto(task: Omit<PhotoTask, 'kind'>): Promise<PhotoResult>;
   runVideo(task: Omit<VideoTask, 'kind'>): Promise<VideoResult>;
+  runGenerate(task: Omit<GenerateTask, 'kind'>): Promise<GenerateResult>;
   /** Waits for running and queued tasks, then stops the threads. */
   close(): Promise<void>;
 }
@@ -84,18 +85,18 @@ export async function createInferencePool(options: PoolOptions): Promise<Inferen
   return {
     backend: probe,
     threads,
-    async runPhoto(task) {
-      const result = (await active.run({ kind: 'photo', ...task })) as PhotoResult | TaskFailure;
-      if (!result.ok) throw new DarkroomError(result.code as DarkroomError['code'], result.message, { file: task.inputPath });
-      return result;
-    },
-    async runVideo(task) {
-      const result = (await active.run({ kind: 'video', ...task })) as VideoResult | TaskFailure;
-      if (!result.ok) throw new DarkroomError(result.code as DarkroomError['code'], result.message, { file: task.inputPath });
-      return result;
-    },
+    runPhoto: (task) => runTask<PhotoResult>(active, { kind: 'photo', ...task }),
+    runVideo: (task) => runTask<VideoResult>(active, { kind: 'video', ...task }),
+    runGenerate: (task) => runTask<GenerateResult>(active, { kind: 'generate', ...task }),
     async close() {
       await active.close();
     },
   };
+}
+
+/** Runs one task and turns a failure, which crosses the thread boundary as data, back into a DarkroomError. */
+async function runTask<R>(pool: Piscina, task: Exclude<WorkerTask, { kind: 'probe' }>): Promise<R> {
+  const result = (await pool.run(task)) as (R & { ok: true }) | TaskFailure;
+  if (!result.ok) throw new DarkroomError(result.code as DarkroomError['code'], result.message, { file: task.inputPath });
+  return result;
 }

@@ -29,11 +29,21 @@ export interface VideoTask {
   readonly maxFileBytes: number;
 }
 
+/** Generates the dataset that one request file asks for into `outDir`, a folder that appears whole. */
+export interface GenerateTask {
+  readonly kind: 'generate';
+  readonly inputPath: string;
+  readonly outDir: string;
+  readonly model: string;
+  readonly options: Readonly<Record<string, unknown>>;
+  readonly maxFileBytes: number;
+}
+
 export interface ProbeTask {
   readonly kind: 'probe';
 }
 
-export type WorkerTask = PhotoTask | VideoTask | ProbeTask;
+export type WorkerTask = PhotoTask | VideoTask | GenerateTask | ProbeTask;
 
 /** Errors cross the thread boundary as data, because structured cloning drops an Error's custom fields. */
 export interface TaskFailure {
@@ -58,6 +68,15 @@ export interface VideoResult {
   readonly frames: number;
   readonly segments: number;
   readonly framesLost: number | null;
+  readonly seconds: number;
+  readonly threadId: number;
+}
+
+export interface GenerateResult {
+  readonly ok: true;
+  /** The dataset folder. */
+  readonly outputPath: string;
+  readonly images: number;
   readonly seconds: number;
   readonly threadId: number;
 }
@@ -87,6 +106,12 @@ export function photoTaskFor(pipeline: ResolvedPipeline, inputPath: string, outp
 
 /** Builds the task that scans one video with a video pipeline's only step, into `outDir`. */
 export function videoTaskFor(pipeline: ResolvedPipeline, inputPath: string, outDir: string): Omit<VideoTask, 'kind'> {
+  const [step] = pipeline.steps;
+  return { inputPath, outDir, model: step.model, options: step.options, maxFileBytes: pipeline.limits.maxFileBytes };
+}
+
+/** Builds the task that answers one dataset request with a generate pipeline's only step, into `outDir`. */
+export function generateTaskFor(pipeline: ResolvedPipeline, inputPath: string, outDir: string): Omit<GenerateTask, 'kind'> {
   const [step] = pipeline.steps;
   return { inputPath, outDir, model: step.model, options: step.options, maxFileBytes: pipeline.limits.maxFileBytes };
 }
