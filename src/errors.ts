@@ -11,6 +11,7 @@ export type ErrorCode =
   | 'MODEL_NOT_FOUND'
   | 'BACKEND_UNAVAILABLE'
   | 'USAGE'
+  | 'INTERRUPTED'
   | 'INTERNAL';
 
 export class DarkroomError extends Error {

@@ -1,4 +1,4 @@
-import { mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -98,6 +98,12 @@ describe('darkroom generate', () => {
     const busy = await runCli(['generate', 'gan', '--model', gan, '--count', '2', '--out', data]);
     expect(busy.code).toBe(2);
     expect(busy.stderr).toContain(`${data} already exists and is not empty; choose a new --out folder`);
+    const file = path.join(dir, 'a-file');
+    await writeFile(file, 'mine');
+    const onFile = await runCli(['generate', 'gan', '--model', gan, '--count', '2', '--out', file]);
+    expect(onFile.code).toBe(2);
+    expect(onFile.stderr).toContain(`${file} is a file, not a folder; choose a new --out folder`);
+    expect(await readFile(file, 'utf8')).toBe('mine');
     const wrongKind = await runCli(['generate', 'gan', '--model', vae, '--count', '2', '--out', path.join(dir, 'w')]);
     expect(wrongKind.code).toBe(2);
     expect(wrongKind.stderr).toContain(`${vae} contains a vae model, not a gan`);
@@ -106,7 +112,7 @@ describe('darkroom generate', () => {
 
 describe('darkroom latent', () => {
   it('writes traversal, frames and map', async () => {
-    const grid = path.join(dir, 'traverse.png');
+    const grid = path.join(dir, 'new', 'folder', 'traverse.png');
     expect((await runCli(['latent', 'traverse', '--model', vae, '--out', grid, '--dims', '3', '--steps', '5'])).code).toBe(0);
     expect((await stat(grid)).size).toBeGreaterThan(0);
 
@@ -123,6 +129,12 @@ describe('darkroom latent', () => {
     expect(mapped.code).toBe(0);
     expect(mapped.stdout).toMatch(/^18 images, 3 k-means clusters on the latent means, purity \d+\.\d %/);
     expect((await stat(map)).size).toBeGreaterThan(0);
+  });
+
+  it('rejects a folder as the output file', async () => {
+    const result = await runCli(['latent', 'traverse', '--model', vae, '--out', data]);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain(`${data} is a folder; give --out a file name such as map.png`);
   });
 
   it('explains GAN latent limits', async () => {

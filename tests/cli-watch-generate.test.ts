@@ -38,12 +38,13 @@ describe('generate pipeline under watch', () => {
     await writeFile(path.join(inbox, 'too-many.json'), JSON.stringify({ count: 51 }));
     await writeFile(path.join(inbox, 'broken.json'), '{"count": ');
     await writeFile(path.join(inbox, 'notes.txt'), 'twenty cats please');
+    await writeFile(path.join(inbox, 'empty.json'), '');
 
     const outbox = path.join(project, 'outbox', 'generate');
     const failed = path.join(project, 'failed', 'generate');
     await waitForFile(path.join(outbox, 'dots', 'manifest.csv'));
     await waitForFile(path.join(outbox, 'defaults', 'manifest.csv'));
-    for (const name of ['too-many.json', 'broken.json', 'notes.txt']) await waitForFile(path.join(failed, `${name}.error.json`));
+    for (const name of ['too-many.json', 'broken.json', 'notes.txt', 'empty.json']) await waitForFile(path.join(failed, `${name}.error.json`));
     watch.child.kill('SIGINT');
     expect(await watch.exited).toBe(0);
 
@@ -55,6 +56,7 @@ describe('generate pipeline under watch', () => {
     const reason = async (name: string): Promise<string> => JSON.parse(await readFile(path.join(failed, `${name}.error.json`), 'utf8')).error;
     expect(await reason('too-many.json')).toContain(`Expected an integer from 1 to 50 (the step's maxCount) for count in ${path.join(inbox, 'too-many.json')} but received 51`);
     expect(await reason('broken.json')).toContain(`${path.join(inbox, 'broken.json')} is not valid JSON or YAML`);
+    expect(await reason('empty.json')).toContain(`${path.join(inbox, 'empty.json')} is empty (0 bytes); write {} for a request with every default`);
     expect(await reason('notes.txt')).toContain(`${path.join(inbox, 'notes.txt')} is not a dataset request: expected a .json, .yaml or .yml file`);
   });
 

@@ -1,4 +1,4 @@
-import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import sharp from 'sharp';
@@ -68,5 +68,10 @@ describe('darkroom dataset slice', () => {
     expect(result.code).toBe(2);
     expect(result.stderr).toContain(`${out} already exists and is not empty; choose a new --out folder`);
     expect(await readdir(out)).toEqual(['keep.txt']);
+    const file = path.join(out, 'keep.txt');
+    const onFile = await runCli(['dataset', 'slice', sheet, '--tile', '3x2', '--out', file]);
+    expect(onFile.code).toBe(2);
+    expect(onFile.stderr).toContain(`${file} is a file, not a folder; choose a new --out folder`);
+    expect(await readFile(file, 'utf8')).toBe('mine');
   });
 });

@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import path from 'node:path';
 
 import { DarkroomError, invalidOption } from '../errors.js';
@@ -188,6 +189,10 @@ async function evalGeneratorCommand(raw: Record<string, unknown>, backendFlag: u
   const loaded = await loadGenerator(raw.model);
   const realTrain = typeof raw.realTrain === 'string' ? raw.realTrain : loaded.metadata.training.dataDir;
   log.info(`Model ${loaded.dir}: ${loaded.metadata.task} v${loaded.metadata.version}, trained on ${loaded.metadata.training.dataDir}`);
+  if (!existsSync(realTrain)) {
+    throw new DarkroomError('USAGE', `darkroom eval generator: the generator's training folder ${realTrain} is not here; pass --real-train DIR, real images of the same classes`);
+  }
+  if (!existsSync(raw.real)) throw new DarkroomError('USAGE', `darkroom eval generator: --real ${raw.real} does not exist`);
   if (path.resolve(raw.real) === path.resolve(realTrain)) {
     throw new DarkroomError('USAGE', `darkroom eval generator: --real ${raw.real} is the folder the classifier trains on; give held-out real images`);
   }

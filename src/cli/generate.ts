@@ -1,11 +1,12 @@
 import path from 'node:path';
 
 import { DarkroomError, invalidOption } from '../errors.js';
-import { generateDataset } from '../generate/generate.js';
+import { assertEmptyOrMissing } from '../dataset/write.js';
+import { generateDatasetAtomically } from '../generate/generate.js';
 import { createLogger } from '../log.js';
 import { GENERATOR_KINDS, type GeneratorKind, loadGenerator } from '../models/generator-storage.js';
 import { readInteger, readPath } from '../train/options.js';
-import { parseCommandArgs, toCamelCase } from './args.js';
+import { interruptSignal, parseCommandArgs, toCamelCase } from './args.js';
 import { startBackend } from './backend.js';
 import { PACKAGE_ROOT } from './project.js';
 
@@ -57,6 +58,9 @@ export async function generateCommand(args: readonly string[]): Promise<number> 
   const loaded = await loadGenerator(modelDir, kind as GeneratorKind);
   const { classes, imageSize, channels } = loaded.metadata.generator;
   log.info(`Model ${loaded.dir}: ${kind} v${loaded.metadata.version}, ${imageSize}x${imageSize} ${channels === 1 ? 'grey' : 'colour'}, ${classes.length > 0 ? `classes ${classes.join(', ')}` : 'no classes'}`);
-  await generateDataset(loaded, { count, out, className: typeof raw.class === 'string' ? raw.class : undefined, seed, batchSize }, log);
+  // Checked before the hidden folder is filled, because the rename at the end replaces `out`.
+  await assertEmptyOrMissing(out);
+  const signal = interruptSignal(() => log.info('Ctrl-C: stopping after the current batch and removing the partial dataset'));
+  await generateDatasetAtomically(loaded, { count, out, className: typeof raw.class === 'string' ? raw.class : undefined, seed, batchSize, signal }, log);
   return 0;
 }

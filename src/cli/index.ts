@@ -84,6 +84,7 @@ function reportFatal(error: unknown): number {
   const log = createLogger('darkroom');
   if (error instanceof DarkroomError) {
     log.error(error.message);
+    if (error.code === 'INTERRUPTED') return 130;
     return error.code === 'USAGE' || error.code === 'INVALID_OPTION' || error.code === 'INVALID_PIPELINE' ? 2 : 1;
   }
   log.error(error instanceof Error ? (error.stack ?? error.message) : String(error));

@@ -1,4 +1,4 @@
-import { mkdir, readdir, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 
 import { DarkroomError } from '../errors.js';
@@ -65,12 +65,13 @@ export async function writeImageDataset(out: string, images: Iterable<DatasetIma
 }
 
 
-async function assertEmptyOrMissing(out: string): Promise<void> {
-  let entries: string[];
-  try {
-    entries = await readdir(out);
-  } catch {
-    return;
-  }
-  if (entries.length > 0) throw new DarkroomError('USAGE', `${out} already exists and is not empty; choose a new --out folder`, { file: out });
+/**
+ * Rejects an output path that is a file or a folder with anything in it, so that no command
+ * replaces what the user already has there.
+ */
+export async function assertEmptyOrMissing(out: string): Promise<void> {
+  const info = await stat(out).catch(() => undefined);
+  if (info === undefined) return;
+  if (!info.isDirectory()) throw new DarkroomError('USAGE', `${out} is a file, not a folder; choose a new --out folder`, { file: out });
+  if ((await readdir(out)).length > 0) throw new DarkroomError('USAGE', `${out} already exists and is not empty; choose a new --out folder`, { file: out });
 }

@@ -51,8 +51,9 @@ export async function evaluateGenerator(loaded: LoadedGenerator, options: Genera
     throw new DarkroomError('USAGE', `${loaded.dir} was trained without classes; eval generator judges class-conditional models, whose images have a class to check`);
   }
   const load = (dir: string): Promise<ImageDataset> => loadImageDataset(dir, { size: imageSize, channels, classes }, log);
-  const realTrain = await load(options.realTrain);
+  // The test folder first: it is the smaller one, so a wrong folder fails before a long read.
   const realTest = await load(options.real);
+  const realTrain = await load(options.realTrain);
 
   log.info(`Training the judging classifier on ${realTrain.count} real images (${options.classifierSteps} steps)`);
   const judge = train(realTrain, classes.length, options, 'real');

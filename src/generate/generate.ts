@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { mkdir, open, readdir, rename, rm } from 'node:fs/promises';
+import { mkdir, open, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 
 import { DarkroomError } from '../errors.js';
@@ -12,6 +12,7 @@ import { GAN_TRAINING } from '../train/gan.js';
 import type { GeneratorTrainingTask } from '../train/generator-trainer.js';
 import { VAE_TRAINING } from '../train/vae.js';
 import { encodePng, toBytes } from './grid.js';
+import { assertEmptyOrMissing } from '../dataset/write.js';
 
 export const SAMPLERS: Readonly<Record<string, GeneratorTrainingTask>> = { vae: VAE_TRAINING, gan: GAN_TRAINING };
 export const MANIFEST_FILE = 'manifest.csv';
@@ -26,6 +27,8 @@ export interface GenerateOptions {
   readonly batchSize: number;
   /** Draws a progress bar on stderr; workers under `watch` turn it off. */
   readonly progress?: boolean;
+  /** Stops between batches when aborted (Ctrl-C), with an error that removes the partial dataset. */
+  readonly signal?: AbortSignal;
 }
 
 export interface GeneratedImage {
@@ -90,6 +93,7 @@ export async function generateDataset(loaded: LoadedGenerator, options: Generate
 
   try {
     for (let start = 0; start < options.count; start += options.batchSize) {
+      if (options.signal?.aborted) throw new DarkroomError('INTERRUPTED', `Stopped after ${start} of ${options.count} images; nothing was kept in ${options.out}`);
       const size = Math.min(options.batchSize, options.count - start);
       const seeds = Array.from({ length: size }, (_, index) => options.seed + start + index);
       const labels = Int32Array.from(seeds, (_, index) => (classes.length === 0 ? -1 : (onlyClass ?? (start + index) % classes.length)));
@@ -126,7 +130,7 @@ export async function generateDataset(loaded: LoadedGenerator, options: Generate
   }
   progress?.finish();
   const seconds = (performance.now() - started) / 1000;
-  log.info(`Wrote ${options.count} images and ${MANIFEST_FILE} to ${options.out} (${(options.count / seconds).toFixed(0)} images/s)`);
+  log.debug(`${options.count} images in ${seconds.toFixed(1)} s (${(options.count / seconds).toFixed(0)} images/s)`);
   return written;
 }
 
@@ -141,6 +145,7 @@ export async function generateDatasetAtomically(loaded: LoadedGenerator, options
     const written = await generateDataset(loaded, { ...options, out: staging }, log);
     await rm(options.out, { recursive: true, force: true });
     await rename(staging, options.out);
+    log.info(`Wrote ${options.count} image${options.count === 1 ? '' : 's'} and ${MANIFEST_FILE} to ${options.out}`);
     return written;
   } catch (error) {
     await rm(staging, { recursive: true, force: true });
@@ -150,9 +155,4 @@ export async function generateDatasetAtomically(loaded: LoadedGenerator, options
 
 function csvField(value: string): string {
   return /[",\n]/.test(value) ? `"${value.replace(/"/g, '""')}"` : value;
-}
-
-async function assertEmptyOrMissing(out: string): Promise<void> {
-  const entries = await readdir(out).catch(() => [] as string[]);
-  if (entries.length > 0) throw new DarkroomError('USAGE', `${out} already exists and is not empty; choose a new --out folder`, { file: out });
 }

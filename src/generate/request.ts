@@ -23,9 +23,11 @@ export async function readGenerateRequest(file: string, options: GenerateStepOpt
   if (!REQUEST_EXTENSIONS.has(path.extname(file).toLowerCase())) {
     throw new DarkroomError('UNSUPPORTED_FORMAT', `${file} is not a dataset request: expected a .json, .yaml or .yml file such as {"count": 500, "class": "bag", "seed": 7}`, { file });
   }
+  const text = await readFile(file, 'utf8');
+  if (text.length === 0) throw new DarkroomError('INVALID_INPUT', `${file} is empty (0 bytes); write {} for a request with every default`, { file });
   let value: unknown;
   try {
-    value = parse(await readFile(file, 'utf8'));
+    value = parse(text);
   } catch (error) {
     throw new DarkroomError('INVALID_INPUT', `${file} is not valid JSON or YAML: ${(error as Error).message.split('\n')[0]}`, { file, cause: error });
   }

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { mkdir } from 'node:fs/promises';
+import { mkdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import sharp from 'sharp';
 
@@ -48,6 +48,7 @@ export async function traverseLatent(loaded: LoadedGenerator, options: TraverseO
     }
   }
   const pixels = sampleImages(loaded, latent, new Int32Array(count).fill(condition));
+  await prepareOutputFile(options.out);
   await writeGrid(options.out, { count, size: imageSize, channels, pixels }, { columns: options.steps, scale: 2 });
 }
 
@@ -101,6 +102,9 @@ function classFromFolder(loaded: LoadedGenerator, file: string): string | undefi
 
 async function encodeFile(loaded: LoadedGenerator, file: string, condition: number): Promise<Float32Array> {
   const { imageSize, channels } = loaded.metadata.generator;
+  if ((await stat(file).catch(() => undefined)) === undefined) {
+    throw new DarkroomError('USAGE', `${file} does not exist; latent interpolate takes two images for a VAE (two seeds only for a GAN)`, { file });
+  }
   let decoded: Buffer;
   try {
     let pipeline = sharp(file, { failOn: 'truncated' }).rotate().removeAlpha().resize(imageSize, imageSize, { fit: 'cover' });
@@ -182,6 +186,7 @@ export async function mapLatent(loaded: LoadedGenerator, options: LatentMapOptio
   const means = encodeMeans(loaded, dataset.images, dataset.count, dataset.labels);
   const points = projectTo2d(means, dataset.count, latentDim);
   const k = options.clusters ?? dataset.classes.length;
+  if (k > dataset.count) throw new DarkroomError('INVALID_OPTION', `Expected at most ${dataset.count} (the number of images) for --clusters but received ${k}`);
   const clusters = kMeans(means, dataset.count, latentDim, k, options.seed);
   const purity = clusterPurity(clusters, dataset.labels, k, dataset.classes.length);
 
@@ -192,7 +197,7 @@ export async function mapLatent(loaded: LoadedGenerator, options: LatentMapOptio
     labels: dataset.labels,
     classes: dataset.classes,
   });
-  await mkdir(path.dirname(path.resolve(options.out)), { recursive: true });
+  await prepareOutputFile(options.out);
   await writeFileAtomic(options.out, png);
   return {
     images: dataset.count,
@@ -202,4 +207,10 @@ export async function mapLatent(loaded: LoadedGenerator, options: LatentMapOptio
     clusterSizes: Array.from(purity.sizes),
     clusterClasses: Array.from(purity.majority, (index) => dataset.classes[index]),
   };
+}
+
+/** Creates the parent folders of an output file, and rejects a path that is a folder. */
+async function prepareOutputFile(file: string): Promise<void> {
+  if ((await stat(file).catch(() => undefined))?.isDirectory()) throw new DarkroomError('USAGE', `${file} is a folder; give --out a file name such as map.png`, { file });
+  await mkdir(path.dirname(path.resolve(file)), { recursive: true });
 }
