@@ -93,7 +93,7 @@ export async function generateDataset(loaded: LoadedGenerator, options: Generate
 
   try {
     for (let start = 0; start < options.count; start += options.batchSize) {
-      if (options.signal?.aborted) throw new DarkroomError('INTERRUPTED', `Stopped after ${start} of ${options.count} images; nothing was kept in ${options.out}`);
+      if (options.signal?.aborted) throw new DarkroomError('INTERRUPTED', `Stopped after ${start} of ${options.count} images; the partial dataset was removed`);
       const size = Math.min(options.batchSize, options.count - start);
       const seeds = Array.from({ length: size }, (_, index) => options.seed + start + index);
       const labels = Int32Array.from(seeds, (_, index) => (classes.length === 0 ? -1 : (onlyClass ?? (start + index) % classes.length)));
