@@ -80,7 +80,7 @@ export async function watchCommand(args: readonly string[]): Promise<number> {
 
   const stopped = new Promise<void>((resolve) => {
     interruptSignal(() => {
-      log.info('Stopping: finishing the photos in progress (press Ctrl-C again to quit at once)');
+      log.info('Stopping: finishing the files in progress (press Ctrl-C again to quit at once)');
       resolve();
     });
   });
