@@ -63,6 +63,6 @@ describe('generate pipeline under watch', () => {
   it('points run at generate for request pipelines', async () => {
     const result = await runCli(['run', 'generate', 'x.json', '--out', path.join(project, 'out')], { cwd: project });
     expect(result.code).toBe(2);
-    expect(result.stderr).toContain('darkroom run: the generate pipeline answers dataset requests under watch; write a dataset at once with "darkroom generate vae|gan --count N --out DIR"');
+    expect(result.stderr).toContain('darkroom run: the generate pipeline processes dataset requests under watch; write a dataset at once with "darkroom generate vae|gan --count N --out DIR"');
   });
 });

@@ -24,12 +24,16 @@ const models = new Map<string, Promise<LoadedModel>>();
 const backendReady = initBackend((workerData as WorkerData | undefined)?.backend ?? 'auto');
 
 function modelFor(dir: string): Promise<LoadedModel> {
-  let loaded = models.get(dir);
+  return cachedLoad(models, dir, loadModel);
+}
+
+/** Loads a model once per thread. A failed load is not cached, so that a model trained later is picked up. */
+function cachedLoad<T>(cache: Map<string, Promise<T>>, dir: string, load: (dir: string) => Promise<T>): Promise<T> {
+  let loaded = cache.get(dir);
   if (loaded === undefined) {
-    loaded = loadModel(dir);
-    // A failed load is not cached, so that a model trained later is picked up.
-    loaded.catch(() => models.delete(dir));
-    models.set(dir, loaded);
+    loaded = load(dir);
+    loaded.catch(() => cache.delete(dir));
+    cache.set(dir, loaded);
   }
   return loaded;
 }
@@ -105,13 +109,8 @@ async function runGenerate(task: GenerateTask): Promise<GenerateResult> {
   const options = task.options as unknown as GenerateStepOptions;
   const request = await readGenerateRequest(task.inputPath, options);
 
-  let loaded = generators.get(task.model);
-  if (loaded === undefined) {
-    loaded = loadGenerator(task.model);
-    loaded.catch(() => generators.delete(task.model));
-    generators.set(task.model, loaded);
-  }
-  await generateDatasetAtomically(await loaded, { ...request, out: task.outDir, batchSize: options.batchSize, progress: false }, log);
+  const loaded = await cachedLoad(generators, task.model, (dir) => loadGenerator(dir));
+  await generateDatasetAtomically(loaded, { ...request, out: task.outDir, batchSize: options.batchSize, progress: false }, log);
   return { ok: true, outputPath: task.outDir, images: request.count, seconds: (performance.now() - started) / 1000, threadId };
 }
 

@@ -7,7 +7,7 @@ import type { Logger } from '../log.js';
 import { ProgressBar } from '../progress.js';
 import { PHOTO_EXTENSIONS } from '../train/photos.js';
 
-/** Images of one size in memory, as a model sees them, with their classes. */
+/** Images of one size in memory, in the form a model reads them, with their classes. */
 export interface ImageDataset {
   readonly count: number;
   readonly size: number;
@@ -120,7 +120,8 @@ export async function loadImageDataset(dir: string, options: LoadDatasetOptions,
   return { count, size, channels, images: images.subarray(0, count * pixelCount), labels: labels.subarray(0, count), classes, files };
 }
 
-async function decodeSquare(file: string, size: number, channels: 1 | 3): Promise<Uint8Array> {
+/** Decodes an image centre-cropped to a square of `size`, grey or sRGB, as bytes. */
+export async function decodeSquare(file: string, size: number, channels: 1 | 3): Promise<Uint8Array> {
   let pipeline = sharp(file, { failOn: 'truncated' }).rotate().removeAlpha().resize(size, size, { fit: 'cover', kernel: 'lanczos3' });
   pipeline = channels === 1 ? pipeline.toColourspace('b-w') : pipeline.toColourspace('srgb');
   const { data, info } = await pipeline.raw().toBuffer({ resolveWithObject: true });
@@ -139,7 +140,7 @@ async function guessChannels(dir: string, files: readonly string[]): Promise<1 |
         if (data[i] !== data[i + 1] || data[i] !== data[i + 2]) return 3;
       }
     } catch {
-      // An undecodable file is reported when the dataset is read, and it tells nothing about colour.
+      // An undecodable file is reported when the dataset is read, and it shows nothing about colour.
     }
   }
   return 1;

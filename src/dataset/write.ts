@@ -3,6 +3,7 @@ import path from 'node:path';
 
 import { DarkroomError } from '../errors.js';
 import { encodePng } from '../generate/grid.js';
+import { temporaryPathFor } from '../media/atomic.js';
 import { ProgressBar } from '../progress.js';
 
 /** One grey or colour image to write into a class folder. */
@@ -26,8 +27,8 @@ const CONCURRENCY = 8;
  */
 export async function writeImageDataset(out: string, images: Iterable<DatasetImage>, total: number, label: string): Promise<Map<string, number>> {
   await assertEmptyOrMissing(out);
-  const staging = path.join(path.dirname(path.resolve(out)), `.${path.basename(out)}.${process.pid}.partial`);
-  await rm(staging, { recursive: true, force: true });
+  // The name of atomic.ts's temporaries, so that `watch` start-up and later runs know it as stale.
+  const staging = temporaryPathFor(path.resolve(out));
   const progress = new ProgressBar({ label, total, unit: 'image' });
   const counts = new Map<string, number>();
   const folders = new Set<string>();

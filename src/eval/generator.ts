@@ -30,7 +30,7 @@ export interface GeneratorEvalResult {
   readonly meanConfidence: number;
   /** Share of generated images that the real-trained classifier puts in the class they were made for. */
   readonly classAgreement: number;
-  /** Share of generated images per class, as the real-trained classifier sees them. */
+  /** Share of generated images per class, as the real-trained classifier predicts them. */
   readonly predictedShares: readonly number[];
   /** Entropy of `predictedShares` over its maximum, log(classes): 1 when the classes are even. */
   readonly spread: number;

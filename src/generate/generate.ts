@@ -37,7 +37,7 @@ export interface GeneratedImage {
   readonly seed: number;
 }
 
-/** The latent or noise vector of one image, drawn from its own seed so that any image can be made again alone. */
+/** Draws the latent or noise vector of one image from its own seed, so that any image can be made again alone. */
 export function latentForSeed(seed: number, latentDim: number): Float32Array {
   const random = new SeededRandom(seed);
   return Float32Array.from({ length: latentDim }, () => random.nextGaussian());

@@ -5,7 +5,7 @@ import { parse } from 'yaml';
 import { DarkroomError, invalidOption } from '../errors.js';
 import type { GenerateStepOptions } from '../pipeline/steps.js';
 
-/** What a request file dropped into a generate pipeline's inbox asks for, resolved with defaults. */
+/** Request from a file dropped into a generate pipeline's inbox, resolved with defaults. */
 export interface GenerateRequest {
   readonly count: number;
   readonly className?: string;

@@ -1,9 +1,8 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { mkdir, stat } from 'node:fs/promises';
 import path from 'node:path';
-import sharp from 'sharp';
 
-import { type ImageDataset, loadImageDataset } from '../dataset/folder.js';
+import { decodeSquare, type ImageDataset, loadImageDataset } from '../dataset/folder.js';
 import { DarkroomError } from '../errors.js';
 import { classIndexOf, latentForSeed, sampleImages } from '../generate/generate.js';
 import { encodePng, toBytes, writeGrid } from '../generate/grid.js';
@@ -30,7 +29,7 @@ export interface TraverseOptions {
 }
 
 /**
- * A grid with one row per latent dimension: along the row, that dimension runs from -range to
+ * Writes a grid with one row per latent dimension: along the row, that dimension runs from -range to
  * +range while the others stay fixed, which shows what each dimension has learned to control.
  */
 export async function traverseLatent(loaded: LoadedGenerator, options: TraverseOptions): Promise<void> {
@@ -94,7 +93,7 @@ function seedOf(value: string): number {
   return seed;
 }
 
-/** The class named by an image's folder, when the folder has a class name of the model. */
+/** Returns the class named by an image's folder, when the folder has a class name of the model. */
 function classFromFolder(loaded: LoadedGenerator, file: string): string | undefined {
   const folder = path.basename(path.dirname(path.resolve(file)));
   return loaded.metadata.generator.classes.includes(folder) ? folder : undefined;
@@ -105,11 +104,9 @@ async function encodeFile(loaded: LoadedGenerator, file: string, condition: numb
   if ((await stat(file).catch(() => undefined)) === undefined) {
     throw new DarkroomError('USAGE', `${file} does not exist; latent interpolate takes two images for a VAE (two seeds only for a GAN)`, { file });
   }
-  let decoded: Buffer;
+  let decoded: Uint8Array;
   try {
-    let pipeline = sharp(file, { failOn: 'truncated' }).rotate().removeAlpha().resize(imageSize, imageSize, { fit: 'cover' });
-    pipeline = channels === 1 ? pipeline.toColourspace('b-w') : pipeline.toColourspace('srgb');
-    decoded = await pipeline.raw().toBuffer();
+    decoded = await decodeSquare(file, imageSize, channels);
   } catch (error) {
     throw new DarkroomError('INVALID_INPUT', `${file} is not an image that can be decoded: ${(error as Error).message}`, { file, cause: error });
   }

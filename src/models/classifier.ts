@@ -13,7 +13,7 @@ export interface ImageClassifier {
 }
 
 /**
- * A small CNN (two strided convolutions and a dense feature layer) of the kind that reaches
+ * Builds a small CNN (two strided convolutions and a dense feature layer) of the kind that reaches
  * about 90 % on Fashion-MNIST: the judge of generated datasets, trained fresh for every evaluation.
  */
 export function buildClassifier(imageSize: number, channels: number, classCount: number, seed: number): ImageClassifier {

@@ -23,9 +23,9 @@ export const DEFAULT_GAN_ARCHITECTURE: Omit<GanArchitecture, 'imageSize' | 'chan
 
 /**
  * Dropout in the discriminator slows it down enough that the generator keeps receiving useful
- * gradients. It takes no seed: tfjs draws a seeded dropout mask anew from the same seed on every
- * call, so the mask would be fixed per batch position, and with real images always in the first
- * half of the batch the discriminator learns the positions instead of real and fake.
+ * gradients. It takes no seed, because tfjs draws a seeded dropout mask from the same seed on
+ * every call. The mask would then be fixed per batch position. Real images always fill the first
+ * half of the batch, so the discriminator would learn the positions instead of real and fake.
  */
 const DISCRIMINATOR_DROPOUT = 0.3;
 
@@ -43,9 +43,9 @@ export interface GanNetworks {
  * Builds a DCGAN as in Radford, Metz and Chintala (2016): transposed convolutions with batch
  * normalisation in the generator, strided convolutions with leaky ReLU in the discriminator.
  * The class enters the generator beside the noise. The discriminator of a conditional model
- * also names the class, as in the AC-GAN of Odena, Olah and Shlens (2017): a discriminator that
- * is merely given the class can ignore it, and then so does the generator, which is what
- * happened here with the class fed in as an extra image plane.
+ * also predicts the class, as in the AC-GAN of Odena, Olah and Shlens (2017). A discriminator
+ * that is merely given the class can ignore it, and then so does the generator. With the class
+ * fed in as an extra image plane, the generator drew one image for every class and noise vector.
  */
 export function buildGan(architecture: GanArchitecture, seed: number): GanNetworks {
   checkImageSize(architecture.imageSize);

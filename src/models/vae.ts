@@ -73,7 +73,7 @@ export function buildVae(architecture: VaeArchitecture, seed: number): VaeNetwor
   return { encoder, decoder };
 }
 
-/** The network inputs: the tensor, followed by the one-hot classes when the model has classes. */
+/** Returns the network inputs: the tensor, followed by the one-hot classes when the model has classes. */
 export function withClasses(tensor: tf.Tensor, oneHot: tf.Tensor | undefined): tf.Tensor[] {
   return oneHot === undefined ? [tensor] : [tensor, oneHot];
 }
@@ -87,7 +87,7 @@ export interface VaeLoss {
 }
 
 /**
- * One forward pass with the reparameterization trick, z = mu + sigma * epsilon, which moves
+ * Computes the loss of one forward pass with the reparameterization trick, z = mu + sigma * epsilon, which moves
  * the sampling into an input (epsilon) so that gradients reach mu and sigma.
  */
 export function vaeLoss(networks: VaeNetworks, images: tf.Tensor4D, oneHot: tf.Tensor2D | undefined, epsilon: tf.Tensor2D, beta: number, training: boolean): VaeLoss {

@@ -29,7 +29,7 @@ export interface VideoTask {
   readonly maxFileBytes: number;
 }
 
-/** Generates the dataset that one request file asks for into `outDir`, a folder that appears whole. */
+/** Task that generates the dataset one request file specifies into `outDir`, a folder that appears whole. */
 export interface GenerateTask {
   readonly kind: 'generate';
   readonly inputPath: string;
@@ -110,7 +110,7 @@ export function videoTaskFor(pipeline: ResolvedPipeline, inputPath: string, outD
   return { inputPath, outDir, model: step.model, options: step.options, maxFileBytes: pipeline.limits.maxFileBytes };
 }
 
-/** Builds the task that answers one dataset request with a generate pipeline's only step, into `outDir`. */
+/** Builds the task that fulfils one dataset request with a generate pipeline's only step, into `outDir`. */
 export function generateTaskFor(pipeline: ResolvedPipeline, inputPath: string, outDir: string): Omit<GenerateTask, 'kind'> {
   const [step] = pipeline.steps;
   return { inputPath, outDir, model: step.model, options: step.options, maxFileBytes: pipeline.limits.maxFileBytes };

@@ -42,10 +42,7 @@ export async function saveCheckpoint(
   await mkdir(dir, { recursive: true });
   await saveModel(model, path.join(dir, 'model'), metadata);
 
-  const optimizerWeights = await optimizer.getWeights();
-  const { data, specs } = await tf.io.encodeWeights(optimizerWeights);
-  await writeFile(path.join(dir, OPTIMIZER_FILE), Buffer.from(data));
-  await writeFile(path.join(dir, OPTIMIZER_SPECS_FILE), JSON.stringify(specs));
+  await writeOptimizerWeights(optimizer, path.join(dir, OPTIMIZER_FILE), path.join(dir, OPTIMIZER_SPECS_FILE));
 
   const temporary = path.join(dir, `.${STATE_FILE}.tmp`);
   await writeFile(temporary, JSON.stringify(state, null, 2));
@@ -68,9 +65,21 @@ export async function loadCheckpoint(outDir: string): Promise<LoadedCheckpoint |
   }
 
   const { model } = await loadModel(path.join(dir, 'model'));
-  const specs = JSON.parse(await readFile(path.join(dir, OPTIMIZER_SPECS_FILE), 'utf8')) as tf.io.WeightsManifestEntry[];
-  const bytes = await readFile(path.join(dir, OPTIMIZER_FILE));
-  const decoded = tf.io.decodeWeights(new Uint8Array(bytes).buffer, specs);
-  const optimizerWeights = specs.map((spec) => ({ name: spec.name, tensor: decoded[spec.name] }));
+  const optimizerWeights = await readOptimizerWeights(path.join(dir, OPTIMIZER_FILE), path.join(dir, OPTIMIZER_SPECS_FILE));
   return { model, state, optimizerWeights };
+}
+
+/** Writes an optimizer's moments: the raw weights to `dataFile`, their names and shapes to `specsFile`. */
+export async function writeOptimizerWeights(optimizer: tf.Optimizer, dataFile: string, specsFile: string): Promise<void> {
+  const { data, specs } = await tf.io.encodeWeights(await optimizer.getWeights());
+  await writeFile(dataFile, Buffer.from(data));
+  await writeFile(specsFile, JSON.stringify(specs));
+}
+
+/** Reads what writeOptimizerWeights wrote, in the form that optimizer.setWeights takes. */
+export async function readOptimizerWeights(dataFile: string, specsFile: string): Promise<{ name: string; tensor: tf.Tensor }[]> {
+  const specs = JSON.parse(await readFile(specsFile, 'utf8')) as tf.io.WeightsManifestEntry[];
+  const bytes = await readFile(dataFile);
+  const decoded = tf.io.decodeWeights(new Uint8Array(bytes).buffer, specs);
+  return specs.map((spec) => ({ name: spec.name, tensor: decoded[spec.name] }));
 }

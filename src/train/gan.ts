@@ -78,7 +78,7 @@ function randomClasses(size: number, classCount: number, seed: () => number): tf
   return tf.cast(tf.oneHot(tf.randomUniform([size], 0, classCount, 'int32', seed()) as tf.Tensor1D, classCount), 'float32') as tf.Tensor2D;
 }
 
-/** The discriminator's "real" logits, and its class logits when the model has classes. */
+/** Returns the discriminator's "real" logits, and its class logits when the model has classes. */
 export function discriminate(discriminator: tfl.LayersModel, images: tf.Tensor, training: boolean): { logit: tf.Tensor2D; classLogits?: tf.Tensor2D } {
   const output = discriminator.apply(images, { training }) as tf.Tensor2D | tf.Tensor2D[];
   return Array.isArray(output) ? { logit: output[0], classLogits: output[1] } : { logit: output };
@@ -92,7 +92,7 @@ function ganLoss(output: ReturnType<typeof discriminate>, targets: tf.Tensor, cl
 }
 
 /**
- * One discriminator step on a batch that mixes the real images (target REAL_TARGET) with as
+ * Runs one discriminator step on a batch that mixes the real images (target REAL_TARGET) with as
  * many generated ones (target 0), of random classes. Only the discriminator's variables move.
  */
 export function discriminatorStep(networks: Record<string, tfl.LayersModel>, optimizer: tf.Optimizer, batch: { images: tf.Tensor4D; oneHot: tf.Tensor2D | undefined }, seed: () => number): { loss: number; accuracy: number } {

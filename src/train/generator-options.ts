@@ -40,6 +40,8 @@ const DEFAULTS: Readonly<Record<GeneratorKind, { epochs: number; learningRate: n
   gan: { epochs: 10, learningRate: 2e-4, latentDim: 64 },
 });
 
+const CHANNELS: Readonly<Record<'auto' | 'grey' | 'colour', 1 | 3 | 'auto'>> = { auto: 'auto', grey: 1, colour: 3 };
+
 export function resolveGeneratorTrainOptions(kind: GeneratorKind, raw: RawOptions): Readonly<GeneratorTrainOptions> {
   const defaults = DEFAULTS[kind];
   const imageSize = readInteger(raw, 'imageSize', 32, 8, 256);
@@ -60,7 +62,7 @@ export function resolveGeneratorTrainOptions(kind: GeneratorKind, raw: RawOption
     batchSize: readInteger(raw, 'batchSize', 64, 2, 1024),
     learningRate: readNumber(raw, 'learningRate', defaults.learningRate, 1e-7, 1),
     imageSize,
-    channels: channels === 'auto' ? 'auto' : channels === 'grey' ? 1 : 3,
+    channels: CHANNELS[channels],
     latentDim: readInteger(raw, 'latentDim', defaults.latentDim, 2, 1024),
     beta: readNumber(raw, 'beta', 1, 0, 100),
     validationFraction: readNumber(raw, 'validationFraction', 0.05, 0, 0.5),

@@ -13,6 +13,7 @@ import { loadModel, saveModel } from '../models/storage.js';
 import { GENERATOR_SIZE_MULTIPLE } from '../models/vae.js';
 import { ProgressBar } from '../progress.js';
 import type { GeneratorTrainOptions } from './generator-options.js';
+import { readOptimizerWeights, writeOptimizerWeights } from './checkpoint.js';
 import { cosineSchedule, setLearningRate } from './loop.js';
 import { rejectChangedOptions } from './trainer.js';
 import { permutation, SeededRandom } from './random.js';
@@ -23,7 +24,7 @@ export interface GeneratorBatch {
   readonly oneHot: tf.Tensor2D | undefined;
 }
 
-/** What a generator kind brings to the shared loop below. */
+/** The parts of training that differ between generator kinds, plugged into the shared loop below. */
 export interface GeneratorTrainingTask {
   readonly kind: GeneratorKind;
   readonly version: string;
@@ -99,7 +100,7 @@ export async function trainGenerator(task: GeneratorTrainingTask, options: Gener
   if (state !== undefined) {
     networks = {};
     for (const name of Object.keys(task.build(options, shape))) networks[name] = (await loadModel(path.join(checkpointDir, name))).model;
-    for (const [name, optimizer] of Object.entries(optimizers)) await optimizer.setWeights(await readOptimizerWeights(checkpointDir, name));
+    for (const [name, optimizer] of Object.entries(optimizers)) await optimizer.setWeights(await readOptimizerWeights(...optimizerFiles(checkpointDir, name)));
     startEpoch = state.epoch;
     random.currentState = state.randomState;
     history = [...state.history];
@@ -146,7 +147,7 @@ export async function trainGenerator(task: GeneratorTrainingTask, options: Gener
   const saveCheckpoint = async (epoch: number): Promise<void> => {
     await mkdir(checkpointDir, { recursive: true });
     for (const [name, network] of Object.entries(networks)) await saveModel(network, path.join(checkpointDir, name), metadataFor(epoch, lastMetrics) as never);
-    for (const [name, optimizer] of Object.entries(optimizers)) await writeOptimizerWeights(checkpointDir, name, optimizer);
+    for (const [name, optimizer] of Object.entries(optimizers)) await writeOptimizerWeights(optimizer, ...optimizerFiles(checkpointDir, name));
     const stateData: GeneratorState = { kind: task.kind, data: path.resolve(options.data), epoch, randomState: random.currentState, elapsedSeconds: elapsed(), history, options: { ...options } };
     const temporary = path.join(checkpointDir, `.${STATE_FILE}.tmp`);
     await writeFile(temporary, JSON.stringify(stateData, null, 2));
@@ -263,17 +264,8 @@ function formatMetrics(metrics: Record<string, number>): string {
   return Object.entries(metrics).map(([key, value]) => `${key} ${Math.abs(value) >= 100 ? value.toFixed(1) : value.toFixed(3)}`).join(', ');
 }
 
-async function writeOptimizerWeights(dir: string, name: string, optimizer: tf.Optimizer): Promise<void> {
-  const { data, specs } = await tf.io.encodeWeights(await optimizer.getWeights());
-  await writeFile(path.join(dir, `${name}.optimizer.bin`), Buffer.from(data));
-  await writeFile(path.join(dir, `${name}.optimizer.json`), JSON.stringify(specs));
-}
-
-async function readOptimizerWeights(dir: string, name: string): Promise<{ name: string; tensor: tf.Tensor }[]> {
-  const specs = JSON.parse(await readFile(path.join(dir, `${name}.optimizer.json`), 'utf8')) as tf.io.WeightsManifestEntry[];
-  const bytes = await readFile(path.join(dir, `${name}.optimizer.bin`));
-  const decoded = tf.io.decodeWeights(new Uint8Array(bytes).buffer, specs);
-  return specs.map((spec) => ({ name: spec.name, tensor: decoded[spec.name] }));
+function optimizerFiles(dir: string, name: string): [string, string] {
+  return [path.join(dir, `${name}.optimizer.bin`), path.join(dir, `${name}.optimizer.json`)];
 }
 
 async function readState(dir: string): Promise<GeneratorState | undefined> {

@@ -40,7 +40,7 @@ export class SeededRandom {
   }
 }
 
-/** A Fisher-Yates shuffle of 0 .. count - 1. */
+/** Returns a Fisher-Yates shuffle of 0 .. count - 1. */
 export function permutation(count: number, random: SeededRandom): Uint32Array {
   const order = Uint32Array.from({ length: count }, (_, index) => index);
   for (let index = count - 1; index > 0; index--) {

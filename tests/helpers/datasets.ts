@@ -14,7 +14,9 @@ export function shapeImage(className: (typeof SHAPE_CLASSES)[number], size: numb
   const level = 160 + random.nextInt(96);
   for (let y = 0; y < size; y++) {
     for (let x = 0; x < size; x++) {
-      const on = className === 'rows' ? (y + shift) % 4 < 2 : className === 'columns' ? (x + shift) % 4 < 2 : (x + shift) % 4 === 1 && (y + shift) % 4 === 1;
+      let on = (x + shift) % 4 === 1 && (y + shift) % 4 === 1;
+      if (className === 'rows') on = (y + shift) % 4 < 2;
+      if (className === 'columns') on = (x + shift) % 4 < 2;
       pixels[y * size + x] = on ? level : 10;
     }
   }
