@@ -42,8 +42,9 @@ describe('colorizer global context', () => {
     const marked = flat.slice();
     for (let y = 0; y < 32; y++) for (let x = 0; x < 32; x++) marked[y * size + x] = 95;
 
-    const before = await predictChroma(loaded.model, flat, size, size, 1);
-    const after = await predictChroma(loaded.model, marked, size, size, 1);
+    const settings = { chromaBoost: 1, temperature: 1 };
+    const before = (await predictChroma(loaded.model, flat, size, size, settings)).values;
+    const after = (await predictChroma(loaded.model, marked, size, size, settings)).values;
 
     // The far corner is well outside the convolutions' receptive field, so only the global
     // pooling path can carry the change there.

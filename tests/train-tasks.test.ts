@@ -105,8 +105,23 @@ describe('colorize training', () => {
     expect(new Set([...files.train, ...files.validation, ...files.calibration!]).size).toBe(12);
   });
 
+  it('trains the bins head and stores the calibrated temperature for inference', async () => {
+    const out = path.join(dir, 'colorize-bins');
+    const result = await trainTask(COLORIZE_TRAINING, colorizeOptions(out, { loss: 'bins' }), { log, backend: 'wasm' });
+
+    expect(result.interrupted).toBe(false);
+    expect(Number.isFinite(result.metrics.loss)).toBe(true);
+    const loaded = await loadModel(out);
+    expect(loaded.metadata.training.loss).toBe('bins');
+    expect([1, 0.7, 0.5, 0.38, 0.25]).toContain(loaded.metadata.inference?.temperature);
+    expect(loaded.metadata.validation.psnr).toBeGreaterThanOrEqual(loaded.metadata.validation.greyPsnr);
+
+    const image = await applyStep('colorize', loaded, { width: 40, height: 30, rgb: new Uint8Array(40 * 30 * 3).fill(128) }, { workingSize: 64 });
+    expect(image.rgb.length).toBe(40 * 30 * 3);
+  });
+
   it('rejects an unknown loss', () => {
-    expect(() => colorizeOptions(path.join(dir, 'x'), { loss: 'huber' })).toThrow('Expected one of l2, rebalanced-huber for --loss but received "huber"');
+    expect(() => colorizeOptions(path.join(dir, 'x'), { loss: 'huber' })).toThrow('Expected one of l2, rebalanced-huber, bins for --loss but received "huber"');
   });
 
   it('rejects a patch larger than the working size', () => {

@@ -43,8 +43,9 @@ denoise:
   --max-sigma X            highest noise standard deviation, 0-255 scale (default 50)
 colorize:
   --working-size N         long side in pixels of the images the model sees (default 256)
-  --loss NAME              l2 (default) or rebalanced-huber, which weights rare saturated
-                           colours up
+  --loss NAME              l2 (default); rebalanced-huber, which weights rare saturated
+                           colours up; or bins, a distribution over quantised chroma read
+                           out with a calibrated annealed mean (Zhang et al. 2016)
 upscale:
   --scale N                2 or 4 (default 2); the model is for the upscale-x<N> step
 video-anomaly (defaults: 20 epochs, batch 4 clips):

@@ -116,6 +116,7 @@ async function colorize(loaded: LoadedModel, image: RgbImage, options: StepOptio
     workingSize: options.workingSize ?? loaded.metadata.training.workingSize ?? 256,
     sizeMultiple: loaded.metadata.sizeMultiple,
     chromaBoost: loaded.metadata.inference?.chromaBoost ?? 1,
+    temperature: loaded.metadata.inference?.temperature ?? 1,
   });
   return { width: image.width, height: image.height, rgb };
 }

@@ -2,8 +2,10 @@ import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import sharp from 'sharp';
 
+import { DarkroomError } from '../errors.js';
 import { lightnessOf, writeLabAsRgb } from '../media/lab.js';
 import { conv, resolveLayerWidths, seededInitializers, upsample } from './blocks.js';
+import { annealedMean, chromaBins } from './chroma-bins.js';
 import { BroadcastAddLayer } from './layers.js';
 
 /**
@@ -32,6 +34,9 @@ export const DEFAULT_COLORIZE_ARCHITECTURE: ColorizeArchitecture = Object.freeze
 /** Working height and width must be multiples of this, because of the three stride-2 stages. */
 export const COLORIZE_SIZE_MULTIPLE = 8;
 
+/** Spread of the bins head's initial distribution, in Lab units. */
+const GREY_PRIOR_SIGMA = 25;
+
 /** Chroma values are divided by this for the network, so that its targets lie in about [-1, 1]. */
 export const CHROMA_SCALE = 110;
 
@@ -40,11 +45,18 @@ export function validateColorizeArchitecture(raw: Partial<ColorizeArchitecture>)
 }
 
 /**
- * Builds the colorizer. Input: L / 100, one channel. Output: (a, b) / CHROMA_SCALE, two
- * channels, at the input's size, which must be a multiple of 8. With a seed the initial weights
- * are the same on every run.
+ * "regression" predicts (a, b) / CHROMA_SCALE at the input's size. "bins" predicts logits over
+ * the chroma bins of chroma-bins.ts at half the input's size, as Zhang et al. predict at a
+ * quarter: chroma varies slowly, and 313 channels at full size would cost more than the
+ * whole rest of the network.
  */
-export function buildColorizer(architecture: ColorizeArchitecture = DEFAULT_COLORIZE_ARCHITECTURE, seed?: number): tfl.LayersModel {
+export type ColorizeHead = 'regression' | 'bins';
+
+/**
+ * Builds the colorizer. Input: L / 100, one channel, at a size that is a multiple of 8. With
+ * a seed the initial weights are the same on every run.
+ */
+export function buildColorizer(architecture: ColorizeArchitecture = DEFAULT_COLORIZE_ARCHITECTURE, seed?: number, head: ColorizeHead = 'regression'): tfl.LayersModel {
   const { baseFilters, middleFilters, deepFilters, bottleneckFilters, bottleneckDepth } = architecture;
   const init = seededInitializers(seed);
   const input = tfl.input({ shape: [null, null, 1], name: 'lightness' });
@@ -65,11 +77,29 @@ export function buildColorizer(architecture: ColorizeArchitecture = DEFAULT_COLO
 
   const decQuarter = apply(conv(deepFilters, 'dec_quarter_1', init), apply(tfl.layers.add({ name: 'skip_quarter' }), [apply(upsample(deepFilters, 'dec_quarter_up', init), eighth), quarter]));
   const decHalf = apply(conv(middleFilters, 'dec_half_1', init), apply(tfl.layers.add({ name: 'skip_half' }), [apply(upsample(middleFilters, 'dec_half_up', init), decQuarter), half]));
+  if (head === 'bins') {
+    const logitsLayer = tfl.layers.conv2d({ filters: chromaBins().count, kernelSize: 1, kernelInitializer: 'zeros', name: 'chroma_logits' });
+    const model = tfl.model({ inputs: input, outputs: apply(logitsLayer, decHalf), name: 'colorize_bins_autoencoder' });
+    logitsLayer.setWeights([logitsLayer.getWeights()[0], tf.tensor1d(greyPriorLogits())]);
+    return model;
+  }
   const decFull = apply(conv(baseFilters, 'dec_full_1', init), apply(tfl.layers.add({ name: 'skip_full' }), [apply(upsample(baseFilters, 'dec_full_up', init), decHalf), full]));
 
   // Zero initialisation makes the untrained model return grey (a = b = 0).
   const chroma = apply(tfl.layers.conv2d({ filters: 2, kernelSize: 3, padding: 'same', kernelInitializer: 'zeros', name: 'chroma' }), decFull);
   return tfl.model({ inputs: input, outputs: chroma, name: 'colorize_autoencoder' });
+}
+
+/**
+ * Initial logits of the bins head: a narrow Gaussian around a = b = 0, so the untrained model
+ * returns near-grey photos, as the regression head does. A uniform start would tint every
+ * photo red, the mean of the sRGB gamut in (a, b).
+ */
+function greyPriorLogits(): Float32Array {
+  const { count, centres } = chromaBins();
+  const logits = new Float32Array(count);
+  for (let bin = 0; bin < count; bin++) logits[bin] = -(centres[bin * 2] ** 2 + centres[bin * 2 + 1] ** 2) / (2 * GREY_PRIOR_SIGMA ** 2);
+  return logits;
 }
 
 /**
@@ -82,22 +112,55 @@ export function workingDimensions(width: number, height: number, workingSize: nu
   return { width: round(width), height: round(height) };
 }
 
-export interface ColorizeOptions {
-  readonly workingSize: number;
-  readonly sizeMultiple: number;
-  /** Factor applied to the predicted chroma, calibrated on validation photos during training (0 to 3). */
+/** Settings that inference reads, calibrated during training and stored in darkroom.json. */
+export interface ChromaSettings {
+  /** Factor applied to the predicted chroma (0 to 3). */
   readonly chromaBoost: number;
+  /** Temperature of the annealed mean, for a model with the bins head; 1 is the plain mean. */
+  readonly temperature: number;
 }
 
-/** Predicts chroma (a, b), HWC with 2 channels in Lab units, for lightness at the working size. */
-export async function predictChroma(model: tfl.LayersModel, lightness: Float32Array, width: number, height: number, chromaBoost: number): Promise<Float32Array> {
-  const output = tf.tidy(() => {
-    const input = tf.div(tf.tensor4d(lightness, [1, height, width, 1]), 100);
-    return tf.mul(model.predict(input) as tf.Tensor, CHROMA_SCALE * chromaBoost);
+export interface ColorizeOptions extends ChromaSettings {
+  readonly workingSize: number;
+  readonly sizeMultiple: number;
+}
+
+/** Chroma (a, b) in Lab units, HWC with 2 channels; a bins model gives it at half the working size. */
+export interface PredictedChroma {
+  readonly values: Float32Array;
+  readonly width: number;
+  readonly height: number;
+}
+
+/** Runs the network on lightness (0-100) at the working size; the caller disposes the output. */
+export function runColorizer(model: tfl.LayersModel, lightness: Float32Array, width: number, height: number): tf.Tensor4D {
+  return tf.tidy(() => model.predict(tf.div(tf.tensor4d(lightness, [1, height, width, 1]), 100)) as tf.Tensor4D);
+}
+
+/** Turns the network's output, regression or bin logits, into chroma. */
+export async function chromaFromOutput(output: tf.Tensor4D, settings: ChromaSettings): Promise<PredictedChroma> {
+  const [, height, width, channels] = output.shape;
+  if (channels !== 2 && channels !== chromaBins().count) {
+    throw new DarkroomError('MODEL_NOT_FOUND', `The colorizer predicts ${channels} channels, neither 2 (a, b) nor the ${chromaBins().count} chroma bins of this version of darkroom`);
+  }
+
+  const chroma = tf.tidy(() => {
+    const ab = channels === 2 ? tf.mul(output, CHROMA_SCALE) : annealedMean(output, settings.temperature);
+    return tf.mul(ab, settings.chromaBoost);
   });
-  const chroma = (await output.data()) as Float32Array;
-  output.dispose();
-  return chroma;
+  const values = (await chroma.data()) as Float32Array;
+  chroma.dispose();
+  return { values, width, height };
+}
+
+/** Predicts chroma for lightness (0-100) at the working size. */
+export async function predictChroma(model: tfl.LayersModel, lightness: Float32Array, width: number, height: number, settings: ChromaSettings): Promise<PredictedChroma> {
+  const output = runColorizer(model, lightness, width, height);
+  try {
+    return await chromaFromOutput(output, settings);
+  } finally {
+    output.dispose();
+  }
 }
 
 /**
@@ -169,6 +232,6 @@ export async function colorizeImage(model: tfl.LayersModel, image: { width: numb
   const lightness = lightnessOf(image.rgb);
   const working = workingDimensions(width, height, options.workingSize, options.sizeMultiple);
   const workingLightness = await resizeLightness(lightness, width, height, working.width, working.height);
-  const chroma = await predictChroma(model, workingLightness, working.width, working.height, options.chromaBoost);
-  return joinLightnessAndChroma(lightness, width, height, chroma, working.width, working.height);
+  const chroma = await predictChroma(model, workingLightness, working.width, working.height, options);
+  return joinLightnessAndChroma(lightness, width, height, chroma.values, chroma.width, chroma.height);
 }

@@ -29,7 +29,7 @@ export interface ModelMetadata {
     scale?: number;
     /** Long side in pixels of the working images of a colorization model. */
     workingSize?: number;
-    /** Training loss of a colorization model, "l2" or "rebalanced-huber". */
+    /** Training loss of a colorization model: "l2", "rebalanced-huber" or "bins". */
     loss?: string;
     /** Share of each video, from its start, that a video model trained on. */
     trainFraction?: number;

@@ -3,13 +3,17 @@ import type * as tfl from '@tensorflow/tfjs-layers';
 
 import { colourfulness, psnr } from '../eval/metrics.js';
 import { greyWithSameLightness, lightnessOf, rgbToLab } from '../media/lab.js';
+import { binCrossEntropy, binTargets, chromaBins } from '../models/chroma-bins.js';
 import {
   buildColorizer,
   CHROMA_SCALE,
+  type ChromaSettings,
+  chromaFromOutput,
   type ColorizeArchitecture,
   COLORIZE_SIZE_MULTIPLE,
   joinLightnessAndChroma,
-  predictChroma,
+  type PredictedChroma,
+  runColorizer,
   validateColorizeArchitecture,
 } from '../models/colorize.js';
 import { invalidOption } from '../errors.js';
@@ -27,15 +31,17 @@ export interface ColorizeTrainOptions extends PhotoTrainOptions {
   readonly architecture: ColorizeArchitecture;
 }
 
-export const COLORIZE_MODEL_VERSION = '1.1.0';
+export const COLORIZE_MODEL_VERSION = '1.2.0';
 
 /**
  * "l2" is the mean squared error on a and b, which predicts the conditional mean colour, so a
  * calibrated chroma factor can scale it up. "rebalanced-huber" weights rare saturated colours up,
  * which gives more colour at once but, on held-out photos, a PSNR below the grey photo's.
+ * "bins" is the cross-entropy over quantised chroma (chroma-bins.ts), read out with a
+ * calibrated annealed mean.
  */
-export type ColorizeLoss = 'l2' | 'rebalanced-huber';
-const COLORIZE_LOSSES: readonly ColorizeLoss[] = ['l2', 'rebalanced-huber'];
+export type ColorizeLoss = 'l2' | 'rebalanced-huber' | 'bins';
+const COLORIZE_LOSSES: readonly ColorizeLoss[] = ['l2', 'rebalanced-huber', 'bins'];
 
 /** Width of the chroma-magnitude bins that class rebalancing counts, in Lab units. */
 const CHROMA_BIN_WIDTH = 10;
@@ -52,6 +58,8 @@ const HUBER_DELTA = 0.1;
  * early model whose colours are still wrong, and 0 gives the grey photo, which always qualifies.
  */
 const CHROMA_BOOSTS = [0, 0.25, 0.5, 0.75, 1, 1.15, 1.3, 1.5, 1.75, 2, 2.5, 3];
+/** Annealed-mean temperatures tried for a bins model; Zhang et al. chose 0.38 by eye. */
+const TEMPERATURES = [1, 0.7, 0.5, 0.38, 0.25];
 
 /** Share of the training photos kept out of the batches to calibrate the chroma factor on. */
 const CALIBRATION_FRACTION = 0.12;
@@ -136,6 +144,12 @@ function rebalancedHuber(predictions: tf.Tensor, targets: tf.Tensor): tf.Scalar 
   });
 }
 
+const LOSS_DESCRIPTIONS: Record<ColorizeLoss, string> = {
+  l2: 'mean squared error on a and b',
+  'rebalanced-huber': 'class-rebalanced Huber loss on a and b',
+  bins: 'cross-entropy over quantised (a, b), read out with an annealed mean',
+};
+
 /** Mean squared error on chroma; the weight channel of `targets` is ignored. */
 function chromaL2(predictions: tf.Tensor, targets: tf.Tensor): tf.Scalar {
   return tf.tidy(() => {
@@ -143,6 +157,12 @@ function chromaL2(predictions: tf.Tensor, targets: tf.Tensor): tf.Scalar {
     return tf.mean(tf.squaredDifference(predictions, chroma)) as tf.Scalar;
   });
 }
+
+const LOSSES: Record<ColorizeLoss, (predictions: tf.Tensor, targets: tf.Tensor) => tf.Scalar> = {
+  l2: chromaL2,
+  'rebalanced-huber': rebalancedHuber,
+  bins: binCrossEntropy,
+};
 
 interface ValidationImage {
   readonly width: number;
@@ -160,10 +180,11 @@ interface ChromaScore {
 }
 
 /** Mean PSNR and colourfulness of images colorized with `chromas` scaled by `boost`. */
-function scoreChroma(images: readonly ValidationImage[], chromas: readonly Float32Array[], boost: number): ChromaScore {
+function scoreChroma(images: readonly ValidationImage[], chromas: readonly PredictedChroma[], boost: number): ChromaScore {
   const results = images.map((image, index) => {
-    const boosted = chromas[index].map((value) => value * boost);
-    return joinLightnessAndChroma(image.lightness, image.width, image.height, boosted, image.width, image.height);
+    const chroma = chromas[index];
+    const boosted = chroma.values.map((value) => value * boost);
+    return joinLightnessAndChroma(image.lightness, image.width, image.height, boosted, chroma.width, chroma.height);
   });
   return {
     greyPsnr: mean(images.map((image) => psnr(image.rgb, image.grey))),
@@ -173,40 +194,54 @@ function scoreChroma(images: readonly ValidationImage[], chromas: readonly Float
   };
 }
 
-function predictAll(model: tfl.LayersModel, images: readonly ValidationImage[]): Promise<Float32Array[]> {
-  return Promise.all(images.map((image) => predictChroma(model, image.lightness, image.width, image.height, 1)));
+/** Unboosted chroma of every image at each temperature; the network runs once per image. */
+async function predictAll(model: tfl.LayersModel, images: readonly ValidationImage[], temperatures: readonly number[]): Promise<PredictedChroma[][]> {
+  const byTemperature: PredictedChroma[][] = temperatures.map(() => []);
+  for (const image of images) {
+    const output = runColorizer(model, image.lightness, image.width, image.height);
+    try {
+      for (const [index, temperature] of temperatures.entries()) byTemperature[index].push(await chromaFromOutput(output, { chromaBoost: 1, temperature }));
+    } finally {
+      output.dispose();
+    }
+  }
+  return byTemperature;
 }
 
 /**
- * Picks the most colourful chroma factor whose mean PSNR on the calibration photos is still at
- * least the grey baseline's. Colour predicted with too little confidence comes out pale, and a
- * factor above 1 restores saturation without trading away accuracy; a factor below 1 is chosen
- * while the predicted colours are worse than none. Calibration photos are training photos kept
- * out of the batches, so the validation photos stay a fair test of the chosen factor.
+ * Picks the most colourful chroma factor, and for a bins model the temperature, whose mean
+ * PSNR on the calibration photos is still at least the grey baseline's. Colour predicted with
+ * too little confidence comes out pale, and a factor above 1 or a lower temperature restores
+ * saturation without trading away accuracy; a factor below 1 is chosen while the predicted
+ * colours are worse than none. Calibration photos are training photos kept out of the
+ * batches, so the validation photos stay a fair test of the choice.
  */
-async function calibrateChromaBoost(model: tfl.LayersModel, images: readonly ValidationImage[]): Promise<number> {
-  if (images.length === 0) return 1;
+async function calibrateChroma(model: tfl.LayersModel, images: readonly ValidationImage[], temperatures: readonly number[]): Promise<ChromaSettings> {
+  if (images.length === 0) return { chromaBoost: 1, temperature: 1 };
 
-  const chromas = await predictAll(model, images);
-  let best = { boost: 0, colourfulness: 0 };
-  for (const boost of CHROMA_BOOSTS) {
-    const score = scoreChroma(images, chromas, boost);
-    if (score.psnr >= score.greyPsnr && score.colourfulness > best.colourfulness) best = { boost, colourfulness: score.colourfulness };
+  const chromas = await predictAll(model, images, temperatures);
+  let best = { chromaBoost: 0, temperature: 1, colourfulness: 0 };
+  for (const [index, temperature] of temperatures.entries()) {
+    for (const boost of CHROMA_BOOSTS) {
+      const score = scoreChroma(images, chromas[index], boost);
+      if (score.psnr >= score.greyPsnr && score.colourfulness > best.colourfulness) best = { chromaBoost: boost, temperature, colourfulness: score.colourfulness };
+    }
   }
-  return best.boost;
+  return { chromaBoost: best.chromaBoost, temperature: best.temperature };
 }
 
-/** Validation metrics at the calibrated factor. */
-async function validateColorizer(model: tfl.LayersModel, images: readonly ValidationImage[], chromaBoost: number): Promise<Record<string, number>> {
-  if (images.length === 0) return { chromaBoost };
+/** Validation metrics at the calibrated settings, and of the plain mean without a factor. */
+async function validateColorizer(model: tfl.LayersModel, images: readonly ValidationImage[], settings: ChromaSettings): Promise<Record<string, number>> {
+  if (images.length === 0) return { ...settings };
 
-  const chromas = await predictAll(model, images);
-  const score = scoreChroma(images, chromas, chromaBoost);
-  const unboosted = scoreChroma(images, chromas, 1);
+  const temperatures = settings.temperature === 1 ? [1] : [settings.temperature, 1];
+  const chromas = await predictAll(model, images, temperatures);
+  const score = scoreChroma(images, chromas[0], settings.chromaBoost);
+  const unboosted = scoreChroma(images, chromas[temperatures.length - 1], 1);
   return {
     ...score,
     colourfulnessRatio: score.colourfulness / score.originalColourfulness,
-    chromaBoost,
+    ...settings,
     unboostedPsnr: unboosted.psnr,
     unboostedColourfulness: unboosted.colourfulness,
   };
@@ -241,9 +276,9 @@ export const COLORIZE_TRAINING: TrainingTask<ColorizeTrainOptions> = {
   resolveOptions: resolveColorizeTrainOptions,
   modelTask: () => 'colorize',
   modelVersion: COLORIZE_MODEL_VERSION,
-  buildModel: (options) => buildColorizer(options.architecture, options.seed),
+  buildModel: (options) => buildColorizer(options.architecture, options.seed, options.loss === 'bins' ? 'bins' : 'regression'),
   describe: (options) =>
-    `working size ${options.workingSize} px, patches ${options.patchSize}x${options.patchSize}, batch ${options.batchSize}, ${options.loss === 'l2' ? 'mean squared error' : 'class-rebalanced Huber loss'} on a and b`,
+    `working size ${options.workingSize} px, patches ${options.patchSize}x${options.patchSize}, batch ${options.batchSize}, ${LOSS_DESCRIPTIONS[options.loss]}`,
   metadata: (options) => ({
     sizeMultiple: COLORIZE_SIZE_MULTIPLE,
     inputChannels: 1,
@@ -265,25 +300,26 @@ export const COLORIZE_TRAINING: TrainingTask<ColorizeTrainOptions> = {
     if (split.calibration.length === 0 && validation.length > 0) {
       log.info(`Fewer than ${MIN_PHOTOS_TO_CALIBRATE} training photos: the chroma factor is calibrated on the validation photos`);
     }
-    let chromaBoost = 1;
+    const bins = options.loss === 'bins' ? chromaBins() : undefined;
+    let settings: ChromaSettings = { chromaBoost: 1, temperature: 1 };
 
     return {
       makeBatch: () => {
-        const { lightness, targets } = toLabBatch(samplePatches(split.train, batchSize, patchSize, random), weights);
-        return {
-          inputs: tf.tensor4d(lightness, [batchSize, patchSize, patchSize, 1]),
-          targets: tf.tensor4d(targets, [batchSize, patchSize, patchSize, 3]),
-        };
+        const patches = samplePatches(split.train, batchSize, patchSize, random);
+        const { lightness, targets } = toLabBatch(patches, weights);
+        const inputs = tf.tensor4d(lightness, [batchSize, patchSize, patchSize, 1]);
+        if (bins) return { inputs, targets: tf.tensor4d(binTargets(patches, batchSize, patchSize, patchSize, bins), [batchSize, patchSize / 2, patchSize / 2, bins.count]) };
+        return { inputs, targets: tf.tensor4d(targets, [batchSize, patchSize, patchSize, 3]) };
       },
-      loss: options.loss === 'l2' ? chromaL2 : rebalancedHuber,
+      loss: LOSSES[options.loss],
       validate: async (model) => {
-        chromaBoost = await calibrateChromaBoost(model, calibration);
-        if (chromaBoost === 0 && calibration.length > 0) {
+        settings = await calibrateChroma(model, calibration, bins ? TEMPERATURES : [1]);
+        if (settings.chromaBoost === 0 && calibration.length > 0) {
           log.warn('No chroma factor kept the calibration photos at or above the PSNR of grey, so the factor is 0 and the model returns grey photos; train longer or on more photos');
         }
-        return validateColorizer(model, validation, chromaBoost);
+        return validateColorizer(model, validation, settings);
       },
-      inference: () => ({ chromaBoost }),
+      inference: () => (bins ? { ...settings } : { chromaBoost: settings.chromaBoost }),
       calibration: split.calibration.map((photo) => photo.name),
     };
   },
