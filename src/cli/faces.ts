@@ -21,7 +21,8 @@ Options:
   --every N            take every Nth frame of a video (default ${DEFAULT_FACE_OPTIONS.every})
   --min-size PX        skip faces whose box is smaller (default ${DEFAULT_FACE_OPTIONS.minSize})
   --min-score X        detection confidence from 0.05 to 1 (default ${DEFAULT_FACE_OPTIONS.minScore})
-  --reference IMAGE    keep only faces of the person in this photo (its largest face)
+  --reference IMAGE    keep only faces of the person in this photo (its most
+                       confident face)
   --max-distance D     with --reference: the largest descriptor distance kept (default ${DEFAULT_FACE_OPTIONS.maxDistance};
                        face-api takes ${SAME_PERSON_DISTANCE} as the limit for one person)
 

@@ -198,9 +198,9 @@ async function loadReference(file: string, options: Readonly<FaceExtractOptions>
   const image = await decodeImage(file, { maxPixels: MAX_PIXELS });
   const faces = await detectFaces({ width: image.width, height: image.height, rgb: image.rgb }, { minScore: options.minScore });
   if (faces.length === 0) throw new DarkroomError('INVALID_INPUT', `${file}: no face found in the --reference photo`, { file });
-  const largest = faces.reduce((best, face) => (face.box.width * face.box.height > best.box.width * best.box.height ? face : best));
-  if (faces.length > 1) log.warn(`${file}: ${faces.length} faces in the --reference photo; using the largest`);
-  return { file, descriptor: largest.descriptor };
+  // The most confident face, not the largest: SSD MobileNet's false detections tend to be large boxes of lower score.
+  if (faces.length > 1) log.warn(`${file}: ${faces.length} faces in the --reference photo; using the most confident one (score ${faces[0].score.toFixed(2)})`);
+  return { file, descriptor: faces[0].descriptor };
 }
 
 interface SourceContext {
