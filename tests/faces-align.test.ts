@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { type Affine, affineScale, alignFace, applyAffine, estimateSimilarity, invertAffine, templateFor, warpAffine } from '../src/faces/align.js';
 import type { Point } from '../src/faces/detect.js';
 
-/** A similarity transform from its parts, the way a test states what it expects. */
+/** Builds a similarity transform from its scale, angle and translation. */
 function similarity(scale: number, angle: number, tx: number, ty: number): Affine {
   const a = scale * Math.cos(angle);
   const b = scale * Math.sin(angle);

@@ -8,7 +8,7 @@ import { promisify } from 'node:util';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { resolveFaceExtractOptions } from '../src/faces/extract.js';
+import { clusterIdentities, type FaceRecord, groupIdentities, resolveFaceExtractOptions } from '../src/faces/extract.js';
 import { locateBinary } from '../src/media/ffmpeg.js';
 import { runCli } from './helpers/cli.js';
 
@@ -38,7 +38,7 @@ async function readManifest(out: string): Promise<Manifest> {
 describe('faces extract options', () => {
   it('fills in the defaults and freezes them', () => {
     const options = resolveFaceExtractOptions({ out: 'faces' });
-    expect(options).toEqual({ out: 'faces', size: 64, every: 5, minSize: 40, minScore: 0.5, reference: undefined, maxDistance: 0.55 });
+    expect(options).toEqual({ out: 'faces', size: 64, every: 5, minSize: 40, minScore: 0.5, reference: undefined, maxDistance: 0.55, cluster: undefined });
     expect(Object.isFrozen(options)).toBe(true);
   });
 
@@ -60,6 +60,31 @@ describe('faces extract options', () => {
     expect(message({ reference: 'me.jpg', maxDistance: '-1' })).toBe('Expected a number from 0.01 to 2 for --max-distance but received -1');
     expect(message({ reference: ' ' })).toBe('Expected an image path for --reference but received " "');
     expect(message({ maxDistance: '0.5' })).toBe('--max-distance applies only with --reference IMAGE');
+    expect(message({ cluster: '0' })).toBe('Expected an integer from 1 to 100 for --cluster but received 0');
+  });
+});
+
+describe('identities', () => {
+  /** Faces whose descriptors sit around two points 0.8 apart, 0.1 to 0.2 from their own point. */
+  function faces(): FaceRecord[] {
+    return [0, 1, 0, 0, 1, 0, 1, 0].map((person, index) => {
+      const descriptor = new Array<number>(128).fill(0);
+      descriptor[0] = person * 0.8;
+      descriptor[1 + (index % 3)] = 0.1 + 0.05 * (index % 3);
+      return { descriptor, identity: -1 } as unknown as FaceRecord;
+    });
+  }
+
+  it('splits two people with k-means, the larger group first', () => {
+    const records = faces();
+    expect(clusterIdentities(records, 2)).toEqual([5, 3]);
+    expect(records.map((record) => record.identity)).toEqual([0, 1, 0, 0, 1, 0, 1, 0]);
+  });
+
+  it('groups faces within the same-person distance without k-means', () => {
+    const records = faces();
+    expect(groupIdentities(records)).toEqual([5, 3]);
+    expect(records.map((record) => record.identity)).toEqual([0, 1, 0, 0, 1, 0, 1, 0]);
   });
 });
 

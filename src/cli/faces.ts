@@ -25,10 +25,13 @@ Options:
                        confident face)
   --max-distance D     with --reference: the largest descriptor distance kept (default ${DEFAULT_FACE_OPTIONS.maxDistance};
                        face-api takes ${SAME_PERSON_DISTANCE} as the limit for one person)
+  --cluster K          split the faces into K identities by k-means on their descriptors
 
 Faces turned further than about 60 degrees to a side (nose tip more than ${MAX_YAW_RATIO} eye distances
-from the eyes' midpoint) are skipped. Without --reference, the faces are grouped by descriptor
-and the log says when several people appear; faces.json gives each face's group as "identity".
+from the eyes' midpoint) are skipped. Without --cluster, faces whose descriptors lie within
+${SAME_PERSON_DISTANCE} of a group's mean are grouped, and the log says when several people appear; this
+can merge look-alike faces (animated characters), which --cluster K separates better.
+faces.json gives each face's group as "identity".
 A file that cannot be read is reported and the others go on; the exit status is then 1.`;
 
 const FACES_OPTIONS = {
@@ -39,6 +42,7 @@ const FACES_OPTIONS = {
   'min-score': { type: 'string' },
   reference: { type: 'string' },
   'max-distance': { type: 'string' },
+  cluster: { type: 'string' },
 } as const;
 
 export async function facesCommand(args: readonly string[]): Promise<number> {
@@ -66,7 +70,9 @@ export async function facesCommand(args: readonly string[]): Promise<number> {
   log.info(`${parts.join(', ')} -> ${summary.out}`);
 
   const sizes = summary.identitySizes;
-  if (options.reference === undefined && sizes.length > 1) {
+  if (options.cluster !== undefined) {
+    log.info(`Identities by k-means: ${sizes.join(', ')} faces ("identity" in faces.json)`);
+  } else if (options.reference === undefined && sizes.length > 1) {
     log.info(`The faces look like ${sizes.length} different people (groups of ${sizes.join(', ')} faces, "identity" in faces.json); add --reference IMAGE to keep one`);
   }
   return failed > 0 ? 1 : 0;

@@ -10,9 +10,9 @@ import { alignmentPoints, type Point, type RgbFrame } from './detect.js';
 export type Affine = readonly [a: number, b: number, tx: number, c: number, d: number, ty: number];
 
 /**
- * Where the eye centres, the nose tip and the mouth corners go, as fractions of the crop's side.
- * The five-point template of ArcFace (112 x 112 crops, Deng et al. 2019) divided by 112, the
- * eyes and mouth level and the face filling the crop from brow to chin.
+ * Target positions of the eye centres, the nose tip and the mouth corners, as fractions of the
+ * crop's side: the five-point template that ArcFace uses for its 112 x 112 crops, divided by 112.
+ * The eyes and mouth come out level and the face fills the crop from brow to chin.
  */
 export const ALIGNMENT_TEMPLATE: readonly Point[] = Object.freeze([
   [38.2946 / 112, 51.6963 / 112],

@@ -4,7 +4,7 @@
  * The package's node builds each require a tfjs of their own: face-api.node.js the native
  * @tensorflow/tfjs-node, face-api.node-wasm.js the @tensorflow/tfjs union package plus the wasm
  * backend. darkroom installs neither the union package nor, always, tfjs-node. The wasm build is
- * compiled here with a require() that answers "@tensorflow/tfjs" with the project's tfjs-core,
+ * compiled here with a require() that returns the project's tfjs-core for "@tensorflow/tfjs",
  * so face-api's ops run on the engine and backend that the rest of darkroom uses. face-api only
  * calls ops, tf.tidy and tf.io.weightsLoaderFactory, all of which tfjs-core has.
  *
