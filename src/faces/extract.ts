@@ -151,7 +151,7 @@ export async function extractFaces(inputs: readonly string[], options: Readonly<
       const context: SourceContext = { file, stem, staging, options, reference, log, records, signal };
       sources.push(await extractSource(context));
     }
-    if (signal?.aborted) throw new DarkroomError('INTERRUPTED', `Stopped; nothing was written to ${options.out}`);
+    if (signal?.aborted) throw new DarkroomError('INTERRUPTED', `Interrupted; nothing was written to ${options.out}`);
 
     const identitySizes = options.cluster === undefined ? groupIdentities(records) : clusterIdentities(records, options.cluster);
     const manifest = {
@@ -308,7 +308,8 @@ async function extractVideo(context: SourceContext, tally: Tally): Promise<void>
   }
   progress.finish();
 
-  if (signal?.aborted) throw new DarkroomError('INTERRUPTED', 'Stopped');
+  // extractFaces raises the interruption once, with the output folder's name.
+  if (signal?.aborted) return;
   const summary = await reader.summary();
   if (summary.status === 'partial') {
     const lost = summary.framesLost === undefined || summary.framesLost === 0 ? '' : `, ${summary.framesLost} frames lost`;
