@@ -2,6 +2,7 @@ import { DarkroomError } from '../errors.js';
 import { createLogger, setLogLevel } from '../log.js';
 import { datasetCommand } from './dataset.js';
 import { evalCommand } from './eval.js';
+import { facesCommand } from './faces.js';
 import { generateCommand } from './generate.js';
 import { infoCommand } from './info.js';
 import { latentCommand } from './latent.js';
@@ -32,6 +33,8 @@ Commands:
   generate write a synthetic image dataset from a trained VAE or GAN:
            darkroom generate gan --count 10000 --out DIR
   latent   traverse, interpolate and map the latent space of a VAE or GAN
+  faces    extract aligned face crops from photos and videos:
+           darkroom faces extract clip.mp4 --out DIR
 
 Every command takes --help, --verbose (debug output), --quiet and --backend NAME
 (auto, tensorflow-gpu, tensorflow, wasm, cpu; or the DARKROOM_BACKEND variable).
@@ -50,6 +53,7 @@ const COMMANDS: Record<string, (args: readonly string[]) => Promise<number>> = {
   dataset: datasetCommand,
   generate: generateCommand,
   latent: latentCommand,
+  faces: facesCommand,
 };
 
 /** Runs the CLI and returns the exit status. */

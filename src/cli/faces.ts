@@ -1,0 +1,79 @@
+import { DarkroomError } from '../errors.js';
+import { DEFAULT_FACE_OPTIONS, extractFaces, MAX_YAW_RATIO, resolveFaceExtractOptions, SAME_PERSON_DISTANCE } from '../faces/extract.js';
+import { createLogger } from '../log.js';
+import { interruptSignal, parseCommandArgs, toCamelCase } from './args.js';
+import { startBackend } from './backend.js';
+
+export const FACES_HELP = `Usage: darkroom faces extract <photos, videos or folders> --out DIR [options]
+
+Finds the faces in photos and video frames with face-api (SSD MobileNet detector, 68 landmarks,
+128-D recognition descriptor; the weights ship inside the npm package), aligns each face by its
+eyes, nose tip and mouth corners into a square crop, and writes
+
+  DIR/faces/<source>-<frame>-<k>.png   the crops (frame 0 for a photo, k counts faces in the frame)
+  DIR/faces.json                       per crop: source, frame and time, detection score and box,
+                                       the 2x3 alignment matrix and its inverse, the landmarks in
+                                       the crop and the descriptor; per input file, what was found
+
+Options:
+  --out DIR            a new or empty folder; written to a hidden folder renamed at the end
+  --size 64|128        side of the crops in pixels (default ${DEFAULT_FACE_OPTIONS.size})
+  --every N            take every Nth frame of a video (default ${DEFAULT_FACE_OPTIONS.every})
+  --min-size PX        skip faces whose box is smaller (default ${DEFAULT_FACE_OPTIONS.minSize})
+  --min-score X        detection confidence from 0.05 to 1 (default ${DEFAULT_FACE_OPTIONS.minScore})
+  --reference IMAGE    keep only faces of the person in this photo (its most
+                       confident face)
+  --max-distance D     with --reference: the largest descriptor distance kept (default ${DEFAULT_FACE_OPTIONS.maxDistance};
+                       face-api takes ${SAME_PERSON_DISTANCE} as the limit for one person)
+  --cluster K          split the faces into K identities by k-means on their descriptors
+
+Faces turned further than about 60 degrees to a side (nose tip more than ${MAX_YAW_RATIO} eye distances
+from the eyes' midpoint) are skipped. Without --cluster, faces whose descriptors lie within
+${SAME_PERSON_DISTANCE} of a group's mean are grouped, and the log says when several people appear; this
+can merge look-alike faces (animated characters), which --cluster K separates better.
+faces.json gives each face's group as "identity".
+A file that cannot be read is reported and the others go on; the exit status is then 1.`;
+
+const FACES_OPTIONS = {
+  out: { type: 'string' },
+  size: { type: 'string' },
+  every: { type: 'string' },
+  'min-size': { type: 'string' },
+  'min-score': { type: 'string' },
+  reference: { type: 'string' },
+  'max-distance': { type: 'string' },
+  cluster: { type: 'string' },
+} as const;
+
+export async function facesCommand(args: readonly string[]): Promise<number> {
+  const { values, positionals } = parseCommandArgs('faces', args, FACES_OPTIONS);
+  if (values.help) {
+    process.stdout.write(FACES_HELP + '\n');
+    return 0;
+  }
+  const [action, ...inputs] = positionals;
+  if (action !== 'extract') throw new DarkroomError('USAGE', `darkroom faces: expected "extract" but received ${JSON.stringify(action ?? '')}; see "darkroom faces --help"`);
+  const options = resolveFaceExtractOptions(toCamelCase(values));
+  if (inputs.length === 0) throw new DarkroomError('USAGE', 'darkroom faces extract: missing the photos, videos or folders to read; see "darkroom faces --help"');
+
+  const log = createLogger('faces');
+  await startBackend(values.backend, log);
+  const signal = interruptSignal(() => log.info('Stopping after the current frame; nothing will be written'));
+  const summary = await extractFaces(inputs, options, log, signal);
+
+  const failed = summary.sources.filter((source) => source.error !== undefined).length;
+  const withFaces = summary.sources.filter((source) => source.faces > 0).length;
+  const withoutFace = summary.sources.length - failed - withFaces;
+  const parts = [`${summary.faces} face${summary.faces === 1 ? '' : 's'} from ${withFaces} of ${summary.sources.length} file${summary.sources.length === 1 ? '' : 's'}`];
+  if (withoutFace > 0) parts.push(`${withoutFace} with no face kept`);
+  if (failed > 0) parts.push(`${failed} unreadable`);
+  log.info(`${parts.join(', ')} -> ${summary.out}`);
+
+  const sizes = summary.identitySizes;
+  if (options.cluster !== undefined) {
+    log.info(`Identities by k-means: ${sizes.join(', ')} faces ("identity" in faces.json)`);
+  } else if (options.reference === undefined && sizes.length > 1) {
+    log.info(`The faces look like ${sizes.length} different people (groups of ${sizes.join(', ')} faces, "identity" in faces.json); add --reference IMAGE to keep one`);
+  }
+  return failed > 0 ? 1 : 0;
+}
