@@ -60,6 +60,11 @@ export interface LoadedGenerator {
  * folder with a top-level `darkroom.json` contains a complete model.
  */
 export async function saveGenerator(dir: string, networks: Readonly<Record<string, tfl.LayersModel>>, metadata: GeneratorMetadata): Promise<void> {
+  await saveNetworks(dir, networks, metadata);
+}
+
+/** Saves a model made of several networks (a generator, a face-swap pair) in that layout. */
+export async function saveNetworks(dir: string, networks: Readonly<Record<string, tfl.LayersModel>>, metadata: object): Promise<void> {
   for (const [name, network] of Object.entries(networks)) {
     await saveModel(network, path.join(dir, name), metadata as never);
   }
