@@ -207,6 +207,18 @@ describe('video-anomaly training', () => {
     expect(JSON.parse(await readFile(path.join(out, CALIBRATION_FILE), 'utf8'))).toEqual(calibration);
   });
 
+  it('trains the ConvLSTM model over two threads to the losses of one thread', async () => {
+    const video = await writeVideo(40);
+    const options = (out: string) => VIDEO_ANOMALY_TRAINING.resolveOptions({ ...SMALL, data: [video], out: path.join(dir, out), architecture: TINY_VIDEO });
+
+    const one = await trainTask(VIDEO_ANOMALY_TRAINING, options('video-one-thread'), { log, backend: 'wasm', threads: 1 });
+    const two = await trainTask(VIDEO_ANOMALY_TRAINING, options('video-two-threads'), { log, backend: 'wasm', threads: 2 });
+
+    expect(two.metrics.loss).toBeCloseTo(one.metrics.loss, 6);
+    expect(Object.keys(two.metrics).sort()).toEqual(Object.keys(one.metrics).sort());
+    for (const key of Object.keys(one.metrics)) expect(Math.abs(two.metrics[key] - one.metrics[key])).toBeLessThan(1e-3 * Math.max(1, Math.abs(one.metrics[key])));
+  });
+
   it('resumes only on the same data', async () => {
     const out = path.join(dir, 'video-resume');
     const video = await writeVideo(40);
