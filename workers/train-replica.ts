@@ -14,7 +14,7 @@ const setup = workerData as ReplicaSetup;
 const ready = (async () => {
   await initBackend(setup.backend);
   const task = TRAINING_TASKS.get(setup.command);
-  if (task === undefined) throw new Error(`no training task named ${setup.command}`);
+  if (task === undefined) throw new Error(`Unknown training task ${JSON.stringify(setup.command)}`);
   const model = await tfl.loadLayersModel(tf.io.fromMemory(setup.artifacts));
   return { model, loss: task.loss(setup.options as never) };
 })();

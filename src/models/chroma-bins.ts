@@ -6,16 +6,20 @@ import { rgbToLab } from '../media/lab.js';
  * Quantised chroma for the colorizer's classification head, after Zhang, Isola and Efros
  * (2016), "Colorful Image Colorization": the (a, b) plane is cut into square cells, and the
  * network predicts a distribution over the cells that sRGB colours can reach. Its mean is what
- * a regression predicts; sharpening it first ("annealed mean") keeps the colour of pixels the
- * network is sure about vivid while unsure pixels stay near grey.
+ * a regression predicts. Sharpening it first ("annealed mean") keeps vivid the colour of pixels
+ * the network is sure about, while unsure pixels stay near grey.
  */
 
-/** Side of a chroma cell in Lab units; Zhang et al. use 10, which gives 313 cells in sRGB. */
+/** Side of a chroma cell in Lab units, as in Zhang et al., who count 313 cells in sRGB. */
 export const CHROMA_BIN_SPACING = 10;
 /** Cell centres run from -CHROMA_BIN_LIMIT to CHROMA_BIN_LIMIT on both axes. */
 const CHROMA_BIN_LIMIT = 110;
 const GRID_SIDE = (2 * CHROMA_BIN_LIMIT) / CHROMA_BIN_SPACING + 1;
-/** Step through each sRGB channel when finding the reachable cells; 3 misses none of the 313. */
+/**
+ * Step through each sRGB channel when finding the reachable cells. A step of 3 finds 306 of the
+ * 309 cells that a step of 1 finds, and the soft encoding gives the few colours of the other 3
+ * to their neighbours. Changing it changes the bin count, which saved models depend on.
+ */
 const GAMUT_STEP = 3;
 
 export interface ChromaBins {
@@ -29,8 +33,8 @@ export interface ChromaBins {
 let cachedBins: ChromaBins | undefined;
 
 /**
- * The cells of the grid that sRGB colours reach, as the four corners of their bilinear
- * soft encoding. Computed once from the sRGB cube, so the list is the same on every machine
+ * Returns the cells of the grid that sRGB colours reach, as the four corners of their bilinear
+ * soft encoding. They are computed once from the sRGB cube, so the list is the same on every machine
  * and no table has to ship with the models.
  */
 export function chromaBins(): ChromaBins {

@@ -12,8 +12,8 @@ import type { Batch } from './loop.js';
 
 /**
  * Data-parallel training over worker threads. The wasm backend runs one thread per process, so
- * a training step on one core leaves the others idle. Each replica holds a copy of the model and
- * computes the gradient of its share of the batch; the main thread sums the shares' gradients,
+ * a training step on one core leaves the others idle. Each replica keeps a copy of the model and
+ * computes the gradient of its share of the batch. The main thread sums the shares' gradients,
  * weighted by their sizes, applies them with its optimizer, and sends the new weights with the
  * next shards. Every replica starts each step from the same weights, and the summed gradient is
  * that of the whole batch, so the result is single-thread training's up to float rounding.
@@ -22,7 +22,7 @@ import type { Batch } from './loop.js';
  * step must reach every replica once, which a task queue does not promise.
  */
 
-/** What a replica needs to rebuild the model and the task's loss. */
+/** Setup of a replica thread: enough to rebuild the model and the task's loss. */
 export interface ReplicaSetup {
   readonly backend: BackendName;
   /** The `darkroom train` task, whose `loss(options)` the replica calls. */
@@ -53,8 +53,8 @@ export function shardSizes(size: number, parts: number): number[] {
 }
 
 /**
- * The gradient of `loss` over a shard, scaled by the shard's share of the batch, for each
- * trainable weight in order. Replicas and the main thread both call this.
+ * Computes the gradient of `loss` over a shard, scaled by the shard's share of the batch, for
+ * each trainable weight in order. Replicas and the main thread both call this.
  */
 export function shardGradients(model: tfl.LayersModel, loss: LossFunction, inputs: tf.Tensor, targets: tf.Tensor, scale: number): { loss: tf.Scalar; gradients: tf.Tensor[] } {
   const variables = model.trainableWeights.map((weight) => weight.read() as tf.Variable);
