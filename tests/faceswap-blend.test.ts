@@ -56,7 +56,7 @@ describe('feathered mask', () => {
   const aligned = alignFace(gradientFrame(WIDTH, HEIGHT), LANDMARKS, size);
   const mask = featheredMask(aligned.landmarks, size);
 
-  it('is 0 along the crop border, 1 inside the face and strictly between on a band', () => {
+  it('is 0 on the border, 1 inside, soft between', () => {
     for (let i = 0; i < size; i++) {
       for (const index of [i, (size - 1) * size + i, i * size, i * size + size - 1]) expect(mask[index]).toBe(0);
     }
@@ -65,7 +65,7 @@ describe('feathered mask', () => {
     expect(band).toBeGreaterThan(size * 2);
   });
 
-  it('has no hard edge: neighbouring values differ by less than a quarter', () => {
+  it('has no hard edge', () => {
     let steepest = 0;
     for (let v = 0; v < size; v++) {
       for (let u = 0; u < size; u++) {
@@ -79,7 +79,7 @@ describe('feathered mask', () => {
 });
 
 describe('warping the crop back', () => {
-  it('puts an unchanged crop back where the face was, and leaves the rest untouched', () => {
+  it('returns an unchanged crop to its place', () => {
     const frame = gradientFrame(WIDTH, HEIGHT);
     const aligned = alignFace(frame, LANDMARKS, 128);
     const mask = featheredMask(aligned.landmarks, 128);
@@ -102,7 +102,7 @@ describe('warping the crop back', () => {
     }
   });
 
-  it('blends a replaced crop over the face and only there', () => {
+  it('replaces the face and nothing else', () => {
     const frame = gradientFrame(WIDTH, HEIGHT);
     const aligned = alignFace(frame, LANDMARKS, 64);
     const mask = featheredMask(aligned.landmarks, 64);
@@ -120,7 +120,7 @@ describe('warping the crop back', () => {
     expect(at(200, 100)).toEqual([200, 100, 128]);
   });
 
-  it('runs the whole swap path with a decoder that returns its input', async () => {
+  it('keeps the frame with an identity decoder', async () => {
     const frame = gradientFrame(WIDTH, HEIGHT);
     const swapper = new FaceSwapper({ size: 128, identities: { a: 'anna', b: 'bruno' }, decoder: async (crops) => crops.map((crop) => Uint8Array.from(crop)) }, { to: 'b', label: false, minSize: 1, minScore: 0.5 });
     const out: RgbFrame = { ...frame, rgb: Uint8Array.from(frame.rgb) };
@@ -135,7 +135,7 @@ describe('warping the crop back', () => {
 });
 
 describe('Reinhard colour transfer', () => {
-  it('moves the mean and standard deviation in Lab inside the mask to the target', () => {
+  it('matches Lab mean and deviation', () => {
     const size = 32;
     const mask = new Float32Array(size * size).fill(1);
     let seed = 5;
@@ -148,19 +148,19 @@ describe('Reinhard colour transfer', () => {
     }
 
     const moved = labStatistics(reinhardTransfer(source, target, mask), mask);
-    const wanted = labStatistics(target, mask);
+    const targetStatistics = labStatistics(target, mask);
     const before = labStatistics(source, mask);
 
     for (let c = 0; c < 3; c++) {
-      expect(Math.abs(moved.mean[c] - wanted.mean[c])).toBeLessThan(0.5);
-      expect(Math.abs(moved.deviation[c] - wanted.deviation[c])).toBeLessThan(0.5);
+      expect(Math.abs(moved.mean[c] - targetStatistics.mean[c])).toBeLessThan(0.5);
+      expect(Math.abs(moved.deviation[c] - targetStatistics.deviation[c])).toBeLessThan(0.5);
     }
-    expect(Math.abs(before.mean[1] - wanted.mean[1])).toBeGreaterThan(10);
+    expect(Math.abs(before.mean[1] - targetStatistics.mean[1])).toBeGreaterThan(10);
   });
 });
 
 describe('synthetic note', () => {
-  it('adds a dc:description to an existing XMP packet and keeps what was there', () => {
+  it('adds to existing XMP', () => {
     const existing = '<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#"><rdf:Description rdf:about="" xmlns:dc="http://purl.org/dc/elements/1.1/"><dc:rights>CC0</dc:rights></rdf:Description></rdf:RDF></x:xmpmeta>';
     const marked = withSyntheticXmp(existing);
     expect(marked).toContain('<dc:rights>CC0</dc:rights>');

@@ -71,7 +71,7 @@ describe('faceswap options', () => {
     expect(resolveFaceSwapCommandOptions({ model: 'm', to: 'a', out: 'o' })).toEqual({ model: 'm', to: 'a', out: 'o', label: false, minSize: 40, minScore: 0.5 });
   });
 
-  it('rejects bad values with exact messages', () => {
+  it('rejects bad values exactly', () => {
     expect(message({ to: 'c' })).toBe('Expected a or b for --to but received "c"');
     expect(message({ to: undefined })).toBe('Expected a or b for --to but received undefined');
     expect(message({ model: undefined })).toBe('Expected a folder path for --model but received undefined');
@@ -82,20 +82,20 @@ describe('faceswap options', () => {
 });
 
 describe('darkroom faceswap', () => {
-  it('prints its help, with the consent line', async () => {
+  it('prints help with consent line', async () => {
     const result = await runCli(['faceswap', '--help']);
     expect(result.code).toBe(0);
     expect(result.stdout).toContain('Usage: darkroom faceswap --model DIR --to a|b');
     expect(result.stdout).toContain('Only swap faces of people who have agreed to it.');
   });
 
-  it('exits with status 2 on a bad flag', async () => {
+  it('exits 2 on a bad flag', async () => {
     const result = await runCli(['faceswap', '--model', model, '--to', 'c', SAMPLE, '--out', join(directory, 'never')]);
     expect(result.code).toBe(2);
     expect(result.stderr).toContain('Expected a or b for --to but received "c"');
   });
 
-  it('swaps the face of a photo, keeps its format and marks it as synthetic', async () => {
+  it('swaps and marks a photo', async () => {
     const out = join(directory, 'photo-out');
     const result = await runCli(['faceswap', '--model', model, '--to', 'b', SAMPLE, '--out', out, '--label']);
     expect(result.stderr).toContain('has no identity descriptors, so every face is swapped');
@@ -122,7 +122,7 @@ describe('darkroom faceswap', () => {
     expect(difference(8, 236, 8)).toBeGreaterThan(20);
   });
 
-  it('keeps the frame count, frame rate and audio of a video and marks it as synthetic', async () => {
+  it('keeps video frames, rate and audio', async () => {
     const out = join(directory, 'video-out');
     const result = await runCli(['faceswap', '--model', model, '--to', 'a', video, '--out', out, '--min-size', '20']);
     expect(result.stderr).toMatch(/portrait\.avi: \d+ of \d+ faces? swapped from bruno to anna in 8 of 8 frames, [\d.]+ s\/frame/);
@@ -138,7 +138,7 @@ describe('darkroom faceswap', () => {
     expect((await readdir(out)).filter((name) => name.startsWith('.'))).toEqual([]);
   }, 60_000);
 
-  it('reports photos without a face and unreadable files by name, and goes on', async () => {
+  it('reports bad files and goes on', async () => {
     const inputs = join(directory, 'mixed');
     await mkdir(inputs);
     await writeFile(join(inputs, 'broken.jpg'), (await readFile(SAMPLE)).subarray(0, 600));
@@ -156,7 +156,7 @@ describe('darkroom faceswap', () => {
     expect(await readdir(out)).toEqual(['astronaut.jpg']);
   });
 
-  it('leaves faces of the target identity and tiny faces alone, saying why', async () => {
+  it('leaves target and tiny faces alone', async () => {
     // The photo's own descriptor as identity a, its opposite as b: the face is a.
     const faces = join(directory, 'faces');
     const extracted = await runCli(['faces', 'extract', SAMPLE, '--out', faces, '--min-size', '20']);
@@ -176,7 +176,7 @@ describe('darkroom faceswap', () => {
 });
 
 describe('darkroom eval faceswap', () => {
-  it('prints reconstruction PSNR and identity scores on crops and on a video, and writes JSON', async () => {
+  it('prints PSNR and identity scores', async () => {
     const crops = { a: join(directory, 'crops-a'), b: join(directory, 'crops-b') };
     for (const [identity, folder] of Object.entries(crops)) {
       await mkdir(folder);

@@ -1,7 +1,7 @@
 /**
  * `darkroom eval faceswap`: reconstruction PSNR of each identity through its own decoder, and an
- * identity score: the share of swapped faces that face-api's recognition net places nearer to
- * the target identity than to the source identity.
+ * identity score. The identity score is the share of swapped faces that face-api's recognition
+ * net places nearer to the target identity than to the source identity.
  *
  * Reference descriptors are the normalised mean of each identity's descriptors, always made the
  * same way as the descriptors they are compared with:
@@ -30,11 +30,11 @@ import { psnr } from './metrics.js';
 export interface FaceSwapEvalOptions {
   readonly a: string;
   readonly b: string;
-  /** With a `faces extract` folder: keep only faces of this identity number from faces.json. */
+  /** Identity number in faces.json whose faces are kept, with a `faces extract` folder. */
   readonly aIdentity?: number;
   readonly bIdentity?: number;
   readonly video?: string;
-  /** With --video: score every Nth frame. */
+  /** Step between scored frames of --video. */
   readonly every: number;
   readonly minSize: number;
   readonly out?: string;
@@ -59,7 +59,10 @@ interface FacesManifest {
   readonly faces: { readonly file: string; readonly identity: number; readonly descriptor: number[] }[];
 }
 
-/** Names of held-out crops, if `darkroom train faceswap` recorded them as training.validationFiles.{a,b}. */
+/**
+ * Returns the names of the held-out crops of one identity, from training.validationFiles.{a,b}.
+ * NOTE: that field name is a guess at what `darkroom train faceswap` writes; without it every crop is used.
+ */
 function validationFiles(loaded: LoadedFaceSwap, identity: Identity): Set<string> | undefined {
   const listed = (loaded.metadata.training as { validationFiles?: Partial<Record<Identity, unknown>> }).validationFiles?.[identity];
   if (!Array.isArray(listed) || listed.length === 0) return undefined;
@@ -67,7 +70,7 @@ function validationFiles(loaded: LoadedFaceSwap, identity: Identity): Set<string
 }
 
 /** Reads a `faces extract` output (faces.json, optionally one identity of it) or a folder of crops, at the model's crop size. */
-async function readIdentity(folder: string, identityNumber: number | undefined, size: number, held: Set<string> | undefined, flag: string): Promise<IdentityCrops> {
+async function readIdentity(folder: string, identityNumber: number | undefined, size: number, validation: Set<string> | undefined, flag: string): Promise<IdentityCrops> {
   if (!existsSync(folder)) throw new DarkroomError('USAGE', `darkroom eval faceswap: ${flag} ${folder} does not exist`);
   const manifestPath = path.join(folder, 'faces.json');
   let entries: { file: string; descriptor?: number[] }[];
@@ -81,18 +84,18 @@ async function readIdentity(folder: string, identityNumber: number | undefined, 
     entries = names.map((name) => ({ file: path.join(folder, name) }));
   }
 
-  const kept = held === undefined ? entries : entries.filter((entry) => held.has(path.basename(entry.file)));
-  if (kept.length === 0) {
-    const which = identityNumber === undefined ? '' : ` of identity ${identityNumber}`;
-    throw new DarkroomError('INVALID_INPUT', `${folder}: no face crops${which}${held === undefined ? '' : ' among the validation files in the model\'s darkroom.json'}`);
+  const selected = validation === undefined ? entries : entries.filter((entry) => validation.has(path.basename(entry.file)));
+  if (selected.length === 0) {
+    const ofIdentity = identityNumber === undefined ? '' : ` of identity ${identityNumber}`;
+    throw new DarkroomError('INVALID_INPUT', `${folder}: no face crops${ofIdentity}${validation === undefined ? '' : ' among the validation files in the model\'s darkroom.json'}; check ${flag} and ${flag}-identity`);
   }
 
-  const crops = await Promise.all(kept.map(async (entry) => {
+  const crops = await Promise.all(selected.map(async (entry) => {
     const data = await sharp(entry.file).removeAlpha().resize(size, size, { fit: 'fill' }).toColourspace('srgb').raw().toBuffer();
     return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
   }));
-  const frameDescriptors = kept.every((entry) => entry.descriptor !== undefined) ? kept.map((entry) => entry.descriptor!) : undefined;
-  return { folder, files: kept.map((entry) => entry.file), crops, frameDescriptors, split: held === undefined ? 'all' : 'validation' };
+  const frameDescriptors = selected.every((entry) => entry.descriptor !== undefined) ? selected.map((entry) => entry.descriptor!) : undefined;
+  return { folder, files: selected.map((entry) => entry.file), crops, frameDescriptors, split: validation === undefined ? 'all' : 'validation' };
 }
 
 /** Normalised mean of normalised descriptors. */

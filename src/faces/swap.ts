@@ -1,8 +1,9 @@
 /**
- * Face swap of photos and videos with a trained face-swap autoencoder pair: detect each face,
- * align it as the model was trained (same template, same crop size), decide from its
- * descriptor whether it is the source identity, decode it as the target, match its colour to
- * the original face, and blend it back through the inverse alignment with a feathered mask.
+ * Face swap of photos and videos with a trained face-swap autoencoder pair. Each face is
+ * detected and aligned as the model was trained (same template, same crop size), and its
+ * descriptor decides whether it is the source identity. A source face is decoded as the target,
+ * given the original face's colour, and blended back through the inverse alignment with a
+ * feathered mask.
  */
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
@@ -26,9 +27,9 @@ import { DEFAULT_FACE_OPTIONS, MAX_YAW_RATIO } from './extract.js';
 import { captionFor, drawCaption, SYNTHETIC_NOTE, withSyntheticXmp } from './synthetic.js';
 
 export interface FaceSwapOptions {
-  /** The identity that faces become; faces of the other identity are swapped. */
+  /** Identity that the faces become. Faces of the other identity are swapped. */
   readonly to: Identity;
-  /** Draw a visible "SYNTHETIC" caption as well as the metadata note. */
+  /** Whether to draw a visible "SYNTHETIC" caption as well as the metadata note. */
   readonly label: boolean;
   /** Faces whose detection box is narrower or lower than this, in pixels, are left alone. */
   readonly minSize: number;
