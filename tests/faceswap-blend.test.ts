@@ -168,3 +168,26 @@ describe('synthetic note', () => {
     expect(withSyntheticXmp(undefined)).toContain(`<rdf:li xml:lang="x-default">${SYNTHETIC_NOTE}</rdf:li>`);
   });
 });
+
+describe('choosing faces to swap', () => {
+  const descriptorOf = (sign: number): Float32Array => Float32Array.from({ length: 128 }, (_, index) => (index === 0 ? sign : 0));
+  const face = (changes: { width?: number; noseShift?: number; sign?: number } = {}) => {
+    const landmarks = syntheticLandmarks(120, 100, 40).map((point, index): Point => (index === 30 ? [point[0] + (changes.noseShift ?? 0), point[1]] : point));
+    return { score: 0.9, box: { x: 80, y: 60, width: changes.width ?? 80, height: 90 }, landmarks, descriptor: descriptorOf(changes.sign ?? 1) };
+  };
+  const swapper = new FaceSwapper(
+    { size: 64, identities: { a: 'anna', b: 'bruno' }, descriptors: { a: Array.from(descriptorOf(1)), b: Array.from(descriptorOf(-1)) }, decoder: async (crops) => [...crops] },
+    { to: 'b', label: false, minSize: 40, minScore: 0.5 },
+  );
+
+  it('swaps a frontal face of the source', () => {
+    expect(swapper.skipReason(face())).toBeUndefined();
+  });
+
+  it('names why a face is left alone', () => {
+    expect(swapper.skipReason(face({ width: 30 }))).toBe('smaller than 40 px');
+    // The nose tip 24 px off the eyes' midpoint, with the eyes 32 px apart: a yaw ratio of 0.75.
+    expect(swapper.skipReason(face({ noseShift: 24 }))).toBe('profile view');
+    expect(swapper.skipReason(face({ sign: -1 }))).toBe('already bruno');
+  });
+});

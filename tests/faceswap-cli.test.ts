@@ -191,7 +191,7 @@ describe('darkroom eval faceswap', () => {
     expect(result.code).toBe(0);
     expect(result.stdout).toMatch(/anna \(a\): [\d.]+ dB over 3 crops/);
     expect(result.stdout).toMatch(/bruno \(b\): [\d.]+ dB over 3 crops/);
-    expect(result.stdout).toMatch(/anna -> bruno: \d of 3 scored \(3 swapped\) nearer to bruno/);
+    expect(result.stdout).toMatch(/anna -> bruno: \d of 3 scored \(3 swapped\) nearer to bruno: [\d.]+ % \(before the swap: [\d.]+ %\)/);
     expect(result.stdout).toContain('Identity score on');
     expect(result.stdout).toContain('8 frames; swapped faces re-detected in the converted frames');
 

@@ -133,6 +133,12 @@ export interface DirectionScore {
   readonly closerToTarget: number;
   /** closerToTarget / scored, or null when nothing was scored. */
   readonly share: number | null;
+  /**
+   * Crops only: the same share for the source's own crops before the swap, which should be near 0.
+   * A decoder whose output lands near one reference whatever its input scores high one way and
+   * low the other, so read both directions and this baseline together.
+   */
+  readonly baseline?: number;
 }
 
 export interface FaceSwapEvalResult {
@@ -188,7 +194,8 @@ export async function evaluateFaceSwap(loaded: LoadedFaceSwap, options: FaceSwap
     for (const crop of crops) out.push(await cropDescriptor(crop, size));
     return out;
   };
-  const cropReferences = { a: meanDescriptor(await describe(sets.a.crops)), b: meanDescriptor(await describe(sets.b.crops)) };
+  const originals = { a: await describe(sets.a.crops), b: await describe(sets.b.crops) };
+  const cropReferences = { a: meanDescriptor(originals.a), b: meanDescriptor(originals.b) };
   const nearerTo = (descriptors: readonly Float32Array[], target: Identity, source: Identity, references: Record<Identity, number[]>): boolean[] =>
     descriptors.map((descriptor) => {
       const unit = normalised(descriptor);
@@ -196,9 +203,10 @@ export async function evaluateFaceSwap(loaded: LoadedFaceSwap, options: FaceSwap
     });
   const swappedAToB = await describe(await decodeAll(loaded, sets.a.crops, 'b', size));
   const swappedBToA = await describe(await decodeAll(loaded, sets.b.crops, 'a', size));
+  const shareOf = (nearer: boolean[]): number => nearer.filter(Boolean).length / nearer.length;
   const crops = {
-    aToB: score(identities.a, identities.b, sets.a.crops.length, nearerTo(swappedAToB, 'b', 'a', cropReferences)),
-    bToA: score(identities.b, identities.a, sets.b.crops.length, nearerTo(swappedBToA, 'a', 'b', cropReferences)),
+    aToB: { ...score(identities.a, identities.b, sets.a.crops.length, nearerTo(swappedAToB, 'b', 'a', cropReferences)), baseline: shareOf(nearerTo(originals.a, 'b', 'a', cropReferences)) },
+    bToA: { ...score(identities.b, identities.a, sets.b.crops.length, nearerTo(swappedBToA, 'a', 'b', cropReferences)), baseline: shareOf(nearerTo(originals.b, 'a', 'b', cropReferences)) },
   };
 
   let video: FaceSwapEvalResult['video'];
@@ -281,7 +289,8 @@ async function scoreVideo(loaded: LoadedFaceSwap, options: FaceSwapEvalOptions, 
 
 function formatShare(direction: DirectionScore): string {
   const share = direction.share === null ? '-' : `${(direction.share * 100).toFixed(1)} %`;
-  return `${direction.from} -> ${direction.to}: ${direction.closerToTarget} of ${direction.scored} scored (${direction.swapped} swapped) nearer to ${direction.to}: ${share}`;
+  const baseline = direction.baseline === undefined ? '' : ` (before the swap: ${(direction.baseline * 100).toFixed(1)} %)`;
+  return `${direction.from} -> ${direction.to}: ${direction.closerToTarget} of ${direction.scored} scored (${direction.swapped} swapped) nearer to ${direction.to}: ${share}${baseline}`;
 }
 
 export function formatFaceSwapEval(result: FaceSwapEvalResult): string {
