@@ -1,4 +1,4 @@
-import { mkdir } from 'node:fs/promises';
+import { mkdir, readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 
 import { DarkroomError } from '../errors.js';
@@ -7,12 +7,14 @@ import { DEFAULT_SWAP_OPTIONS, describeSwap, FaceSwapper, type FaceSwapOptions, 
 import { SYNTHETIC_NOTE } from '../faces/synthetic.js';
 import { createLogger } from '../log.js';
 import { loadFaceSwap } from '../models/faceswap.js';
+import { PHOTO_EXTENSIONS } from '../train/photos.js';
 import { readInteger, readNumber, readPath, type RawOptions } from '../train/options.js';
+import { VIDEO_EXTENSIONS } from '../train/video-anomaly.js';
 import { interruptSignal, parseCommandArgs, toCamelCase } from './args.js';
 import { startBackend } from './backend.js';
 import { describeFailure } from './project.js';
 
-export const FACESWAP_HELP = `Usage: darkroom faceswap --model DIR --to a|b <photos or videos...> --out DIR [options]
+export const FACESWAP_HELP = `Usage: darkroom faceswap --model DIR --to a|b <photos, videos or folders...> --out DIR [options]
 
 Replaces the faces of one identity with the other, using a face-swap model from
 "darkroom train faceswap". For each face: detection and 68 landmarks (face-api), alignment to
@@ -22,7 +24,7 @@ landmarks' convex hull, eroded and blurred) through which the decoded face is wa
 With --to b, the faces nearer to identity a's mean descriptor than to b's are swapped; a model
 without descriptors in its darkroom.json swaps every face, and the log says so.
 
-Photos keep their name and format; videos keep their frame rate and audio (copied when the
+Folders are not searched recursively. Photos keep their name and format; videos keep their frame rate and audio (copied when the
 container takes the codec) and are written as .mp4 when their container is not .mp4, .m4v,
 .mov, .mkv or .avi. Every output carries the note "${SYNTHETIC_NOTE.split(':')[0]}: ..." in its metadata (XMP
 dc:description for photos, the comment tag for videos). A photo with no face to swap is
@@ -92,7 +94,8 @@ export async function faceswapCommand(args: readonly string[]): Promise<number> 
   let failed = 0;
   let written = 0;
 
-  for (const input of positionals.map((file) => path.resolve(file))) {
+  const inputs = await expandFolders(positionals.map((file) => path.resolve(file)));
+  for (const input of inputs) {
     if (signal.aborted) break;
     try {
       const kind = await mediaKind(input);
@@ -112,7 +115,22 @@ export async function faceswapCommand(args: readonly string[]): Promise<number> 
     }
   }
 
-  log.info(`${written} of ${positionals.length} file${positionals.length === 1 ? '' : 's'} written to ${outDir}${failed > 0 ? `; ${failed} could not be read` : ''}`);
+  log.info(`${written} of ${inputs.length} file${inputs.length === 1 ? '' : 's'} written to ${outDir}${failed > 0 ? `; ${failed} could not be read` : ''}`);
   if (signal.aborted) return 130;
   return failed > 0 ? 1 : 0;
+}
+
+/** Replaces each folder by its photos and videos, sorted by name; files are taken as named, so that a bad one is reported. */
+async function expandFolders(inputs: readonly string[]): Promise<string[]> {
+  const files: string[] = [];
+  for (const input of inputs) {
+    const info = await stat(input).catch(() => undefined);
+    if (info === undefined || !info.isDirectory()) {
+      files.push(input);
+      continue;
+    }
+    const names = (await readdir(input)).filter((name) => !name.startsWith('.') && (PHOTO_EXTENSIONS.has(path.extname(name).toLowerCase()) || VIDEO_EXTENSIONS.has(path.extname(name).toLowerCase())));
+    files.push(...names.sort().map((name) => path.join(input, name)));
+  }
+  return files;
 }
