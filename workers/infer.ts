@@ -4,6 +4,7 @@
  */
 import { threadId, workerData } from 'node:worker_threads';
 import { stat } from 'node:fs/promises';
+import path from 'node:path';
 
 import { initBackend } from '../src/backend/select.js';
 import { DarkroomError } from '../src/errors.js';
@@ -11,8 +12,10 @@ import { createLogger } from '../src/log.js';
 import { decodeImage, encodeImage } from '../src/media/image.js';
 import { applyStep, type RgbImage, type StepOptions } from '../src/models/apply.js';
 import { loadModel, type LoadedModel } from '../src/models/storage.js';
-import type { GenerateResult, GenerateTask, PhotoResult, PhotoTask, ProbeResult, TaskFailure, VideoResult, VideoTask, WorkerData, WorkerTask } from '../src/pool/tasks.js';
-import type { GenerateStepOptions, VideoScanStepOptions } from '../src/pipeline/steps.js';
+import type { FaceSwapResult, FaceSwapTask, GenerateResult, GenerateTask, PhotoResult, PhotoTask, ProbeResult, TaskFailure, VideoResult, VideoTask, WorkerData, WorkerTask } from '../src/pool/tasks.js';
+import type { FaceSwapStepOptions, GenerateStepOptions, VideoScanStepOptions } from '../src/pipeline/steps.js';
+import { DEFAULT_SWAP_OPTIONS, FaceSwapper, mediaKind, noFaceError, swapModelOf, swapOutputPath, swapPhoto, swapVideo } from '../src/faces/swap.js';
+import { type LoadedFaceSwap, loadFaceSwap } from '../src/models/faceswap.js';
 import { generateDatasetAtomically } from '../src/generate/generate.js';
 import { readGenerateRequest } from '../src/generate/request.js';
 import { type LoadedGenerator, loadGenerator } from '../src/models/generator-storage.js';
@@ -114,16 +117,51 @@ async function runGenerate(task: GenerateTask): Promise<GenerateResult> {
   return { ok: true, outputPath: task.outDir, images: request.count, seconds: (performance.now() - started) / 1000, threadId };
 }
 
+const faceSwaps = new Map<string, Promise<LoadedFaceSwap>>();
+
+/**
+ * Swaps the faces of one photo or video. A file in which no face was swapped fails, with the
+ * reason, because an output identical to its input (yet marked synthetic) would mislead.
+ */
+async function runFaceSwap(task: FaceSwapTask): Promise<FaceSwapResult> {
+  const started = performance.now();
+  await backendReady;
+
+  await checkFileSize(task.inputPath, task.maxFileBytes);
+  const options = task.options as unknown as FaceSwapStepOptions;
+  const loaded = await cachedLoad(faceSwaps, task.model, loadFaceSwap);
+  const model = swapModelOf(loaded, options.to);
+  if (model.descriptors === undefined) log.warn(`${task.model}/darkroom.json has no identity descriptors, so every face in ${task.inputPath} is swapped`);
+  const swapper = new FaceSwapper(model, { to: options.to, label: options.label, minSize: options.minSize, minScore: DEFAULT_SWAP_OPTIONS.minScore });
+
+  const kind = await mediaKind(task.inputPath);
+  const output = kind === 'photo' ? task.outputPath : swapOutputPath(task.outputPath, path.dirname(task.outputPath), 'video');
+  const summary = kind === 'photo' ? await swapPhoto(task.inputPath, output, swapper) : await swapVideo(task.inputPath, output, swapper, { log, progress: false, requireSwap: true });
+  if (summary.output === undefined) throw noFaceError(task.inputPath, summary.facesFound, summary.skipped);
+  return {
+    ok: true,
+    outputPath: summary.output,
+    kind,
+    frames: summary.frames,
+    facesFound: summary.facesFound,
+    facesSwapped: summary.facesSwapped,
+    skipped: summary.skipped,
+    seconds: (performance.now() - started) / 1000,
+    threadId,
+  };
+}
+
 async function probe(): Promise<ProbeResult> {
   const info = await backendReady;
   return { ok: true, backend: info.name, package: info.package, threadsAdvised: info.threadsAdvised, tried: info.tried };
 }
 
-export default async function handleTask(task: WorkerTask): Promise<PhotoResult | VideoResult | GenerateResult | ProbeResult | TaskFailure> {
+export default async function handleTask(task: WorkerTask): Promise<PhotoResult | VideoResult | GenerateResult | FaceSwapResult | ProbeResult | TaskFailure> {
   try {
     if (task.kind === 'probe') return await probe();
     if (task.kind === 'video') return await runVideo(task);
     if (task.kind === 'generate') return await runGenerate(task);
+    if (task.kind === 'faceswap') return await runFaceSwap(task);
     return await runPhoto(task);
   } catch (error) {
     const code = error instanceof DarkroomError ? error.code : 'INTERNAL';

@@ -4,15 +4,17 @@ import path from 'node:path';
 import { DarkroomError, invalidOption } from '../errors.js';
 import { evaluateColorizer, formatColorizeTable } from '../eval/colorize.js';
 import { evaluateDenoiser, formatDenoiseTable } from '../eval/denoise.js';
+import { evaluateFaceSwap, formatFaceSwapEval } from '../eval/faceswap.js';
 import { evaluateGenerator, formatGeneratorEval } from '../eval/generator.js';
 import { evaluateUpscaler, formatUpscaleTable } from '../eval/upscale.js';
 import { evaluateVideoAnomaly, formatVideoAnomalyTable } from '../eval/video-anomaly.js';
 import { createLogger, type Logger } from '../log.js';
+import { loadFaceSwap } from '../models/faceswap.js';
 import { loadGenerator } from '../models/generator-storage.js';
 import { loadModel } from '../models/storage.js';
 import { type UpscaleScale, UPSCALE_SCALES, upscaleTask } from '../models/upscale.js';
 import { DEFAULT_COLORIZE_OPTIONS, DEFAULT_TILE_OPTIONS, DEFAULT_UPSCALE_TILE_OPTIONS } from '../pipeline/steps.js';
-import { readInteger, readNumber } from '../train/options.js';
+import { readInteger, readNumber, readPath } from '../train/options.js';
 import { parseCommandArgs, toCamelCase } from './args.js';
 import { startBackend } from './backend.js';
 import { PACKAGE_ROOT } from './project.js';
@@ -50,6 +52,16 @@ video with means. The split column says whether the model trained on the photo o
       images in its feature space. Then a second classifier trained only on generated images
       is tested on --real: train-on-synthetic-test-on-real accuracy. --real must hold images
       the generator never trained on, in the same class folders.
+  darkroom eval faceswap --model DIR --a DIR --b DIR [--video FILE] [--out FILE.json]
+      Reconstruction PSNR of each identity's crops through its own decoder (the held-out
+      crops when the model's darkroom.json lists them, else every crop given), and an
+      identity score: the share of faces swapped from a to b (and b to a) that face-api's
+      recognition net puts nearer to the target's reference descriptor than to the source's.
+      References are the normalised mean descriptor of each identity. On crops, descriptors
+      come from the recognition net on the aligned crops, swapped and original alike. With
+      --video, the video is converted in memory both ways and the swapped faces are
+      re-detected in the converted frames; references are then the mean of the faces.json
+      descriptors of each identity. The issue's target is 80 % or more.
 
 Options:
   --data DIR       folder of photos (clean, and in colour for colorize), or of labelled videos
@@ -66,7 +78,16 @@ generator:
                           generator's training folder, from its darkroom.json)
   --per-class N           generated images per class (default 1000)
   --classifier-steps N    training steps of each classifier, batch 64 (default 1500)
-  --seed N                seed of the generated images and the classifiers (default 1)`;
+  --seed N                seed of the generated images and the classifiers (default 1)
+faceswap:
+  --a DIR, --b DIR        each identity's faces: a "faces extract" folder (faces.json) or a
+                          folder of crops
+  --a-identity N          with a faces.json folder: only faces of this identity (likewise
+  --b-identity N          --b-identity), e.g. the groups of "faces extract --cluster 2"
+  --video FILE            also score the faces re-detected in the converted video
+  --every N               with --video: score every Nth frame (default 1)
+  --min-size PX           with --video: faces smaller than this are left alone (default 40)
+  --out FILE              write the result as JSON`;
 
 const EVAL_OPTIONS = {
   data: { type: 'string' },
@@ -80,10 +101,19 @@ const EVAL_OPTIONS = {
   'real-train': { type: 'string' },
   'per-class': { type: 'string' },
   'classifier-steps': { type: 'string' },
+  a: { type: 'string' },
+  b: { type: 'string' },
+  'a-identity': { type: 'string' },
+  'b-identity': { type: 'string' },
+  video: { type: 'string' },
+  every: { type: 'string' },
+  'min-size': { type: 'string' },
+  out: { type: 'string' },
 } as const;
 
-const TASKS = ['denoise', 'colorize', 'upscale', 'video-anomaly', 'generator'] as const;
+const TASKS = ['denoise', 'colorize', 'upscale', 'video-anomaly', 'generator', 'faceswap'] as const;
 const GENERATOR_ONLY = ['real', 'realTrain', 'perClass', 'classifierSteps'];
+const FACESWAP_ONLY = ['a', 'b', 'aIdentity', 'bIdentity', 'video', 'every', 'minSize', 'out'];
 
 interface EvalRequest {
   readonly raw: Record<string, unknown>;
@@ -104,6 +134,9 @@ export async function evalCommand(args: readonly string[]): Promise<number> {
   if (!(TASKS as readonly (string | undefined)[]).includes(task)) throw invalidOption(`one of ${TASKS.join(', ')}`, 'the eval task', task, 'USAGE');
   const raw = toCamelCase(values);
   if (task === 'generator') return evalGeneratorCommand(raw, values.backend);
+  if (task === 'faceswap') return evalFaceSwapCommand(raw, values.backend);
+  const faceSwapOnly = FACESWAP_ONLY.find((key) => raw[key] !== undefined);
+  if (faceSwapOnly !== undefined) throw new DarkroomError('USAGE', `darkroom eval ${task}: --${faceSwapOnly.replace(/[A-Z]/g, (letter) => `-${letter.toLowerCase()}`)} applies to faceswap only`);
   const misplaced = GENERATOR_ONLY.find((key) => raw[key] !== undefined);
   if (misplaced !== undefined) throw new DarkroomError('USAGE', `darkroom eval ${task}: --${misplaced.replace(/[A-Z]/g, (letter) => `-${letter.toLowerCase()}`)} applies to generator only`);
   if (typeof raw.data !== 'string') {
@@ -198,5 +231,29 @@ async function evalGeneratorCommand(raw: Record<string, unknown>, backendFlag: u
   }
   const result = await evaluateGenerator(loaded, { real: raw.real, realTrain, perClass, classifierSteps, seed }, log);
   process.stdout.write((raw.json === true ? JSON.stringify(result, null, 2) : formatGeneratorEval(result)) + '\n');
+  return 0;
+}
+
+async function evalFaceSwapCommand(raw: Record<string, unknown>, backendFlag: unknown): Promise<number> {
+  for (const key of ['data', 'sigma', 'scale', 'maxSide', 'real', 'realTrain', 'perClass', 'classifierSteps', 'seed']) {
+    if (raw[key] !== undefined) throw new DarkroomError('USAGE', `darkroom eval faceswap: --${key.replace(/[A-Z]/g, (letter) => `-${letter.toLowerCase()}`)} does not apply; it reads --a and --b`);
+  }
+  if (typeof raw.model !== 'string') throw new DarkroomError('USAGE', 'darkroom eval faceswap: missing --model DIR, a model trained by "darkroom train faceswap"');
+  const a = readPath(raw, 'a');
+  const b = readPath(raw, 'b');
+  const aIdentity = raw.aIdentity === undefined ? undefined : readInteger(raw, 'aIdentity', 0, 0, 100);
+  const bIdentity = raw.bIdentity === undefined ? undefined : readInteger(raw, 'bIdentity', 0, 0, 100);
+  if (raw.video !== undefined && (typeof raw.video !== 'string' || raw.video === '')) throw invalidOption('a video file', '--video', raw.video);
+  if (raw.video === undefined && (raw.every !== undefined || raw.minSize !== undefined)) throw new DarkroomError('USAGE', 'darkroom eval faceswap: --every and --min-size apply only with --video FILE');
+  const every = readInteger(raw, 'every', 1, 1, 100_000);
+  const minSize = readInteger(raw, 'minSize', 40, 1, 100_000);
+  if (raw.out !== undefined && (typeof raw.out !== 'string' || raw.out === '')) throw invalidOption('a file path', '--out', raw.out);
+
+  const log = createLogger('eval');
+  await startBackend(backendFlag, log);
+  const loaded = await loadFaceSwap(raw.model);
+  log.info(`Model ${loaded.dir}: ${loaded.metadata.identities?.a ?? 'a'} (a) and ${loaded.metadata.identities?.b ?? 'b'} (b), ${loaded.metadata.architecture.size}-pixel crops`);
+  const result = await evaluateFaceSwap(loaded, { a, b, aIdentity, bIdentity, video: raw.video as string | undefined, every, minSize, out: raw.out as string | undefined }, log);
+  process.stdout.write((raw.json === true ? JSON.stringify(result, null, 2) : formatFaceSwapEval(result)) + '\n');
   return 0;
 }

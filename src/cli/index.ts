@@ -3,6 +3,7 @@ import { createLogger, setLogLevel } from '../log.js';
 import { datasetCommand } from './dataset.js';
 import { evalCommand } from './eval.js';
 import { facesCommand } from './faces.js';
+import { faceswapCommand } from './faceswap.js';
 import { generateCommand } from './generate.js';
 import { infoCommand } from './info.js';
 import { latentCommand } from './latent.js';
@@ -35,6 +36,8 @@ Commands:
   latent   traverse, interpolate and map the latent space of a VAE or GAN
   faces    extract aligned face crops from photos and videos:
            darkroom faces extract clip.mp4 --out DIR
+  faceswap replace one identity's faces with the other's, marked as synthetic:
+           darkroom faceswap --model DIR --to b clip.mp4 --out DIR
 
 Every command takes --help, --verbose (debug output), --quiet and --backend NAME
 (auto, tensorflow-gpu, tensorflow, wasm, cpu; or the DARKROOM_BACKEND variable).
@@ -54,6 +57,7 @@ const COMMANDS: Record<string, (args: readonly string[]) => Promise<number>> = {
   generate: generateCommand,
   latent: latentCommand,
   faces: facesCommand,
+  faceswap: faceswapCommand,
 };
 
 /** Runs the CLI and returns the exit status. */

@@ -49,6 +49,7 @@ export async function runCommand(args: readonly string[]): Promise<number> {
   const root = resolveRoot(values.root);
   const pipeline = findPipeline(await loadProjectPipelines(root, values.pipelines), pipelineName);
   if (pipeline.media === 'video') throw new DarkroomError('USAGE', `darkroom run: the ${pipeline.name} pipeline reads videos; scan them with "darkroom scan <videos> --out DIR"`);
+  if (pipeline.media === 'photo-and-video') throw new DarkroomError('USAGE', `darkroom run: the ${pipeline.name} pipeline swaps faces in photos and videos; convert files at once with "darkroom faceswap --model DIR --to a|b <files> --out DIR"`);
   if (pipeline.media === 'request') throw new DarkroomError('USAGE', `darkroom run: the ${pipeline.name} pipeline processes dataset requests under watch; write a dataset at once with "darkroom generate vae|gan --count N --out DIR"`);
   if (typeof values.out !== 'string' || values.out === '') throw new DarkroomError('USAGE', 'darkroom run: missing --out DIR, the folder for the results');
   if (targets.length === 0) throw new DarkroomError('USAGE', 'darkroom run: missing the files or folders to process');

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { createLogger } from '../log.js';
 import { removeStaleTemporaries } from '../media/atomic.js';
 import { createInferencePool } from '../pool/pool.js';
-import { generateTaskFor, photoTaskFor, videoTaskFor } from '../pool/tasks.js';
+import { faceSwapTaskFor, generateTaskFor, photoTaskFor, videoTaskFor } from '../pool/tasks.js';
 import { Journal } from '../watch/journal.js';
 import { acquireWatchLock } from '../watch/lock.js';
 import { startWatcher } from '../watch/watcher.js';
@@ -64,6 +64,13 @@ export async function watchCommand(args: readonly string[]): Promise<number> {
         const lost = scanned.framesLost === null || scanned.framesLost === 0 ? '' : `, ${scanned.framesLost} frames that the container lists could not be decoded`;
         log.info(`${job.pipeline.name}: ${job.relPath}: ${scanned.frames} frames, ${scanned.segments} anomalous segment${scanned.segments === 1 ? '' : 's'}${lost}`);
         return { outputPath: scanned.outputPath };
+      }
+      if (job.pipeline.media === 'photo-and-video') {
+        const swapped = await pool.runFaceSwap(faceSwapTaskFor(job.pipeline, job.inputPath, job.outputPath));
+        const skipped = Object.entries(swapped.skipped).map(([reason, count]) => `${count} ${reason}`);
+        const frames = swapped.kind === 'video' ? ` in ${swapped.frames} frames` : '';
+        log.info(`${job.pipeline.name}: ${job.relPath}: ${swapped.facesSwapped} of ${swapped.facesFound} faces swapped${frames}${skipped.length === 0 ? '' : `; left alone: ${skipped.join(', ')}`}`);
+        return { outputPath: swapped.outputPath };
       }
       if (job.pipeline.media === 'request') {
         // The dataset goes to a folder named after the request file, without its extension.

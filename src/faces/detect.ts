@@ -65,6 +65,22 @@ export async function detectFaces(frame: RgbFrame, options: DetectOptions): Prom
   }
 }
 
+/**
+ * The recognition net's descriptor of a face crop that is already cut out, without detection:
+ * face-api pads it square and scales it to 150 x 150 itself. Used where a crop is too small for
+ * the detector (64-pixel training crops). The crop differs from the chip that detectFaces
+ * cuts, so compare these descriptors only with descriptors made the same way.
+ */
+export async function cropDescriptor(rgb: Uint8Array, size: number): Promise<Float32Array> {
+  const faceApi = await loadFaceApi();
+  const input = tf.tensor3d(rgb, [size, size, 3], 'int32');
+  try {
+    return Float32Array.from(await faceApi.nets.faceRecognitionNet.computeFaceDescriptor(input));
+  } finally {
+    input.dispose();
+  }
+}
+
 /** Euclidean distance between two descriptors. */
 export function descriptorDistance(a: ArrayLike<number>, b: ArrayLike<number>): number {
   let sum = 0;

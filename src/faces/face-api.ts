@@ -44,7 +44,11 @@ interface DetectionTask extends PromiseLike<unknown> {
 }
 
 export interface FaceApi {
-  readonly nets: { readonly ssdMobilenetv1: FaceApiNet; readonly faceLandmark68Net: FaceApiNet; readonly faceRecognitionNet: FaceApiNet };
+  readonly nets: {
+    readonly ssdMobilenetv1: FaceApiNet;
+    readonly faceLandmark68Net: FaceApiNet;
+    readonly faceRecognitionNet: FaceApiNet & { computeFaceDescriptor(input: tf.Tensor3D): Promise<Float32Array> };
+  };
   readonly SsdMobilenetv1Options: new (options: { minConfidence: number; maxResults?: number }) => unknown;
   detectAllFaces(input: tf.Tensor3D, options: unknown): DetectionTask;
 }

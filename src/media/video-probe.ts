@@ -156,6 +156,14 @@ export async function countEmptyVideoPackets(file: string): Promise<number> {
   return result.stdout.split('\n').filter((line) => line.trim() === '0').length;
 }
 
+/** ffprobe's codec name of the first audio stream of `file`, or undefined when it has none. */
+export async function probeAudioCodec(file: string): Promise<string | undefined> {
+  const ffprobe = requireBinary('ffprobe');
+  const result = await runFfprobe(ffprobe, file, ['-select_streams', 'a:0', '-show_entries', 'stream=codec_name', '-of', 'csv=p=0']);
+  const codec = result.exitCode === 0 ? result.stdout.trim().split('\n')[0]?.trim() : '';
+  return codec === undefined || codec === '' ? undefined : codec;
+}
+
 async function runFfprobe(binary: string, file: string, entries: readonly string[] = ['-print_format', 'json', '-show_format', '-show_streams']): Promise<CompletedProcess> {
   const args = ['-v', 'error', ...entries, ffmpegFileUrl(file)];
 

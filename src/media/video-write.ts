@@ -27,6 +27,34 @@ export interface WriteVideoOptions {
    * other containers when ffmpeg lacks libx264. Default 2.
    */
   readonly mpeg4Quantiser?: number;
+  /** Container tags, e.g. { comment: '...' }, each written with -metadata key=value. */
+  readonly metadata?: Readonly<Record<string, string>>;
+  /** The first audio stream of another file (the source video), muxed in beside the frames. */
+  readonly audio?: AudioSource;
+}
+
+export interface AudioSource {
+  readonly file: string;
+  /** ffprobe's codec name of that stream, e.g. "aac" or "pcm_s16le". */
+  readonly codec: string;
+}
+
+/**
+ * Audio codecs that each container takes as they are, so the stream is copied without a
+ * generation loss. Others are re-encoded: AAC for MP4 and QuickTime, PCM for AVI.
+ */
+const AUDIO_COPY: Readonly<Record<string, { readonly copies: ReadonlySet<string> | 'all'; readonly fallback: string[] }>> = {
+  mp4: { copies: new Set(['aac', 'mp3', 'ac3', 'eac3', 'alac']), fallback: ['-c:a', 'aac', '-b:a', '192k'] },
+  mov: { copies: new Set(['aac', 'mp3', 'ac3', 'eac3', 'alac', 'pcm_s16le', 'pcm_s24le']), fallback: ['-c:a', 'aac', '-b:a', '192k'] },
+  avi: { copies: new Set(['mp3', 'mp2', 'ac3', 'pcm_s16le', 'pcm_u8']), fallback: ['-c:a', 'pcm_s16le'] },
+  matroska: { copies: 'all', fallback: ['-c:a', 'copy'] },
+};
+
+/** The arguments that map and copy (or re-encode) `audio` into `muxer`'s container. */
+export function audioArguments(muxer: string, audio: AudioSource): string[] {
+  const rule = AUDIO_COPY[muxer] ?? AUDIO_COPY.matroska;
+  const copies = rule.copies === 'all' || rule.copies.has(audio.codec);
+  return ['-map', '0:v:0', '-map', '1:a:0', ...(copies ? ['-c:a', 'copy'] : rule.fallback)];
 }
 
 export interface VideoWriter {
@@ -87,12 +115,16 @@ export async function writeVideo(file: string, options: WriteVideoOptions): Prom
   const encoders = await listEncoders(ffmpeg);
   const codecArguments = chooseCodec(container, encoders, ffmpeg, quantiser);
   const input = ['-f', 'rawvideo', '-pix_fmt', channels === 1 ? 'gray' : 'rgb24', '-s', `${width}x${height}`, '-r', String(fps), '-i', 'pipe:0'];
+  const audio = options.audio === undefined ? [] : ['-i', ffmpegFileUrl(options.audio.file), ...audioArguments(container.muxer, options.audio)];
+  const tags = Object.entries(options.metadata ?? {}).flatMap(([key, value]) => ['-metadata', `${key}=${value}`]);
 
   const encoding = new Encoding(file, ffmpeg, width * height * channels);
   await encoding.start((temporaryPath) => [
     '-v', 'error', '-nostdin',
     ...input,
+    ...audio,
     ...codecArguments,
+    ...tags,
     '-f', container.muxer,
     ffmpegFileUrl(temporaryPath),
   ]);

@@ -6,6 +6,8 @@
  */
 import { invalidOption } from '../errors.js';
 
+export type PipelineMedia = 'photo' | 'video' | 'request' | 'photo-and-video';
+
 export interface StepDefinition {
   /** The name that pipeline files use in `steps[].step`. */
   name: string;
@@ -18,11 +20,11 @@ export interface StepDefinition {
   /** Arguments of `darkroom train` that train this step's model, e.g. "upscale --scale 2". */
   trainArguments?: string;
   /**
-   * Media that the step reads: photos (the default), which chain in memory, videos, or
-   * requests for a generated dataset. A video or request step writes several files and so must
-   * be a pipeline's only step.
+   * Media that the step reads: photos (the default), which chain in memory, videos, requests
+   * for a generated dataset, or photos and videos alike (face swap, which writes its own
+   * metadata note). Any step but a photo step must be a pipeline's only step.
    */
-  media?: 'photo' | 'video' | 'request';
+  media?: PipelineMedia;
   /**
    * Validates the raw `options` value of one step entry and returns the options with every
    * default filled in. `raw` is `{}` when the pipeline file gives no options. Throw the error

@@ -9,7 +9,7 @@
  */
 import path from 'node:path';
 import { DarkroomError, invalidOption } from '../errors.js';
-import type { StepRegistry } from './registry.js';
+import type { PipelineMedia, StepRegistry } from './registry.js';
 
 export type OriginalAction = 'keep' | 'move' | 'delete';
 
@@ -24,8 +24,8 @@ export interface ResolvedStep {
 
 export interface ResolvedPipeline {
   readonly name: string;
-  /** Photos, or videos when the only step is a video step. */
-  readonly media: 'photo' | 'video' | 'request';
+  /** Photos, or what the pipeline's only step reads when that is not photos. */
+  readonly media: PipelineMedia;
   /** Absolute path of the pipeline file. */
   readonly file: string;
   /** Absolute path of the project root, the folder that contains the pipelines folder. */
@@ -259,7 +259,7 @@ function resolveSteps(value: unknown, root: string, registry: StepRegistry, prob
 
   const single = steps.find((step) => (registry.get(step.step)?.media ?? 'photo') !== 'photo');
   if (single !== undefined && steps.length > 1) {
-    const reads = registry.get(single.step)?.media === 'video' ? 'videos' : 'dataset requests';
+    const reads = { video: 'videos', request: 'dataset requests', 'photo-and-video': 'photos and videos and writes its own outputs' }[registry.get(single.step)?.media as Exclude<PipelineMedia, 'photo'>];
     problems.add(invalidOption(`${single.step} as the only step, because it reads ${reads},`, 'steps', steps.map((step) => step.step), CODE));
     return undefined;
   }

@@ -158,7 +158,38 @@ export const GENERATE_STEP: StepDefinition = {
   validateOptions: (raw, fieldPath) => ({ ...validateGenerateOptions(raw, fieldPath) }),
 };
 
+/** Options of the faceswap step, resolved with defaults. */
+export interface FaceSwapStepOptions {
+  readonly to: 'a' | 'b';
+  readonly label: boolean;
+  readonly minSize: number;
+}
+
+function validateFaceSwapOptions(raw: unknown, fieldPath: string): FaceSwapStepOptions {
+  const record = raw === undefined || raw === null ? {} : expectMapping(raw, fieldPath);
+  expectKnownFields(record, ['to', 'label', 'minSize'], fieldPath);
+
+  // No default for `to`: which way a swap goes is the one thing a pipeline file must say.
+  if (record.to !== 'a' && record.to !== 'b') throw invalidOption('a or b', `${fieldPath}.to`, record.to, 'INVALID_PIPELINE');
+  const label = record.label ?? false;
+  if (typeof label !== 'boolean') throw invalidOption('true or false', `${fieldPath}.label`, label, 'INVALID_PIPELINE');
+  return Object.freeze({
+    to: record.to,
+    label,
+    minSize: readOptionalInteger(record.minSize, `${fieldPath}.minSize`, { min: 1, max: 100_000, fallback: 40 }),
+  });
+}
+
+export const FACESWAP_STEP: StepDefinition = {
+  name: 'faceswap',
+  description: 'replaces the faces of one identity with the other in photos and videos, with a face-swap autoencoder; outputs are marked as synthetic',
+  defaultModel: 'models/faceswap',
+  trainArguments: 'faceswap',
+  media: 'photo-and-video',
+  validateOptions: (raw, fieldPath) => ({ ...validateFaceSwapOptions(raw, fieldPath) }),
+};
+
 /** Creates the registry of steps that pipeline files can use; new steps are added to its list. */
 export function defaultStepRegistry(): StepRegistry {
-  return createStepRegistry([DENOISE_STEP, COLORIZE_STEP, UPSCALE_X2_STEP, UPSCALE_X4_STEP, VIDEO_ANOMALY_STEP, GENERATE_STEP]);
+  return createStepRegistry([DENOISE_STEP, COLORIZE_STEP, UPSCALE_X2_STEP, UPSCALE_X4_STEP, VIDEO_ANOMALY_STEP, GENERATE_STEP, FACESWAP_STEP]);
 }

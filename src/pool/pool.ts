@@ -6,7 +6,7 @@ import { Piscina } from 'piscina';
 import type { BackendName } from '../backend/select.js';
 import { DarkroomError, invalidOption } from '../errors.js';
 import type { Logger } from '../log.js';
-import type { GenerateResult, GenerateTask, PhotoResult, PhotoTask, ProbeResult, TaskFailure, VideoResult, VideoTask, WorkerData, WorkerTask } from './tasks.js';
+import type { FaceSwapResult, FaceSwapTask, GenerateResult, GenerateTask, PhotoResult, PhotoTask, ProbeResult, TaskFailure, VideoResult, VideoTask, WorkerData, WorkerTask } from './tasks.js';
 
 export interface PoolOptions {
   readonly backend: BackendName | 'auto';
@@ -22,6 +22,7 @@ export interface InferencePool {
   runPhoto(task: Omit<PhotoTask, 'kind'>): Promise<PhotoResult>;
   runVideo(task: Omit<VideoTask, 'kind'>): Promise<VideoResult>;
   runGenerate(task: Omit<GenerateTask, 'kind'>): Promise<GenerateResult>;
+  runFaceSwap(task: Omit<FaceSwapTask, 'kind'>): Promise<FaceSwapResult>;
   /** Waits for running and queued tasks, then stops the threads. */
   close(): Promise<void>;
 }
@@ -88,6 +89,7 @@ export async function createInferencePool(options: PoolOptions): Promise<Inferen
     runPhoto: (task) => runTask<PhotoResult>(active, { kind: 'photo', ...task }),
     runVideo: (task) => runTask<VideoResult>(active, { kind: 'video', ...task }),
     runGenerate: (task) => runTask<GenerateResult>(active, { kind: 'generate', ...task }),
+    runFaceSwap: (task) => runTask<FaceSwapResult>(active, { kind: 'faceswap', ...task }),
     async close() {
       await active.close();
     },

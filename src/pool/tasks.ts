@@ -39,11 +39,21 @@ export interface GenerateTask {
   readonly maxFileBytes: number;
 }
 
+/** Swaps the faces of one photo or video into `outputPath` (a video in another container may get another extension). */
+export interface FaceSwapTask {
+  readonly kind: 'faceswap';
+  readonly inputPath: string;
+  readonly outputPath: string;
+  readonly model: string;
+  readonly options: Readonly<Record<string, unknown>>;
+  readonly maxFileBytes: number;
+}
+
 export interface ProbeTask {
   readonly kind: 'probe';
 }
 
-export type WorkerTask = PhotoTask | VideoTask | GenerateTask | ProbeTask;
+export type WorkerTask = PhotoTask | VideoTask | GenerateTask | FaceSwapTask | ProbeTask;
 
 /** Errors cross the thread boundary as data, because structured cloning drops an Error's custom fields. */
 export interface TaskFailure {
@@ -81,6 +91,18 @@ export interface GenerateResult {
   readonly threadId: number;
 }
 
+export interface FaceSwapResult {
+  readonly ok: true;
+  readonly outputPath: string;
+  readonly kind: 'photo' | 'video';
+  readonly frames: number;
+  readonly facesFound: number;
+  readonly facesSwapped: number;
+  readonly skipped: Readonly<Record<string, number>>;
+  readonly seconds: number;
+  readonly threadId: number;
+}
+
 export interface ProbeResult {
   readonly ok: true;
   readonly backend: BackendName;
@@ -114,4 +136,10 @@ export function videoTaskFor(pipeline: ResolvedPipeline, inputPath: string, outD
 export function generateTaskFor(pipeline: ResolvedPipeline, inputPath: string, outDir: string): Omit<GenerateTask, 'kind'> {
   const [step] = pipeline.steps;
   return { inputPath, outDir, model: step.model, options: step.options, maxFileBytes: pipeline.limits.maxFileBytes };
+}
+
+/** Builds the task that swaps the faces of one photo or video with a faceswap pipeline's only step. */
+export function faceSwapTaskFor(pipeline: ResolvedPipeline, inputPath: string, outputPath: string): Omit<FaceSwapTask, 'kind'> {
+  const [step] = pipeline.steps;
+  return { inputPath, outputPath, model: step.model, options: step.options, maxFileBytes: pipeline.limits.maxFileBytes };
 }

@@ -1,0 +1,136 @@
+import { mkdir, readdir, stat } from 'node:fs/promises';
+import path from 'node:path';
+
+import { DarkroomError } from '../errors.js';
+import { MAX_YAW_RATIO } from '../faces/extract.js';
+import { DEFAULT_SWAP_OPTIONS, describeSwap, FaceSwapper, type FaceSwapOptions, mediaKind, noFaceError, resolveSwapTarget, swapModelOf, swapOutputPath, swapPhoto, swapVideo } from '../faces/swap.js';
+import { SYNTHETIC_NOTE } from '../faces/synthetic.js';
+import { createLogger } from '../log.js';
+import { loadFaceSwap } from '../models/faceswap.js';
+import { PHOTO_EXTENSIONS } from '../train/photos.js';
+import { readInteger, readNumber, readPath, type RawOptions } from '../train/options.js';
+import { VIDEO_EXTENSIONS } from '../train/video-anomaly.js';
+import { interruptSignal, parseCommandArgs, toCamelCase } from './args.js';
+import { startBackend } from './backend.js';
+import { describeFailure } from './project.js';
+
+export const FACESWAP_HELP = `Usage: darkroom faceswap --model DIR --to a|b <photos, videos or folders...> --out DIR [options]
+
+Replaces the faces of one identity with the other, using a face-swap model from
+"darkroom train faceswap". For each face: detection and 68 landmarks (face-api), alignment to
+the template and crop size the model trained on, the shared encoder and the decoder of the
+--to identity, Reinhard colour transfer in Lab to the original face, and a feathered mask (the
+landmarks' convex hull, eroded and blurred) through which the decoded face is warped back.
+With --to b, the faces nearer to identity a's mean descriptor than to b's are swapped; a model
+without descriptors in its darkroom.json swaps every face, and the log says so.
+
+Folders are not searched recursively. Photos keep their name and format; videos keep their frame rate and audio (copied when the
+container takes the codec) and are written as .mp4 when their container is not .mp4, .m4v,
+.mov, .mkv or .avi. Every output carries the note "${SYNTHETIC_NOTE.split(':')[0]}: ..." in its metadata (XMP
+dc:description for photos, the comment tag for videos). A photo with no face to swap is
+reported and not written; an unreadable file is reported and the others go on.
+Exit status: 0 when every file was read, 1 when some could not be, 2 for a usage error.
+
+Only swap faces of people who have agreed to it.
+
+Options:
+  --model DIR       face-swap model folder (required)
+  --to a|b          the identity the faces become (required)
+  --out DIR         output folder (created if missing)
+  --label           also draw a visible "SYNTHETIC" caption in the lower left corner
+  --min-size PX     leave faces whose box is smaller alone (default ${DEFAULT_SWAP_OPTIONS.minSize})
+  --min-score X     detection confidence from 0.05 to 1 (default ${DEFAULT_SWAP_OPTIONS.minScore})
+
+Faces turned further than about 60 degrees to a side (nose tip more than ${MAX_YAW_RATIO} eye
+distances from the eyes' midpoint) are left alone, as "faces extract" skips them.`;
+
+const FACESWAP_OPTIONS = {
+  model: { type: 'string' },
+  to: { type: 'string' },
+  out: { type: 'string' },
+  label: { type: 'boolean' },
+  'min-size': { type: 'string' },
+  'min-score': { type: 'string' },
+} as const;
+
+export interface FaceSwapCommandOptions extends FaceSwapOptions {
+  readonly model: string;
+  readonly out: string;
+}
+
+/** Resolves the command's flags, camel-cased, into frozen options with every default filled in. */
+export function resolveFaceSwapCommandOptions(raw: RawOptions): Readonly<FaceSwapCommandOptions> {
+  return Object.freeze({
+    model: readPath(raw, 'model'),
+    to: resolveSwapTarget(raw.to, '--to'),
+    out: readPath(raw, 'out'),
+    label: raw.label === true,
+    minSize: readInteger(raw, 'minSize', DEFAULT_SWAP_OPTIONS.minSize, 1, 100_000),
+    minScore: readNumber(raw, 'minScore', DEFAULT_SWAP_OPTIONS.minScore, 0.05, 1),
+  });
+}
+
+export async function faceswapCommand(args: readonly string[]): Promise<number> {
+  const { values, positionals } = parseCommandArgs('faceswap', args, FACESWAP_OPTIONS);
+  if (values.help) {
+    process.stdout.write(FACESWAP_HELP + '\n');
+    return 0;
+  }
+  const options = resolveFaceSwapCommandOptions(toCamelCase(values));
+  if (positionals.length === 0) throw new DarkroomError('USAGE', 'darkroom faceswap: missing the photos or videos to convert; see "darkroom faceswap --help"');
+
+  const log = createLogger('faceswap');
+  await startBackend(values.backend, log);
+  const loaded = await loadFaceSwap(options.model);
+  const model = swapModelOf(loaded, options.to);
+  const swapper = new FaceSwapper(model, options);
+  const source = model.identities[swapper.source];
+  log.info(`Model ${loaded.dir}: ${model.size}-pixel crops, swapping ${source} (${swapper.source}) to ${model.identities[options.to]} (${options.to})`);
+  if (model.descriptors === undefined) log.warn(`${loaded.dir}/darkroom.json has no identity descriptors, so every face is swapped, whoever it is`);
+
+  const outDir = path.resolve(options.out);
+  await mkdir(outDir, { recursive: true });
+  const signal = interruptSignal(() => log.info('Stopping; the file in progress is not written'));
+  let failed = 0;
+  let written = 0;
+
+  const inputs = await expandFolders(positionals.map((file) => path.resolve(file)));
+  for (const input of inputs) {
+    if (signal.aborted) break;
+    try {
+      const kind = await mediaKind(input);
+      const output = swapOutputPath(input, outDir, kind);
+      if (output === input) throw new DarkroomError('USAGE', `${input}: the output would replace the input; choose another --out folder`);
+      const summary = kind === 'photo' ? await swapPhoto(input, output, swapper) : await swapVideo(input, output, swapper, { log, progress: true, signal });
+      if (summary.output === undefined) {
+        log.warn(`${noFaceError(input, summary.facesFound, summary.skipped).message}; nothing written`);
+        continue;
+      }
+      written++;
+      log.info(`${describeSwap(summary, swapper)} -> ${path.relative(process.cwd(), summary.output)}`);
+    } catch (error) {
+      if (error instanceof DarkroomError && error.code === 'INTERRUPTED') break;
+      failed++;
+      log.error(`failed: ${describeFailure(input, (error as Error).message)}`);
+    }
+  }
+
+  log.info(`${written} of ${inputs.length} file${inputs.length === 1 ? '' : 's'} written to ${outDir}${failed > 0 ? `; ${failed} could not be read` : ''}`);
+  if (signal.aborted) return 130;
+  return failed > 0 ? 1 : 0;
+}
+
+/** Replaces each folder by its photos and videos, sorted by name; files are taken as named, so that a bad one is reported. */
+async function expandFolders(inputs: readonly string[]): Promise<string[]> {
+  const files: string[] = [];
+  for (const input of inputs) {
+    const info = await stat(input).catch(() => undefined);
+    if (info === undefined || !info.isDirectory()) {
+      files.push(input);
+      continue;
+    }
+    const names = (await readdir(input)).filter((name) => !name.startsWith('.') && (PHOTO_EXTENSIONS.has(path.extname(name).toLowerCase()) || VIDEO_EXTENSIONS.has(path.extname(name).toLowerCase())));
+    files.push(...names.sort().map((name) => path.join(input, name)));
+  }
+  return files;
+}

@@ -1,0 +1,312 @@
+/**
+ * `darkroom eval faceswap`: reconstruction PSNR of each identity through its own decoder, and an
+ * identity score. The identity score is the share of swapped faces that face-api's recognition
+ * net places nearer to the target identity than to the source identity.
+ *
+ * Reference descriptors are the normalised mean of each identity's descriptors, always made the
+ * same way as the descriptors they are compared with:
+ * - crops: the recognition net on each aligned crop (cropDescriptor), for the original crops
+ *   (the references) and the swapped crops alike;
+ * - video: the descriptors that `faces extract` stored in faces.json (detection on the full
+ *   frame), compared with faces re-detected in the converted frames. Without faces.json the
+ *   model's own descriptors (darkroom.json) are used, and without those the crop references.
+ */
+import { existsSync } from 'node:fs';
+import { readdir, readFile } from 'node:fs/promises';
+import path from 'node:path';
+
+import sharp from 'sharp';
+
+import { DarkroomError } from '../errors.js';
+import { cropDescriptor, descriptorDistance, detectFaces, type Box } from '../faces/detect.js';
+import { FaceSwapper, modelDecoder, type SwapModel } from '../faces/swap.js';
+import type { Logger } from '../log.js';
+import { writeFileAtomic } from '../media/atomic.js';
+import { probeVideo, readFrames } from '../media/video.js';
+import type { Identity, LoadedFaceSwap } from '../models/faceswap.js';
+import { ProgressBar } from '../progress.js';
+import { psnr } from './metrics.js';
+
+export interface FaceSwapEvalOptions {
+  readonly a: string;
+  readonly b: string;
+  /** Identity number in faces.json whose faces are kept, with a `faces extract` folder. */
+  readonly aIdentity?: number;
+  readonly bIdentity?: number;
+  readonly video?: string;
+  /** Step between scored frames of --video. */
+  readonly every: number;
+  readonly minSize: number;
+  readonly out?: string;
+}
+
+const CROP_EXTENSIONS = new Set(['.png', '.jpg', '.jpeg', '.webp']);
+const BATCH = 32;
+/** A re-detected face counts as the swapped one when their boxes overlap by this intersection over union. */
+const MATCH_IOU = 0.3;
+
+interface IdentityCrops {
+  readonly folder: string;
+  readonly files: string[];
+  readonly crops: Uint8Array[];
+  /** From faces.json, made by detection on the full frame; undefined for a plain folder of crops. */
+  readonly frameDescriptors: number[][] | undefined;
+  /** 'validation' when the model's training metadata names held-out crops of this folder. */
+  readonly split: 'validation' | 'all';
+}
+
+interface FacesManifest {
+  readonly faces: { readonly file: string; readonly identity: number; readonly descriptor: number[] }[];
+}
+
+/**
+ * Returns the names of the held-out crops of one identity, from training.validationFiles.{a,b}.
+ * NOTE: that field name is a guess at what `darkroom train faceswap` writes; without it every crop is used.
+ */
+function validationFiles(loaded: LoadedFaceSwap, identity: Identity): Set<string> | undefined {
+  const listed = (loaded.metadata.training as { validationFiles?: Partial<Record<Identity, unknown>> }).validationFiles?.[identity];
+  if (!Array.isArray(listed) || listed.length === 0) return undefined;
+  return new Set(listed.map((file) => path.basename(String(file))));
+}
+
+/** Reads a `faces extract` output (faces.json, optionally one identity of it) or a folder of crops, at the model's crop size. */
+async function readIdentity(folder: string, identityNumber: number | undefined, size: number, validation: Set<string> | undefined, flag: string): Promise<IdentityCrops> {
+  if (!existsSync(folder)) throw new DarkroomError('USAGE', `darkroom eval faceswap: ${flag} ${folder} does not exist`);
+  const manifestPath = path.join(folder, 'faces.json');
+  let entries: { file: string; descriptor?: number[] }[];
+
+  if (existsSync(manifestPath)) {
+    const manifest = JSON.parse(await readFile(manifestPath, 'utf8')) as FacesManifest;
+    entries = manifest.faces.filter((face) => identityNumber === undefined || face.identity === identityNumber).map((face) => ({ file: path.join(folder, face.file), descriptor: face.descriptor }));
+  } else {
+    if (identityNumber !== undefined) throw new DarkroomError('USAGE', `darkroom eval faceswap: ${flag}-identity needs a "faces extract" folder with faces.json, and ${folder} has none`);
+    const names = (await readdir(folder)).filter((name) => !name.startsWith('.') && CROP_EXTENSIONS.has(path.extname(name).toLowerCase())).sort();
+    entries = names.map((name) => ({ file: path.join(folder, name) }));
+  }
+
+  const selected = validation === undefined ? entries : entries.filter((entry) => validation.has(path.basename(entry.file)));
+  if (selected.length === 0) {
+    const ofIdentity = identityNumber === undefined ? '' : ` of identity ${identityNumber}`;
+    throw new DarkroomError('INVALID_INPUT', `${folder}: no face crops${ofIdentity}${validation === undefined ? '' : ' among the validation files in the model\'s darkroom.json'}; check ${flag} and ${flag}-identity`);
+  }
+
+  const crops = await Promise.all(selected.map(async (entry) => {
+    const data = await sharp(entry.file).removeAlpha().resize(size, size, { fit: 'fill' }).toColourspace('srgb').raw().toBuffer();
+    return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+  }));
+  const frameDescriptors = selected.every((entry) => entry.descriptor !== undefined) ? selected.map((entry) => entry.descriptor!) : undefined;
+  return { folder, files: selected.map((entry) => entry.file), crops, frameDescriptors, split: validation === undefined ? 'all' : 'validation' };
+}
+
+/** Normalised mean of normalised descriptors. */
+export function meanDescriptor(descriptors: readonly ArrayLike<number>[]): number[] {
+  const sum = new Array<number>(descriptors[0].length).fill(0);
+  for (const descriptor of descriptors) {
+    const norm = Math.hypot(...Array.from(descriptor)) || 1;
+    for (let i = 0; i < sum.length; i++) sum[i] += descriptor[i] / norm;
+  }
+  const norm = Math.hypot(...sum) || 1;
+  return sum.map((value) => value / norm);
+}
+
+function normalised(descriptor: ArrayLike<number>): number[] {
+  const norm = Math.hypot(...Array.from(descriptor)) || 1;
+  return Array.from(descriptor, (value) => value / norm);
+}
+
+/** Decodes crops as `identity` in batches. */
+async function decodeAll(loaded: LoadedFaceSwap, crops: readonly Uint8Array[], identity: Identity, size: number): Promise<Uint8Array[]> {
+  const decoder = modelDecoder(loaded.networks, identity);
+  const out: Uint8Array[] = [];
+  for (let start = 0; start < crops.length; start += BATCH) out.push(...(await decoder(crops.slice(start, start + BATCH), size)));
+  return out;
+}
+
+export interface DirectionScore {
+  readonly from: string;
+  readonly to: string;
+  /** Faces swapped (crops, or faces of the source identity in the video's frames). */
+  readonly swapped: number;
+  /** Of those, faces whose descriptor could be computed: every crop, or the swapped faces re-detected in the output frames. */
+  readonly scored: number;
+  /** Of the scored faces, those nearer to the target's reference descriptor than to the source's. */
+  readonly closerToTarget: number;
+  /** closerToTarget / scored, or null when nothing was scored. */
+  readonly share: number | null;
+  /**
+   * Crops only: the same share for the source's own crops before the swap, which should be near 0.
+   * A decoder whose output lands near one reference whatever its input scores high one way and
+   * low the other, so read both directions and this baseline together.
+   */
+  readonly baseline?: number;
+}
+
+export interface FaceSwapEvalResult {
+  readonly model: string;
+  readonly identities: Readonly<Record<Identity, string>>;
+  readonly psnr: Readonly<Record<Identity, { readonly crops: number; readonly split: 'validation' | 'all'; readonly meanDb: number }>>;
+  readonly crops: { readonly aToB: DirectionScore; readonly bToA: DirectionScore };
+  readonly video?: {
+    readonly file: string;
+    readonly every: number;
+    readonly framesScored: number;
+    readonly references: 'faces.json' | 'model' | 'crops';
+    readonly aToB: DirectionScore;
+    readonly bToA: DirectionScore;
+  };
+  /** The issue's target: swapped faces nearer to the target in at least this share of frames. */
+  readonly target: number;
+}
+
+export const IDENTITY_TARGET = 0.8;
+
+function score(from: string, to: string, swapped: number, nearer: boolean[]): DirectionScore {
+  const closerToTarget = nearer.filter(Boolean).length;
+  return { from, to, swapped, scored: nearer.length, closerToTarget, share: nearer.length === 0 ? null : closerToTarget / nearer.length };
+}
+
+export async function evaluateFaceSwap(loaded: LoadedFaceSwap, options: FaceSwapEvalOptions, log: Logger): Promise<FaceSwapEvalResult> {
+  const { size } = loaded.metadata.architecture;
+  const identities = loaded.metadata.identities ?? { a: 'a', b: 'b' };
+  const sets: Record<Identity, IdentityCrops> = {
+    a: await readIdentity(options.a, options.aIdentity, size, validationFiles(loaded, 'a'), '--a'),
+    b: await readIdentity(options.b, options.bIdentity, size, validationFiles(loaded, 'b'), '--b'),
+  };
+  for (const identity of ['a', 'b'] as const) {
+    const set = sets[identity];
+    log.info(`${identities[identity]} (${identity}): ${set.crops.length} crops from ${set.folder}${set.split === 'validation' ? ', the held-out validation crops' : ' (all of them: the model lists no validation split for this folder)'}`);
+  }
+
+  // Reconstruction: each identity's crops through the shared encoder and its own decoder.
+  const reconstructed = { a: await decodeAll(loaded, sets.a.crops, 'a', size), b: await decodeAll(loaded, sets.b.crops, 'b', size) };
+  const meanPsnr = (identity: Identity): number => {
+    const values = sets[identity].crops.map((crop, index) => Math.min(100, psnr(crop, reconstructed[identity][index])));
+    return values.reduce((sum, value) => sum + value, 0) / values.length;
+  };
+  const psnrs = {
+    a: { crops: sets.a.crops.length, split: sets.a.split, meanDb: meanPsnr('a') },
+    b: { crops: sets.b.crops.length, split: sets.b.split, meanDb: meanPsnr('b') },
+  };
+
+  // Identity score on crops: the recognition net on original and swapped crops alike.
+  const describe = async (crops: readonly Uint8Array[]): Promise<Float32Array[]> => {
+    const out: Float32Array[] = [];
+    for (const crop of crops) out.push(await cropDescriptor(crop, size));
+    return out;
+  };
+  const originals = { a: await describe(sets.a.crops), b: await describe(sets.b.crops) };
+  const cropReferences = { a: meanDescriptor(originals.a), b: meanDescriptor(originals.b) };
+  const nearerTo = (descriptors: readonly Float32Array[], target: Identity, source: Identity, references: Record<Identity, number[]>): boolean[] =>
+    descriptors.map((descriptor) => {
+      const unit = normalised(descriptor);
+      return descriptorDistance(unit, references[target]) < descriptorDistance(unit, references[source]);
+    });
+  const swappedAToB = await describe(await decodeAll(loaded, sets.a.crops, 'b', size));
+  const swappedBToA = await describe(await decodeAll(loaded, sets.b.crops, 'a', size));
+  const shareOf = (nearer: boolean[]): number => nearer.filter(Boolean).length / nearer.length;
+  const crops = {
+    aToB: { ...score(identities.a, identities.b, sets.a.crops.length, nearerTo(swappedAToB, 'b', 'a', cropReferences)), baseline: shareOf(nearerTo(originals.a, 'b', 'a', cropReferences)) },
+    bToA: { ...score(identities.b, identities.a, sets.b.crops.length, nearerTo(swappedBToA, 'a', 'b', cropReferences)), baseline: shareOf(nearerTo(originals.b, 'a', 'b', cropReferences)) },
+  };
+
+  let video: FaceSwapEvalResult['video'];
+  if (options.video !== undefined) {
+    const modelDescriptors = (loaded.metadata as { descriptors?: Record<Identity, number[]> }).descriptors;
+    let references: Record<Identity, number[]>;
+    let kind: 'faces.json' | 'model' | 'crops';
+    if (sets.a.frameDescriptors !== undefined && sets.b.frameDescriptors !== undefined) {
+      references = { a: meanDescriptor(sets.a.frameDescriptors), b: meanDescriptor(sets.b.frameDescriptors) };
+      kind = 'faces.json';
+    } else if (modelDescriptors !== undefined) {
+      references = { a: normalised(modelDescriptors.a), b: normalised(modelDescriptors.b) };
+      kind = 'model';
+    } else {
+      references = cropReferences;
+      kind = 'crops';
+      log.warn('No faces.json in --a and --b and no descriptors in the model: the video is scored against crop descriptors, which face-api computes on another chip than the re-detected faces');
+    }
+    video = { file: options.video, every: options.every, references: kind, ...(await scoreVideo(loaded, options, references, identities, log)) };
+  }
+
+  const result: FaceSwapEvalResult = { model: loaded.dir, identities, psnr: psnrs, crops, ...(video === undefined ? {} : { video }), target: IDENTITY_TARGET };
+  if (options.out !== undefined) await writeFileAtomic(options.out, JSON.stringify(result, null, 2) + '\n');
+  return result;
+}
+
+function intersectionOverUnion(p: Box, q: Box): number {
+  const width = Math.max(0, Math.min(p.x + p.width, q.x + q.width) - Math.max(p.x, q.x));
+  const height = Math.max(0, Math.min(p.y + p.height, q.y + q.height) - Math.max(p.y, q.y));
+  const intersection = width * height;
+  return intersection / (p.width * p.height + q.width * q.height - intersection);
+}
+
+/**
+ * Converts the video in memory in both directions, frame by frame, and re-detects the faces in
+ * the converted frames. Each swapped face counts once; it is scored when a re-detected face
+ * overlaps its box, and nearer when that face's descriptor is nearer to the target's reference.
+ */
+async function scoreVideo(loaded: LoadedFaceSwap, options: FaceSwapEvalOptions, references: Record<Identity, number[]>, identities: Readonly<Record<Identity, string>>, log: Logger): Promise<{ framesScored: number; aToB: DirectionScore; bToA: DirectionScore }> {
+  const file = options.video!;
+  const info = await probeVideo(file);
+  const swapperFor = (to: Identity): FaceSwapper => {
+    const model: SwapModel = { size: loaded.metadata.architecture.size, identities, descriptors: references, decoder: modelDecoder(loaded.networks, to) };
+    return new FaceSwapper(model, { to, label: false, minSize: options.minSize, minScore: 0.5 });
+  };
+  const swappers = { b: swapperFor('b'), a: swapperFor('a') };
+  const tallies = { b: { swapped: 0, nearer: [] as boolean[] }, a: { swapped: 0, nearer: [] as boolean[] } };
+  const progress = new ProgressBar({ label: path.basename(file), total: info.frameCount ?? 0, unit: 'frame' });
+  let framesScored = 0;
+
+  for await (const frame of readFrames(file, { channels: 3 })) {
+    progress.update(frame.index + 1, { 'a->b': tallies.b.nearer.length, 'b->a': tallies.a.nearer.length });
+    if (frame.index % options.every !== 0) continue;
+    framesScored++;
+
+    for (const to of ['b', 'a'] as const) {
+      const source: Identity = to === 'b' ? 'a' : 'b';
+      const result = await swappers[to].swapFrame({ width: info.width, height: info.height, rgb: frame.data });
+      if (result.swapped.length === 0) continue;
+      tallies[to].swapped += result.swapped.length;
+
+      const again = await detectFaces({ width: info.width, height: info.height, rgb: result.rgb }, { minScore: 0.3 });
+      for (const face of result.swapped) {
+        const match = again.map((candidate) => ({ candidate, overlap: intersectionOverUnion(face.box, candidate.box) })).sort((p, q) => q.overlap - p.overlap)[0];
+        if (match === undefined || match.overlap < MATCH_IOU) continue;
+        const unit = normalised(match.candidate.descriptor);
+        tallies[to].nearer.push(descriptorDistance(unit, references[to]) < descriptorDistance(unit, references[source]));
+      }
+    }
+  }
+  progress.finish();
+  log.debug(`scored ${framesScored} frames of ${file}`);
+
+  return {
+    framesScored,
+    aToB: score(identities.a, identities.b, tallies.b.swapped, tallies.b.nearer),
+    bToA: score(identities.b, identities.a, tallies.a.swapped, tallies.a.nearer),
+  };
+}
+
+function formatShare(direction: DirectionScore): string {
+  const share = direction.share === null ? '-' : `${(direction.share * 100).toFixed(1)} %`;
+  const baseline = direction.baseline === undefined ? '' : ` (before the swap: ${(direction.baseline * 100).toFixed(1)} %)`;
+  return `${direction.from} -> ${direction.to}: ${direction.closerToTarget} of ${direction.scored} scored (${direction.swapped} swapped) nearer to ${direction.to}: ${share}${baseline}`;
+}
+
+export function formatFaceSwapEval(result: FaceSwapEvalResult): string {
+  const lines = [`Face-swap model ${result.model}`, '', 'Reconstruction PSNR (own decoder):'];
+  for (const identity of ['a', 'b'] as const) {
+    const row = result.psnr[identity];
+    lines.push(`  ${result.identities[identity]} (${identity}): ${row.meanDb.toFixed(2)} dB over ${row.crops} ${row.split === 'validation' ? 'held-out ' : ''}crop${row.crops === 1 ? '' : 's'}`);
+  }
+  lines.push('', 'Identity score on crops (recognition net on the aligned crops; references: mean descriptor of each identity\'s crops):');
+  lines.push(`  ${formatShare(result.crops.aToB)}`, `  ${formatShare(result.crops.bToA)}`);
+  if (result.video !== undefined) {
+    const { video } = result;
+    const references = { 'faces.json': 'mean of the faces.json descriptors of each identity', model: 'the model\'s descriptors', crops: 'mean crop descriptors' }[video.references];
+    lines.push('', `Identity score on ${video.file} (every ${video.every === 1 ? '' : `${video.every}th `}frame, ${video.framesScored} frames; swapped faces re-detected in the converted frames; references: ${references}):`);
+    lines.push(`  ${formatShare(video.aToB)}`, `  ${formatShare(video.bToA)}`);
+  }
+  lines.push('', `Target: at least ${(result.target * 100).toFixed(0)} % of swapped faces nearer to the target identity.`);
+  return lines.join('\n');
+}

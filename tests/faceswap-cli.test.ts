@@ -1,0 +1,212 @@
+import { execFile } from 'node:child_process';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+
+import sharp from 'sharp';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+import { initBackend } from '../src/backend/select.js';
+import { resolveFaceSwapCommandOptions } from '../src/cli/faceswap.js';
+import { SYNTHETIC_NOTE } from '../src/faces/synthetic.js';
+import { locateBinary } from '../src/media/ffmpeg.js';
+import { runCli } from './helpers/cli.js';
+import { saveTinyFaceSwap } from './helpers/faceswap.js';
+
+const SAMPLE = fileURLToPath(new URL('../samples/faces/astronaut.jpg', import.meta.url));
+const run = promisify(execFile);
+
+let directory: string;
+let model: string;
+let video: string;
+
+function binary(name: 'ffmpeg' | 'ffprobe'): string {
+  const found = locateBinary(name);
+  if (found === undefined) throw new Error(`This test needs ${name}: install ffmpeg or set ${name === 'ffmpeg' ? 'FFMPEG_PATH' : 'FFPROBE_PATH'}`);
+  return found.path;
+}
+
+interface ProbedStream {
+  codec_type: string;
+  codec_name: string;
+  avg_frame_rate: string;
+  nb_frames?: string;
+}
+
+async function probe(file: string): Promise<{ streams: ProbedStream[]; format: { tags?: Record<string, string> } }> {
+  const { stdout } = await run(binary('ffprobe'), ['-v', 'error', '-print_format', 'json', '-show_streams', '-show_format', '-count_frames', file]);
+  return JSON.parse(stdout);
+}
+
+beforeAll(async () => {
+  await initBackend('wasm');
+  directory = await mkdtemp(join(tmpdir(), 'darkroom-faceswap-cli-'));
+  model = join(directory, 'model');
+  await saveTinyFaceSwap(model);
+  video = join(directory, 'portrait.avi');
+  // Eight frames at 10 fps of a window sliding over the photo, with one second of a 440 Hz tone.
+  await run(binary('ffmpeg'), [
+    '-v', 'error', '-nostdin', '-y', '-loop', '1', '-framerate', '10', '-i', SAMPLE, '-f', 'lavfi', '-i', 'sine=frequency=440:duration=1',
+    '-vf', "scale=232:232,crop=192:192:'4*n':20", '-frames:v', '8', '-c:v', 'mpeg4', '-q:v', '2', '-c:a', 'pcm_s16le', video,
+  ]);
+}, 60_000);
+
+afterAll(async () => {
+  await rm(directory, { recursive: true, force: true });
+});
+
+describe('faceswap options', () => {
+  const message = (raw: Record<string, unknown>): string => {
+    try {
+      resolveFaceSwapCommandOptions({ model: 'm', to: 'b', out: 'o', ...raw });
+    } catch (error) {
+      return (error as Error).message;
+    }
+    return 'no error';
+  };
+
+  it('fills in the defaults', () => {
+    expect(resolveFaceSwapCommandOptions({ model: 'm', to: 'a', out: 'o' })).toEqual({ model: 'm', to: 'a', out: 'o', label: false, minSize: 40, minScore: 0.5 });
+  });
+
+  it('rejects bad values exactly', () => {
+    expect(message({ to: 'c' })).toBe('Expected a or b for --to but received "c"');
+    expect(message({ to: undefined })).toBe('Expected a or b for --to but received undefined');
+    expect(message({ model: undefined })).toBe('Expected a folder path for --model but received undefined');
+    expect(message({ out: '' })).toBe('Expected a folder path for --out but received ""');
+    expect(message({ minSize: '0' })).toBe('Expected an integer from 1 to 100000 for --min-size but received 0');
+    expect(message({ minScore: '2' })).toBe('Expected a number from 0.05 to 1 for --min-score but received 2');
+  });
+});
+
+describe('darkroom faceswap', () => {
+  it('prints help with consent line', async () => {
+    const result = await runCli(['faceswap', '--help']);
+    expect(result.code).toBe(0);
+    expect(result.stdout).toContain('Usage: darkroom faceswap --model DIR --to a|b');
+    expect(result.stdout).toContain('Only swap faces of people who have agreed to it.');
+  });
+
+  it('exits 2 on a bad flag', async () => {
+    const result = await runCli(['faceswap', '--model', model, '--to', 'c', SAMPLE, '--out', join(directory, 'never')]);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain('Expected a or b for --to but received "c"');
+  });
+
+  it('swaps and marks a photo', async () => {
+    const out = join(directory, 'photo-out');
+    const result = await runCli(['faceswap', '--model', model, '--to', 'b', SAMPLE, '--out', out, '--label']);
+    expect(result.stderr).toContain('has no identity descriptors, so every face is swapped');
+    expect(result.stderr).toContain('astronaut.jpg: 1 of 1 face swapped from anna to bruno');
+    expect(result.code).toBe(0);
+
+    const written = join(out, 'astronaut.jpg');
+    const metadata = await sharp(written).metadata();
+    expect(metadata.format).toBe('jpeg');
+    expect([metadata.width, metadata.height]).toEqual([256, 256]);
+    expect(metadata.xmpAsString).toContain(SYNTHETIC_NOTE);
+
+    // The face changed, the corner opposite the caption did not.
+    const before = await sharp(SAMPLE).raw().toBuffer();
+    const after = await sharp(written).raw().toBuffer();
+    const difference = (x: number, y: number, side: number): number => {
+      let sum = 0;
+      for (let row = y; row < y + side; row++) for (let column = x; column < x + side; column++) for (let c = 0; c < 3; c++) sum += Math.abs(before[(row * 256 + column) * 3 + c] - after[(row * 256 + column) * 3 + c]);
+      return sum / (side * side * 3);
+    };
+    expect(difference(96, 48, 24)).toBeGreaterThan(8);
+    expect(difference(230, 10, 16)).toBeLessThan(3);
+    // The caption darkens the lower left corner.
+    expect(difference(8, 236, 8)).toBeGreaterThan(20);
+  });
+
+  it('keeps video frames, rate and audio', async () => {
+    const out = join(directory, 'video-out');
+    const result = await runCli(['faceswap', '--model', model, '--to', 'a', video, '--out', out, '--min-size', '20']);
+    expect(result.stderr).toMatch(/portrait\.avi: \d+ of \d+ faces? swapped from bruno to anna in 8 of 8 frames, [\d.]+ s\/frame/);
+    expect(result.code).toBe(0);
+
+    const probed = await probe(join(out, 'portrait.avi'));
+    const videoStream = probed.streams.find((stream) => stream.codec_type === 'video')!;
+    const audioStream = probed.streams.find((stream) => stream.codec_type === 'audio');
+    expect(videoStream.avg_frame_rate).toBe('10/1');
+    expect(videoStream.nb_frames).toBe('8');
+    expect(audioStream?.codec_name).toBe('pcm_s16le');
+    expect(probed.format.tags?.comment).toBe(SYNTHETIC_NOTE);
+    expect((await readdir(out)).filter((name) => name.startsWith('.'))).toEqual([]);
+  }, 60_000);
+
+  it('reports bad files and goes on', async () => {
+    const inputs = join(directory, 'mixed');
+    await mkdir(inputs);
+    await writeFile(join(inputs, 'broken.jpg'), (await readFile(SAMPLE)).subarray(0, 600));
+    await writeFile(join(inputs, 'notes.txt'), 'not a picture\n');
+    await sharp({ create: { width: 120, height: 90, channels: 3, background: { r: 40, g: 90, b: 160 } } }).png().toFile(join(inputs, 'sky.png'));
+    const out = join(directory, 'mixed-out');
+
+    // The folder gives broken.jpg and sky.png; a file named on the command line is tried whatever its extension.
+    const result = await runCli(['faceswap', '--model', model, '--to', 'b', inputs, join(inputs, 'notes.txt'), SAMPLE, '--out', out, '--min-size', '20']);
+    expect(result.stderr).toMatch(new RegExp(`${join(inputs, 'broken.jpg').replace(/[.]/g, '\\.')} is truncated or corrupt`));
+    expect(result.stderr).toContain(`${join(inputs, 'notes.txt')} is neither a photo nor a video`);
+    expect(result.stderr).toContain(`${join(inputs, 'sky.png')}: no face found; nothing written`);
+    expect(result.stderr).toContain('1 of 4 files written');
+    expect(result.code).toBe(1);
+    expect(await readdir(out)).toEqual(['astronaut.jpg']);
+  });
+
+  it('leaves target and tiny faces alone', async () => {
+    // The photo's own descriptor as identity a, its opposite as b: the face is a.
+    const faces = join(directory, 'faces');
+    const extracted = await runCli(['faces', 'extract', SAMPLE, '--out', faces, '--min-size', '20']);
+    expect(extracted.code).toBe(0);
+    const descriptor = (JSON.parse(await readFile(join(faces, 'faces.json'), 'utf8')) as { faces: { descriptor: number[] }[] }).faces[0].descriptor;
+    const norm = Math.hypot(...descriptor);
+    const described = join(directory, 'described');
+    await saveTinyFaceSwap(described, { descriptors: { a: descriptor.map((value) => value / norm), b: descriptor.map((value) => -value / norm) } });
+
+    const toA = await runCli(['faceswap', '--model', described, '--to', 'a', SAMPLE, '--out', join(directory, 'to-a')]);
+    expect(toA.stderr).toContain(`${SAMPLE}: no face swapped; 1 face found and left alone (1 already anna); nothing written`);
+    const toB = await runCli(['faceswap', '--model', described, '--to', 'b', SAMPLE, '--out', join(directory, 'to-b')]);
+    expect(toB.stderr).toContain('1 of 1 face swapped from anna to bruno');
+    const tiny = await runCli(['faceswap', '--model', described, '--to', 'b', SAMPLE, '--out', join(directory, 'tiny'), '--min-size', '1000']);
+    expect(tiny.stderr).toContain('left alone (1 smaller than 1000 px)');
+  }, 60_000);
+});
+
+describe('darkroom eval faceswap', () => {
+  it('prints PSNR and identity scores', async () => {
+    const crops = { a: join(directory, 'crops-a'), b: join(directory, 'crops-b') };
+    for (const [identity, folder] of Object.entries(crops)) {
+      await mkdir(folder);
+      for (let index = 0; index < 3; index++) {
+        await sharp(SAMPLE).extract({ left: 70 + index * 4 + (identity === 'b' ? 20 : 0), top: 20, width: 110, height: 110 }).resize(64, 64).png().toFile(join(folder, `${index}.png`));
+      }
+    }
+    const report = join(directory, 'eval.json');
+
+    const result = await runCli(['eval', 'faceswap', '--model', model, '--a', crops.a, '--b', crops.b, '--video', video, '--min-size', '20', '--out', report]);
+    expect(result.stderr).toContain('the model lists no validation split');
+    expect(result.code).toBe(0);
+    expect(result.stdout).toMatch(/anna \(a\): [\d.]+ dB over 3 crops/);
+    expect(result.stdout).toMatch(/bruno \(b\): [\d.]+ dB over 3 crops/);
+    expect(result.stdout).toMatch(/anna -> bruno: \d of 3 scored \(3 swapped\) nearer to bruno: [\d.]+ % \(before the swap: [\d.]+ %\)/);
+    expect(result.stdout).toContain('Identity score on');
+    expect(result.stdout).toContain('8 frames; swapped faces re-detected in the converted frames');
+
+    const written = JSON.parse(await readFile(report, 'utf8'));
+    expect(written.psnr.a.crops).toBe(3);
+    expect(written.crops.aToB.scored).toBe(3);
+    expect(written.video.framesScored).toBe(8);
+    expect(written.target).toBe(0.8);
+  }, 120_000);
+
+  it('rejects flags of other tasks', async () => {
+    const result = await runCli(['eval', 'faceswap', '--model', model, '--a', 'x', '--b', 'y', '--sigma', '5']);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain('darkroom eval faceswap: --sigma does not apply; it reads --a and --b');
+    const every = await runCli(['eval', 'faceswap', '--model', model, '--a', 'x', '--b', 'y', '--every', '2']);
+    expect(every.stderr).toContain('--every and --min-size apply only with --video FILE');
+  });
+});

@@ -1,0 +1,26 @@
+import { buildFaceSwap, type FaceSwapMetadata, saveFaceSwap, validateFaceSwapArchitecture } from '../../src/models/faceswap.js';
+
+export const TINY_FACESWAP = validateFaceSwapArchitecture({ size: 64, filters: 4, latentDim: 8 });
+
+/**
+ * Saves a face-swap model with random weights and hand-written metadata, as "darkroom train
+ * faceswap" would write it. The tfjs backend must be started.
+ */
+export async function saveTinyFaceSwap(dir: string, extra: { descriptors?: { a: number[]; b: number[] }; training?: Record<string, unknown> } = {}): Promise<FaceSwapMetadata> {
+  const metadata = {
+    format: 'darkroom-model',
+    formatVersion: 1,
+    task: 'faceswap',
+    version: 'test',
+    createdAt: new Date(0).toISOString(),
+    sizeMultiple: 16,
+    inputChannels: 3,
+    architecture: TINY_FACESWAP,
+    identities: { a: 'anna', b: 'bruno' },
+    training: extra.training ?? {},
+    validation: {},
+    ...(extra.descriptors === undefined ? {} : { descriptors: extra.descriptors }),
+  } as FaceSwapMetadata;
+  await saveFaceSwap(dir, buildFaceSwap(TINY_FACESWAP, 7), metadata);
+  return metadata;
+}
