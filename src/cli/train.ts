@@ -1,6 +1,7 @@
 import { DarkroomError, invalidOption } from '../errors.js';
 import { createLogger } from '../log.js';
 import { GENERATOR_KINDS, type GeneratorKind } from '../models/generator-storage.js';
+import { FACESWAP_FLAGS, resolveFaceSwapTrainOptions, trainFaceSwap } from '../train/faceswap.js';
 import { GAN_TRAINING } from '../train/gan.js';
 import { GENERATOR_FLAGS, resolveGeneratorTrainOptions } from '../train/generator-options.js';
 import { trainGenerator } from '../train/generator-trainer.js';
@@ -19,6 +20,7 @@ Trains a model on your own photos or videos. Tasks:
   video-anomaly  ConvLSTM autoencoder that predicts normal video ahead, for darkroom scan
   vae            conditional convolutional VAE that learns a folder of images, for darkroom generate
   gan            conditional DCGAN that learns a folder of images, for darkroom generate
+  faceswap       face-swap autoencoder pair: one shared encoder, a decoder per identity
 
 Options:
   --data DIR               folder of training photos (JPEG, PNG, WebP, TIFF, AVIF); for
@@ -63,11 +65,24 @@ of images, with one sub-folder per class to make the model conditional on the cl
   --beta X                 vae: weight of the KL divergence in the loss (default 1)
   --max-images-per-class N read at most N images of each class, for quick trials
   A preview grid from fixed noise is written to DIR/previews/ after every epoch.
+faceswap (defaults: 20 epochs of 250 steps, batch 8 crops of each identity, learning rate
+0.0001, --validation-fraction 0.1; about 35 minutes on one core):
+  --a DIR, --b DIR         the two identities' aligned crops (64 or 128 pixels): the output
+                           folder of "darkroom faces extract", or a folder of square crops
+  --a-identity N           train A on identity group N of an extract output only (see
+  --b-identity N           "identity" in its faces.json); likewise for B
+  --latent-dim N           width of the shared latent code (default 128)
+  Each step reconstructs warped, augmented crops (1 x MAE + 1 x DSSIM). Previews in
+  DIR/previews/ show rows A, A reconstructed, A as B, B, B reconstructed, B as A.
 
 Ctrl-C stops after the current step and saves a checkpoint; run again with --resume.`;
 
 const TRAIN_OPTIONS = {
   data: { type: 'string', multiple: true },
+  a: { type: 'string' },
+  b: { type: 'string' },
+  'a-identity': { type: 'string' },
+  'b-identity': { type: 'string' },
   out: { type: 'string' },
   epochs: { type: 'string' },
   'steps-per-epoch': { type: 'string' },
@@ -111,6 +126,7 @@ const TASK_FLAGS = new Set([
   'latentDim',
   'beta',
   'maxImagesPerClass',
+  ...FACESWAP_FLAGS,
 ]);
 
 const GENERATOR_TASKS = { vae: VAE_TRAINING, gan: GAN_TRAINING } as const;
@@ -122,21 +138,17 @@ export async function trainCommand(args: readonly string[]): Promise<number> {
     return 0;
   }
 
-  const names = [...TRAINING_TASKS.keys(), ...GENERATOR_KINDS];
+  const names = [...TRAINING_TASKS.keys(), ...GENERATOR_KINDS, 'faceswap'];
   const taskName = positionals[0];
   if (taskName === undefined) throw new DarkroomError('USAGE', `darkroom train: missing the task; expected one of ${names.join(', ')}`);
   if (positionals.length > 1) throw new DarkroomError('USAGE', `darkroom train: unexpected argument ${JSON.stringify(positionals[1])}`);
   const raw = toCamelCase(values);
   if ((GENERATOR_KINDS as readonly string[]).includes(taskName)) return trainGeneratorCommand(taskName as GeneratorKind, raw, values.backend);
+  if (taskName === 'faceswap') return trainFaceSwapCommand(raw, values.backend);
 
   const task = TRAINING_TASKS.get(taskName);
   if (task === undefined) throw invalidOption(`one of ${names.join(', ')}`, 'the train task', taskName, 'USAGE');
-  for (const key of Object.keys(raw)) {
-    if (TASK_FLAGS.has(key) && !task.flags.includes(key)) {
-      const flag = `--${key.replace(/[A-Z]/g, (letter) => `-${letter.toLowerCase()}`)}`;
-      throw new DarkroomError('USAGE', `darkroom train ${taskName}: ${flag} does not apply to this task; see "darkroom train --help"`);
-    }
-  }
+  rejectOtherTasksFlags(taskName, raw, task.flags);
 
   // Only video-anomaly reads several --data paths; the photo tasks take one folder.
   const data = raw.data as string[] | undefined;
@@ -155,13 +167,18 @@ export async function trainCommand(args: readonly string[]): Promise<number> {
   return result.interrupted ? 130 : 0;
 }
 
-async function trainGeneratorCommand(kind: GeneratorKind, raw: Record<string, unknown>, backendFlag: unknown): Promise<number> {
+/** Refuses flags that `task` does not read, so that a flag given to the wrong task is an error rather than ignored. */
+function rejectOtherTasksFlags(task: string, raw: Record<string, unknown>, flags: readonly string[]): void {
   for (const key of Object.keys(raw)) {
-    if (TASK_FLAGS.has(key) && !GENERATOR_FLAGS[kind].includes(key)) {
+    if (TASK_FLAGS.has(key) && !flags.includes(key)) {
       const flag = `--${key.replace(/[A-Z]/g, (letter) => `-${letter.toLowerCase()}`)}`;
-      throw new DarkroomError('USAGE', `darkroom train ${kind}: ${flag} does not apply to this task; see "darkroom train --help"`);
+      throw new DarkroomError('USAGE', `darkroom train ${task}: ${flag} does not apply to this task; see "darkroom train --help"`);
     }
   }
+}
+
+async function trainGeneratorCommand(kind: GeneratorKind, raw: Record<string, unknown>, backendFlag: unknown): Promise<number> {
+  rejectOtherTasksFlags(kind, raw, GENERATOR_FLAGS[kind]);
   const data = raw.data as string[] | undefined;
   if (data !== undefined && data.length > 1) throw new DarkroomError('USAGE', `darkroom train ${kind}: --data takes one folder of images, not ${data.length}`);
   const options = resolveGeneratorTrainOptions(kind, { ...raw, data: data?.[0] });
@@ -171,5 +188,17 @@ async function trainGeneratorCommand(kind: GeneratorKind, raw: Record<string, un
   if (backend.name === 'cpu') log.warn('The plain CPU backend is far too slow to train; expect hours per epoch');
   const signal = interruptSignal(() => log.info('Ctrl-C: finishing the current step, then saving a checkpoint (press again to quit at once)'));
   const result = await trainGenerator(GENERATOR_TASKS[kind], options, { log, backend: backend.name, signal });
+  return result.interrupted ? 130 : 0;
+}
+
+async function trainFaceSwapCommand(raw: Record<string, unknown>, backendFlag: unknown): Promise<number> {
+  rejectOtherTasksFlags('faceswap', raw, FACESWAP_FLAGS);
+  const options = resolveFaceSwapTrainOptions(raw);
+
+  const log = createLogger('train');
+  const backend = await startBackend(backendFlag, log);
+  if (backend.name === 'cpu') log.warn('The plain CPU backend is far too slow to train; expect hours per epoch');
+  const signal = interruptSignal(() => log.info('Ctrl-C: finishing the current step, then saving a checkpoint (press again to quit at once)'));
+  const result = await trainFaceSwap(options, { log, backend: backend.name, signal });
   return result.interrupted ? 130 : 0;
 }
