@@ -46,7 +46,7 @@ afterAll(async () => {
 });
 
 describe('darkroom train faceswap', () => {
-  it('writes a loadable model with identities, crop size and descriptors', async () => {
+  it('saves identities, crop size, descriptors', async () => {
     const { metadata, networks } = await loadFaceSwap(out);
     expect(metadata.task).toBe('faceswap');
     expect(metadata.identities).toEqual({ a: 'clip-faces identity 0', b: 'clip-faces identity 1' });
@@ -60,7 +60,7 @@ describe('darkroom train faceswap', () => {
     expect(networks.encoder.inputs[0].shape).toEqual([null, 64, 64, 3]);
   });
 
-  it('--a-identity and --b-identity pick the groups', async () => {
+  it('identity flags pick groups', async () => {
     const { metadata } = await loadFaceSwap(out);
     // 12 and 10 faces; every fifth is held out.
     expect(metadata.training.a).toEqual({ dir: extract, identity: 0, crops: 10, validationCrops: 2 });
@@ -70,13 +70,13 @@ describe('darkroom train faceswap', () => {
     expect(group.files[0]).toBe('faces/clip-13-0.png');
   });
 
-  it('writes previews and a checkpoint of the three networks and the optimizer', async () => {
+  it('writes previews and checkpoint', async () => {
     expect(await readdir(path.join(out, 'previews'))).toEqual(['epoch-001.png']);
     expect((await readdir(path.join(out, 'checkpoint'))).sort()).toEqual(['a', 'b', 'encoder', 'faceswap.optimizer.bin', 'faceswap.optimizer.json', 'state.json']);
     expect((await readdir(out)).sort()).toEqual(['checkpoint', 'darkroom.json', 'decoder-a', 'decoder-b', 'encoder', 'previews']);
   });
 
-  it('--resume continues, and refuses other options or other data', async () => {
+  it('resumes, rejecting changed options or data', async () => {
     const same = { a: extract, aIdentity: '0', b: extract, bIdentity: '1', out, epochs: 2, resume: true };
     await expect(train({ ...same, batchSize: 2 })).rejects.toThrow(`The checkpoint in ${out} was trained with --batch-size 4, not 2; resume with the same --batch-size, or start over with --overwrite`);
     await expect(train({ ...same, bIdentity: undefined, b: plainB })).rejects.toThrow(
@@ -91,7 +91,7 @@ describe('darkroom train faceswap', () => {
     expect((await loadFaceSwap(out)).metadata.training.epochs).toBe(2);
   });
 
-  it('stops on an abort between steps and saves a checkpoint', async () => {
+  it('saves a checkpoint on abort', async () => {
     const stopped = path.join(dir, 'stopped');
     const controller = new AbortController();
     controller.abort();
@@ -101,7 +101,7 @@ describe('darkroom train faceswap', () => {
     expect(await exists(path.join(stopped, 'darkroom.json'))).toBe(false);
   });
 
-  it('trains on plain folders of crops, without descriptors', async () => {
+  it('trains on plain crop folders', async () => {
     const plain = path.join(dir, 'plain-model');
     await train({ a: plainA, b: plainB, out: plain, epochs: 1, validationFraction: 0 });
     const { metadata } = await loadFaceSwap(plain);
@@ -112,19 +112,19 @@ describe('darkroom train faceswap', () => {
 });
 
 describe('darkroom train faceswap: errors', () => {
-  it('names a missing identity group and its groups', async () => {
+  it('rejects a missing identity group', async () => {
     await expect(readFaceSet(extract, 5, '--a')).rejects.toThrow(`Expected an identity group of ${path.join(extract, 'faces.json')}: 0 (12 faces), 1 (10 faces) for --a-identity but received 5`);
     await expect(readFaceSet(plainA, 0, '--a')).rejects.toThrow(`--a-identity picks a group of a "darkroom faces extract" output, but ${plainA} has no faces.json; leave out --a-identity to train on every crop in it`);
   });
 
-  it('rejects empty folders, too few crops, mixed sizes and other sizes', async () => {
+  it('rejects empty, small or mixed sets', async () => {
     const empty = path.join(dir, 'empty');
     await mkdir(empty);
-    await expect(readFaceSet(empty, undefined, '--b')).rejects.toThrow(`--b ${empty} holds 0 face crops; at least 8 are needed to train`);
+    await expect(readFaceSet(empty, undefined, '--b')).rejects.toThrow(`--b ${empty} contains 0 face crops; at least 8 are needed to train`);
 
     const few = path.join(dir, 'few');
     await writePlainCrops(few, 0, 5);
-    await expect(readFaceSet(few, undefined, '--a')).rejects.toThrow(`--a ${few} holds 5 face crops; at least 8 are needed to train`);
+    await expect(readFaceSet(few, undefined, '--a')).rejects.toThrow(`--a ${few} contains 5 face crops; at least 8 are needed to train`);
 
     const mixed = path.join(dir, 'mixed');
     await writePlainCrops(mixed, 0, 8);
@@ -136,13 +136,13 @@ describe('darkroom train faceswap: errors', () => {
     await expect(readFaceSet(small, undefined, '--b')).rejects.toThrow(`Face crops in --b ${small} are 32x32; face-swap models take square crops of 64 or 128 pixels ("darkroom faces extract --size 64")`);
   });
 
-  it('validates options with the shared message', () => {
+  it('validates options with invalidOption', () => {
     expect(() => resolveFaceSwapTrainOptions({ a: plainA, out })).toThrow('Expected a folder path for --b but received undefined');
     expect(() => resolveFaceSwapTrainOptions({ a: plainA, b: plainB, out, aIdentity: '-1' })).toThrow('Expected an integer from 0 to 1000 for --a-identity but received -1');
     expect(() => resolveFaceSwapTrainOptions({ a: plainA, b: plainB, out, validationFraction: '0.7' })).toThrow('Expected a number from 0 to 0.5 for --validation-fraction but received 0.7');
   });
 
-  it('keeps the face-swap flags to their task on the command line', async () => {
+  it('keeps face-swap flags to faceswap', async () => {
     const data = await runCli(['train', 'faceswap', '--data', plainA, '--a', plainA, '--b', plainB, '--out', path.join(dir, 'cli')]);
     expect(data.code).toBe(2);
     expect(data.stderr).toContain('darkroom train faceswap: give the two identities as --a DIR and --b DIR, not --data');

@@ -3,9 +3,9 @@ import type { SeededRandom } from './random.js';
 /**
  * Augmentation of aligned face crops in the deepfakes tradition. A random similarity transform
  * (rotation, scale, shift, mirror) and a small colour jitter change input and target alike, so
- * the model sees more poses and lighting than the clip has. A random smooth warp then changes
- * the input only: the network has to draw an undistorted face from a distorted one, which keeps
- * it from copying pixels through and makes it learn what the identity's face looks like.
+ * that training covers more poses and lighting than the clip contains. A random smooth warp then
+ * changes the input only. The network has to draw an undistorted face from a distorted one, so
+ * it cannot copy pixels through and has to learn the identity's face.
  *
  * Crops are HWC RGB in [0, 1], size x size. Sampling is bilinear with the edge pixels repeated
  * beyond the border, so no black corners teach the decoders to draw corners.
@@ -31,8 +31,8 @@ export interface AugmentationSettings {
 }
 
 /**
- * Deepfakes' warp moves a 5x5 grid by about 3 % of the face's width; its rotation, scale and
- * shift limits are 10 degrees, 5 % and 5 %.
+ * The warp follows random_warp of deepfakes/faceswap (lib/image_augmentation.py): a 5x5 grid over
+ * the face, each point moved by a normal offset of 5 pixels per 160, about 3 % of the side.
  */
 export const DEFAULT_AUGMENTATION: AugmentationSettings = Object.freeze({
   rotation: 10,
@@ -59,7 +59,7 @@ export interface ColourJitter {
   readonly saturation: number;
 }
 
-/** Bilinear sample of channel `channel` at (x, y) in pixel-index coordinates, edges repeated. */
+/** Samples channel `channel` bilinearly at (x, y) in pixel-index coordinates, repeating the edges. */
 function sample(image: Float32Array, size: number, x: number, y: number, channel: number): number {
   const cx = Math.min(size - 1, Math.max(0, x));
   const cy = Math.min(size - 1, Math.max(0, y));
@@ -122,7 +122,7 @@ export function applyGridWarp(image: Float32Array, size: number, offsets: Float3
   });
 }
 
-/** Brightness added, contrast about the crop's mean, saturation about each pixel's grey (BT.601); clamped to [0, 1]. */
+/** Changes brightness, contrast about the crop's mean and saturation about each pixel's grey (BT.601), clamped to [0, 1]. */
 export function applyColourJitter(image: Float32Array, jitter: ColourJitter): Float32Array {
   let mean = 0;
   for (const value of image) mean += value;
@@ -144,8 +144,8 @@ function uniform(random: SeededRandom, limit: number): number {
 }
 
 /**
- * One training pair from one crop: the target, transformed and jittered, and the input, that
- * target warped. Every random number comes from `random`, in a fixed order.
+ * Makes one training pair from one crop: the target, transformed and jittered, and the input,
+ * which is that target warped. Every random number comes from `random`, in a fixed order.
  */
 export function augmentFace(face: Float32Array, size: number, random: SeededRandom, settings: AugmentationSettings = DEFAULT_AUGMENTATION): { input: Float32Array; target: Float32Array } {
   const similarity: Similarity = {

@@ -58,20 +58,20 @@ export async function readFaceSet(dir: string, identity: number | undefined, fla
   }
 
   const name = identity === undefined ? path.basename(path.resolve(dir)) : `${path.basename(path.resolve(dir))} identity ${identity}`;
-  const whose = identity === undefined ? dir : `${dir} (identity ${identity})`;
+  const described = identity === undefined ? dir : `${dir} (identity ${identity})`;
   if (files.length < MIN_FACES) {
-    throw new DarkroomError('INVALID_INPUT', `${flag} ${whose} holds ${files.length} face crop${files.length === 1 ? '' : 's'}; at least ${MIN_FACES} are needed to train`, { file: dir });
+    throw new DarkroomError('INVALID_INPUT', `${flag} ${described} contains ${files.length} face crop${files.length === 1 ? '' : 's'}; at least ${MIN_FACES} are needed to train`, { file: dir });
   }
 
   const decoded = await decodeCrops(dir, files);
   const size = decoded[0].width;
   for (const [index, crop] of decoded.entries()) {
     if (crop.width !== crop.height || crop.width !== size) {
-      throw new DarkroomError('INVALID_INPUT', `Face crops in ${flag} ${whose} differ in size: ${files[0]} is ${size}x${decoded[0].height}, ${files[index]} is ${crop.width}x${crop.height}; use crops of one "darkroom faces extract" run`, { file: dir });
+      throw new DarkroomError('INVALID_INPUT', `Face crops in ${flag} ${described} differ in size: ${files[0]} is ${size}x${decoded[0].height}, ${files[index]} is ${crop.width}x${crop.height}; use crops of one "darkroom faces extract" run`, { file: dir });
     }
   }
   if (!(FACESWAP_SIZES as readonly number[]).includes(size)) {
-    throw new DarkroomError('INVALID_INPUT', `Face crops in ${flag} ${whose} are ${size}x${size}; face-swap models take square crops of ${FACESWAP_SIZES.join(' or ')} pixels ("darkroom faces extract --size 64")`, { file: dir });
+    throw new DarkroomError('INVALID_INPUT', `Face crops in ${flag} ${described} are ${size}x${size}; face-swap models take square crops of ${FACESWAP_SIZES.join(' or ')} pixels ("darkroom faces extract --size 64")`, { file: dir });
   }
 
   const pixels = size * size * 3;

@@ -87,7 +87,7 @@ interface IdentityData {
   readonly validationCount: number;
 }
 
-/** Holds out every 1/fraction-th crop, spread through the clip rather than its end. */
+/** Splits off every 1/fraction-th crop for validation, spread through the clip rather than taken from its end. */
 function splitFaces(set: FaceSet, fraction: number): IdentityData {
   const pixels = set.size * set.size * 3;
   const train: number[] = [];
@@ -105,7 +105,7 @@ function asFaceSwap(networks: Record<string, tfl.LayersModel>): FaceSwapNetworks
   return { encoder: networks.encoder, a: networks.a, b: networks.b };
 }
 
-/** Each identity's batch: `count` crops of its shuffled order from `start` on, augmented. */
+/** Augments `count` crops of an identity, from position `start` of its shuffled order, into one batch. */
 function augmentedBatch(data: IdentityData, order: Uint32Array, start: number, count: number, random: SeededRandom): { inputs: tf.Tensor4D; targets: tf.Tensor4D } {
   const { size } = data.set;
   const pixels = size * size * 3;
@@ -120,7 +120,7 @@ function augmentedBatch(data: IdentityData, order: Uint32Array, start: number, c
   return { inputs: tf.tensor4d(inputs, [count, size, size, 3]), targets: tf.tensor4d(targets, [count, size, size, 3]) };
 }
 
-/** Mean PSNR of the held-out crops decoded as their own identity, in batches. */
+/** Computes the mean PSNR of the held-out crops decoded as their own identity. */
 function validationPsnr(networks: FaceSwapNetworks, data: IdentityData, identity: Identity): number {
   const { size } = data.set;
   const pixels = size * size * 3;
@@ -136,7 +136,10 @@ function validationPsnr(networks: FaceSwapNetworks, data: IdentityData, identity
   return sum / data.validationCount;
 }
 
-/** Rows: A, A reconstructed, A as B, B, B reconstructed, B as A; fixed held-out faces (training faces when none are held out). */
+/**
+ * Writes the preview grid. Its rows are A, A reconstructed, A as B, B, B reconstructed and B as A,
+ * each of the same held-out faces every epoch (training faces when none are held out).
+ */
 async function writeSwapPreview(networks: FaceSwapNetworks, a: IdentityData, b: IdentityData, file: string): Promise<void> {
   const { size } = a.set;
   const pixels = size * size * 3;

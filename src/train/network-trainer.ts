@@ -13,47 +13,47 @@ import { SeededRandom } from './random.js';
 import { rejectChangedOptions } from './trainer.js';
 
 /**
- * The loop shared by the models made of several networks (the VAE, the GAN, the face-swap
- * pair): epochs of optimizer steps under a cosine learning-rate schedule, metrics and a preview
- * after each epoch, a checkpoint of every network and optimizer, --resume, and a clean stop on
- * Ctrl-C between steps. Each model brings its data, networks, step, validation and preview as a
- * NetworkRun.
+ * The training loop of the models made of several networks: the VAE, the GAN and the face-swap
+ * pair. It runs epochs of optimizer steps under a cosine learning-rate schedule and writes
+ * metrics, a preview and a checkpoint of every network and optimizer after each epoch. It also
+ * does --resume and the clean stop on Ctrl-C between steps. Each model brings its data,
+ * networks, step, validation and preview as a NetworkRun.
  */
 
-/** What a run is and where it goes, known before any data is read, so that option errors come first. */
+/** Settings of a run, known before any data is read, so that option errors come first. */
 export interface NetworkRunSettings {
-  /** Stored in the checkpoint; a resume with another kind is refused. */
+  /** Model kind, stored in the checkpoint, so that a resume with another kind is rejected. */
   readonly kind: string;
   readonly out: string;
-  /** What the run trains on (a resolved folder, say), compared on --resume. */
+  /** Training data (a resolved folder, say), compared on --resume. */
   readonly data: string;
-  /** How messages name `data`, e.g. "--data". */
+  /** Name of `data` in messages, e.g. "--data". */
   readonly dataLabel: string;
   readonly epochs: number;
   readonly learningRate: number;
   readonly seed: number;
   readonly resume: boolean;
   readonly overwrite: boolean;
-  /** The resolved options, stored so that a resume with other settings is refused. */
+  /** Resolved options, stored so that a resume with other settings is rejected. */
   readonly options: Readonly<Record<string, unknown>>;
 }
 
 /** The parts of a run that differ between models, made once the data is read. */
 export interface NetworkRun {
   readonly stepsPerEpoch: number;
-  /** A digest of the data actually read (file lists, counts); a resume on other data is refused. */
+  /** Digest of the data actually read (file lists, counts), so that a resume on other data is rejected. */
   readonly fingerprint?: string;
-  /** Freshly initialised networks, seeded; on resume only their names are used. */
+  /** Builds freshly initialised, seeded networks. On resume only their names are used. */
   build(): Record<string, tfl.LayersModel>;
   optimizers(): Record<string, tf.Optimizer>;
-  /** Called before each epoch's steps, e.g. to shuffle; draws from `random` so resumes replay it. */
+  /** Prepares an epoch, e.g. shuffles. It draws from `random`, so that a resume replays it. */
   beginEpoch(random: SeededRandom): void;
   /** One optimization step; returns the losses and metrics to average over the epoch. */
   step(networks: Record<string, tfl.LayersModel>, optimizers: Record<string, tf.Optimizer>, step: number, random: SeededRandom): Record<string, number>;
-  /** Metrics on held-out data after each epoch. */
+  /** Computes metrics on held-out data after each epoch. */
   validate(networks: Record<string, tfl.LayersModel>): Record<string, number>;
   preview(networks: Record<string, tfl.LayersModel>, file: string): Promise<void>;
-  /** `darkroom.json` after `epochs` epochs, for the checkpoint and the finished model. */
+  /** Builds `darkroom.json` after `epochs` epochs, for the checkpoint and the finished model. */
   metadata(epochs: number, metrics: Record<string, number>, elapsedSeconds: number): object;
   /** Saves the finished model in `settings.out`. */
   save(networks: Record<string, tfl.LayersModel>, metadata: object): Promise<void>;

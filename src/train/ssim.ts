@@ -15,7 +15,7 @@ const C2 = 0.03 ** 2;
 export const MAE_WEIGHT = 1;
 export const DSSIM_WEIGHT = 1;
 
-/** The normalised 1-D Gaussian whose outer product is the SSIM window. */
+/** Returns the normalised 1-D Gaussian whose outer product is the SSIM window. */
 export function gaussianWindow(size = SSIM_WINDOW, sigma = SSIM_SIGMA): Float32Array {
   const centre = (size - 1) / 2;
   const weights = Float32Array.from({ length: size }, (_, index) => Math.exp(-((index - centre) ** 2) / (2 * sigma * sigma)));
@@ -32,7 +32,7 @@ function blur(x: tf.Tensor4D, window: Float32Array): tf.Tensor4D {
   return tf.depthwiseConv2d(tf.depthwiseConv2d(x, vertical, 1, 'valid'), horizontal, 1, 'valid');
 }
 
-/** The SSIM map, one value per window position and channel. Crops must be at least SSIM_WINDOW pixels on a side. */
+/** Computes the SSIM map, one value per window position and channel, of crops at least SSIM_WINDOW pixels wide. */
 export function ssimMap(x: tf.Tensor4D, y: tf.Tensor4D, window = gaussianWindow()): tf.Tensor4D {
   return tf.tidy(() => {
     const muX = blur(x, window);
@@ -50,12 +50,12 @@ export function ssimMap(x: tf.Tensor4D, y: tf.Tensor4D, window = gaussianWindow(
   });
 }
 
-/** Mean SSIM over the batch, the window positions and the channels. */
+/** Computes the mean SSIM over the batch, the window positions and the channels. */
 export function ssim(x: tf.Tensor4D, y: tf.Tensor4D): tf.Scalar {
   return tf.tidy(() => tf.mean(ssimMap(x, y)));
 }
 
-/** Structural dissimilarity, (1 - SSIM) / 2, in [0, 1]; 0 for identical images. */
+/** Computes the structural dissimilarity (1 - SSIM) / 2, which is 0 for identical images. */
 export function dssim(x: tf.Tensor4D, y: tf.Tensor4D): tf.Scalar {
   return tf.tidy(() => tf.div(tf.sub(1, ssim(x, y)), 2));
 }
@@ -67,8 +67,8 @@ export interface ReconstructionLoss {
 }
 
 /**
- * MAE keeps the colours right; DSSIM keeps edges and texture, which MAE alone blurs. Equal
- * weights, as in the deepfakes models that combine the two.
+ * Computes the face-swap loss. MAE keeps the colours right, and DSSIM keeps the edges and
+ * texture that MAE alone blurs. The two weigh equally because neither was tuned.
  */
 export function reconstructionLoss(predictions: tf.Tensor4D, targets: tf.Tensor4D): ReconstructionLoss {
   const mae = tf.mean(tf.abs(tf.sub(predictions, targets))) as tf.Scalar;

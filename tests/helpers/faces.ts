@@ -9,7 +9,7 @@ const SCHEMES = [
 ] as const;
 
 /**
- * A cartoon face for tests: an ellipse in the identity's skin colour with two eyes and a mouth,
+ * Draws a cartoon face for tests: an ellipse in the identity's skin colour with two eyes and a mouth,
  * placed and sized a little differently for each seed, as aligned crops of a clip would be.
  */
 export function syntheticFace(identity: number, seed: number, size = 64): Uint8Array {
@@ -40,7 +40,7 @@ export async function writeCrop(file: string, rgb: Uint8Array, size: number): Pr
   await sharp(rgb, { raw: { width: size, height: size, channels: 3 } }).png().toFile(file);
 }
 
-/** A folder like `darkroom faces extract --cluster 2` writes: faces/*.png and faces.json with descriptors and identity groups. */
+/** Writes a folder like `darkroom faces extract --cluster 2` output: faces/*.png, and faces.json with descriptors and identity groups. */
 export async function writeFaceExtract(dir: string, counts: readonly number[], size = 64): Promise<void> {
   const faces: object[] = [];
   let frame = 0;
@@ -57,7 +57,7 @@ export async function writeFaceExtract(dir: string, counts: readonly number[], s
   await writeFile(path.join(dir, 'faces.json'), JSON.stringify({ version: 1, size, faces }));
 }
 
-/** A plain folder of `count` crops of one identity. */
+/** Writes a plain folder of `count` crops of one identity. */
 export async function writePlainCrops(dir: string, identity: number, count: number, size = 64): Promise<void> {
   for (let index = 0; index < count; index++) await writeCrop(path.join(dir, `face-${String(index).padStart(3, '0')}.png`), syntheticFace(identity, index + 1, size), size);
 }
