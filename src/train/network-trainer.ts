@@ -107,7 +107,10 @@ export async function trainNetworks(settings: NetworkRunSettings, load: () => Pr
   let elapsedBefore = 0;
   if (state !== undefined) {
     networks = {};
-    for (const name of Object.keys(run.build())) networks[name] = (await loadModel(path.join(checkpointDir, name))).model;
+    // Built only for their names, and disposed so that their weights do not stay in memory.
+    const fresh = run.build();
+    for (const network of Object.values(fresh)) network.dispose();
+    for (const name of Object.keys(fresh)) networks[name] = (await loadModel(path.join(checkpointDir, name))).model;
     for (const [name, optimizer] of Object.entries(optimizers)) await optimizer.setWeights(await readOptimizerWeights(...optimizerFiles(checkpointDir, name)));
     startEpoch = state.epoch;
     random.currentState = state.randomState;
