@@ -65,8 +65,8 @@ of images, with one sub-folder per class to make the model conditional on the cl
   --beta X                 vae: weight of the KL divergence in the loss (default 1)
   --max-images-per-class N read at most N images of each class, for quick trials
   A preview grid from fixed noise is written to DIR/previews/ after every epoch.
-faceswap (defaults: 20 epochs of 250 steps, batch 8 crops of each identity, learning rate
-0.0001, --validation-fraction 0.1; about 35 minutes on one core):
+faceswap (defaults: 20 epochs of 150 steps, batch 8 crops of each identity, learning rate
+0.0001, --validation-fraction 0.1; about 40 minutes on one core):
   --a DIR, --b DIR         the two identities' aligned crops (64 or 128 pixels): the output
                            folder of "darkroom faces extract", or a folder of square crops
   --a-identity N           train A on identity group N of an extract output only (see

@@ -43,11 +43,10 @@ export interface FaceSwapTrainOptions {
 export const FACESWAP_FLAGS: readonly string[] = ['a', 'b', 'aIdentity', 'bIdentity', 'latentDim'];
 
 /**
- * Defaults measured on one wasm core with 64-pixel crops: a step of 8 + 8 crops takes about
- * 0.4 s, so 20 epochs of 250 steps run in about 35 minutes. Adam at 1e-4 learns visibly faster
- * than 5e-5 in the first thousand steps and stays stable, which 2e-4 did not always.
+ * Defaults sized for one wasm core: with 64-pixel crops and the default networks a step of
+ * 8 + 8 crops took 0.74 s, so 20 epochs of 150 steps run in about 40 minutes.
  */
-export const FACESWAP_DEFAULTS = Object.freeze({ epochs: 20, stepsPerEpoch: 250, batchSize: 8, learningRate: 1e-4, validationFraction: 0.1 });
+export const FACESWAP_DEFAULTS = Object.freeze({ epochs: 20, stepsPerEpoch: 150, batchSize: 8, learningRate: 1e-4, validationFraction: 0.1 });
 
 /** Validation faces shown in each preview row. */
 const PREVIEW_FACES = 6;
