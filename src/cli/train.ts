@@ -1,5 +1,5 @@
 import { DarkroomError, invalidOption } from '../errors.js';
-import { createLogger } from '../log.js';
+import { createLogger, type Logger } from '../log.js';
 import { GENERATOR_KINDS, type GeneratorKind } from '../models/generator-storage.js';
 import { FACESWAP_FLAGS, resolveFaceSwapTrainOptions, trainFaceSwap } from '../train/faceswap.js';
 import { GAN_TRAINING } from '../train/gan.js';
@@ -158,16 +158,21 @@ export async function trainCommand(args: readonly string[]): Promise<number> {
   if (taskName !== 'video-anomaly' && data !== undefined) raw.data = data[0];
 
   const options = task.resolveOptions(raw);
-  const log = createLogger('train');
-  const backend = await startBackend(values.backend, log);
-  if (backend.name === 'cpu') log.warn('The plain CPU backend is far too slow to train; expect hours per epoch');
-
-  const signal = interruptSignal(() => log.info('Ctrl-C: finishing the current step, then saving a checkpoint (press again to quit at once)'));
-  const result = await trainTask(task, options, { log, backend: backend.name, signal });
+  const context = await startTraining(values.backend);
+  const result = await trainTask(task, options, context);
   return result.interrupted ? 130 : 0;
 }
 
-/** Refuses flags that `task` does not read, so that a flag given to the wrong task is an error rather than ignored. */
+/** Starts the backend and the Ctrl-C handler that every training command shares. */
+async function startTraining(backendFlag: unknown): Promise<{ log: Logger; backend: string; signal: AbortSignal }> {
+  const log = createLogger('train');
+  const backend = await startBackend(backendFlag, log);
+  if (backend.name === 'cpu') log.warn('The plain CPU backend is far too slow to train; expect hours per epoch');
+  const signal = interruptSignal(() => log.info('Ctrl-C: finishing the current step, then saving a checkpoint (press again to quit at once)'));
+  return { log, backend: backend.name, signal };
+}
+
+/** Rejects flags that `task` does not read, so that a flag given to the wrong task is an error rather than ignored. */
 function rejectOtherTasksFlags(task: string, raw: Record<string, unknown>, flags: readonly string[]): void {
   for (const key of Object.keys(raw)) {
     if (TASK_FLAGS.has(key) && !flags.includes(key)) {
@@ -183,22 +188,13 @@ async function trainGeneratorCommand(kind: GeneratorKind, raw: Record<string, un
   if (data !== undefined && data.length > 1) throw new DarkroomError('USAGE', `darkroom train ${kind}: --data takes one folder of images, not ${data.length}`);
   const options = resolveGeneratorTrainOptions(kind, { ...raw, data: data?.[0] });
 
-  const log = createLogger('train');
-  const backend = await startBackend(backendFlag, log);
-  if (backend.name === 'cpu') log.warn('The plain CPU backend is far too slow to train; expect hours per epoch');
-  const signal = interruptSignal(() => log.info('Ctrl-C: finishing the current step, then saving a checkpoint (press again to quit at once)'));
-  const result = await trainGenerator(GENERATOR_TASKS[kind], options, { log, backend: backend.name, signal });
+  const result = await trainGenerator(GENERATOR_TASKS[kind], options, await startTraining(backendFlag));
   return result.interrupted ? 130 : 0;
 }
 
 async function trainFaceSwapCommand(raw: Record<string, unknown>, backendFlag: unknown): Promise<number> {
   rejectOtherTasksFlags('faceswap', raw, FACESWAP_FLAGS);
   const options = resolveFaceSwapTrainOptions(raw);
-
-  const log = createLogger('train');
-  const backend = await startBackend(backendFlag, log);
-  if (backend.name === 'cpu') log.warn('The plain CPU backend is far too slow to train; expect hours per epoch');
-  const signal = interruptSignal(() => log.info('Ctrl-C: finishing the current step, then saving a checkpoint (press again to quit at once)'));
-  const result = await trainFaceSwap(options, { log, backend: backend.name, signal });
+  const result = await trainFaceSwap(options, await startTraining(backendFlag));
   return result.interrupted ? 130 : 0;
 }
