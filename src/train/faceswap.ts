@@ -1,0 +1,290 @@
+import * as tf from '@tensorflow/tfjs-core';
+import type * as tfl from '@tensorflow/tfjs-layers';
+import path from 'node:path';
+
+import { isTestItem } from '../dataset/slice.js';
+import { DarkroomError, invalidOption } from '../errors.js';
+import { writeGrid } from '../generate/grid.js';
+import type { Logger } from '../log.js';
+import { buildFaceSwap, decodeAs, DEFAULT_FACESWAP_ARCHITECTURE, type FaceSwapArchitecture, type FaceSwapMetadata, type FaceSwapNetworks, type Identity, saveFaceSwap } from '../models/faceswap.js';
+import { psnrFloat } from '../eval/metrics.js';
+import { augmentFace } from './faceswap-augment.js';
+import { faceSetsFingerprint, type FaceSet, meanDescriptor, readFaceSet } from './faceswap-data.js';
+import { type NetworkRun, trainNetworks } from './network-trainer.js';
+import { type RawOptions, readBoolean, readInteger, readNumber, readPath } from './options.js';
+import { permutation, type SeededRandom } from './random.js';
+import { DSSIM_WEIGHT, MAE_WEIGHT, reconstructionLoss, SSIM_SIGMA, SSIM_WINDOW } from './ssim.js';
+
+export const FACESWAP_MODEL_VERSION = '1.0.0';
+
+/** Options of `darkroom train faceswap`, resolved and frozen once. */
+export interface FaceSwapTrainOptions {
+  readonly a: string;
+  readonly b: string;
+  /** One identity group of an extract output; undefined takes every crop of the folder. */
+  readonly aIdentity: number | undefined;
+  readonly bIdentity: number | undefined;
+  readonly out: string;
+  readonly epochs: number;
+  readonly stepsPerEpoch: number;
+  /** Crops of each identity per step. */
+  readonly batchSize: number;
+  readonly learningRate: number;
+  readonly latentDim: number;
+  readonly validationFraction: number;
+  readonly seed: number;
+  readonly resume: boolean;
+  readonly overwrite: boolean;
+  /** First encoder stage's filters; the CLI always uses the default, tests pass fewer. */
+  readonly filters: number;
+}
+
+/** Flags, in camelCase, that only `darkroom train faceswap` reads. */
+export const FACESWAP_FLAGS: readonly string[] = ['a', 'b', 'aIdentity', 'bIdentity', 'latentDim'];
+
+/**
+ * Defaults sized for one wasm core: with 64-pixel crops and the default networks a step of
+ * 8 + 8 crops took 0.7 to 0.85 s, so 20 epochs of 150 steps run in about 40 minutes.
+ * After the first epoch on the Megamind clip, validation PSNR (A/B) was 15.8/15.7 dB at 5e-5,
+ * 18.0/17.6 at 1e-4 and 18.9/18.2 at 2e-4.
+ * NOTE: only 1e-4 was run to the end, so 2e-4 may well be the better default.
+ */
+export const FACESWAP_DEFAULTS = Object.freeze({ epochs: 20, stepsPerEpoch: 150, batchSize: 8, learningRate: 1e-4, validationFraction: 0.1 });
+
+/** Validation faces shown in each preview row. */
+const PREVIEW_FACES = 6;
+const VALIDATION_BATCH = 32;
+
+export function resolveFaceSwapTrainOptions(raw: RawOptions): Readonly<FaceSwapTrainOptions> {
+  const identity = (key: 'aIdentity' | 'bIdentity'): number | undefined => (raw[key] === undefined ? undefined : readInteger(raw, key, 0, 0, 1000));
+  const filters = raw.filters ?? DEFAULT_FACESWAP_ARCHITECTURE.filters;
+  if (typeof filters !== 'number' || !Number.isInteger(filters) || filters < 1 || filters > 256) throw invalidOption('an integer from 1 to 256', 'filters', filters);
+  if (raw.data !== undefined) throw new DarkroomError('USAGE', 'darkroom train faceswap: give the two identities as --a DIR and --b DIR, not --data');
+
+  return Object.freeze({
+    a: readPath(raw, 'a'),
+    b: readPath(raw, 'b'),
+    aIdentity: identity('aIdentity'),
+    bIdentity: identity('bIdentity'),
+    out: readPath(raw, 'out'),
+    epochs: readInteger(raw, 'epochs', FACESWAP_DEFAULTS.epochs, 1, 100_000),
+    stepsPerEpoch: readInteger(raw, 'stepsPerEpoch', FACESWAP_DEFAULTS.stepsPerEpoch, 1, 1_000_000),
+    batchSize: readInteger(raw, 'batchSize', FACESWAP_DEFAULTS.batchSize, 1, 256),
+    learningRate: readNumber(raw, 'learningRate', FACESWAP_DEFAULTS.learningRate, 1e-7, 1),
+    latentDim: readInteger(raw, 'latentDim', DEFAULT_FACESWAP_ARCHITECTURE.latentDim, 2, 1024),
+    validationFraction: readNumber(raw, 'validationFraction', FACESWAP_DEFAULTS.validationFraction, 0, 0.5),
+    seed: readInteger(raw, 'seed', 1, 0, 2 ** 31 - 1),
+    resume: readBoolean(raw, 'resume', false),
+    overwrite: readBoolean(raw, 'overwrite', false),
+    filters,
+  });
+}
+
+/** One identity's crops, split into training and held-out faces. */
+interface IdentityData {
+  readonly set: FaceSet;
+  readonly train: Float32Array;
+  readonly trainCount: number;
+  readonly validation: Float32Array;
+  readonly validationCount: number;
+  /** Held-out crops, relative to the set's folder, which `darkroom eval faceswap` scores. */
+  readonly validationFiles: readonly string[];
+}
+
+/** Splits off every 1/fraction-th crop for validation, spread through the clip rather than taken from its end. */
+function splitFaces(set: FaceSet, fraction: number): IdentityData {
+  const pixels = set.size * set.size * 3;
+  const train: number[] = [];
+  const validation: number[] = [];
+  for (let index = 0; index < set.count; index++) (fraction > 0 && isTestItem(index, fraction) ? validation : train).push(index);
+  const gather = (indices: number[]): Float32Array => {
+    const out = new Float32Array(indices.length * pixels);
+    indices.forEach((item, index) => out.set(set.images.subarray(item * pixels, (item + 1) * pixels), index * pixels));
+    return out;
+  };
+  return {
+    set,
+    train: gather(train),
+    trainCount: train.length,
+    validation: gather(validation),
+    validationCount: validation.length,
+    validationFiles: validation.map((index) => set.files[index]),
+  };
+}
+
+function asFaceSwap(networks: Record<string, tfl.LayersModel>): FaceSwapNetworks {
+  return { encoder: networks.encoder, a: networks.a, b: networks.b };
+}
+
+/** Augments `count` crops of an identity, from position `start` of its shuffled order, into one batch. */
+function augmentedBatch(data: IdentityData, order: Uint32Array, start: number, count: number, random: SeededRandom): { inputs: tf.Tensor4D; targets: tf.Tensor4D } {
+  const { size } = data.set;
+  const pixels = size * size * 3;
+  const inputs = new Float32Array(count * pixels);
+  const targets = new Float32Array(count * pixels);
+  for (let index = 0; index < count; index++) {
+    const item = order[(start + index) % order.length];
+    const pair = augmentFace(data.train.subarray(item * pixels, (item + 1) * pixels), size, random);
+    inputs.set(pair.input, index * pixels);
+    targets.set(pair.target, index * pixels);
+  }
+  return { inputs: tf.tensor4d(inputs, [count, size, size, 3]), targets: tf.tensor4d(targets, [count, size, size, 3]) };
+}
+
+/** Computes the mean PSNR of the held-out crops decoded as their own identity. */
+function validationPsnr(networks: FaceSwapNetworks, data: IdentityData, identity: Identity): number {
+  const { size } = data.set;
+  const pixels = size * size * 3;
+  let sum = 0;
+  for (let start = 0; start < data.validationCount; start += VALIDATION_BATCH) {
+    const count = Math.min(VALIDATION_BATCH, data.validationCount - start);
+    const crops = data.validation.subarray(start * pixels, (start + count) * pixels);
+    const decoded = tf.tidy(() => decodeAs(networks, tf.tensor4d(crops, [count, size, size, 3]), identity));
+    const values = decoded.dataSync() as Float32Array;
+    decoded.dispose();
+    for (let index = 0; index < count; index++) sum += psnrFloat(crops.subarray(index * pixels, (index + 1) * pixels), values.subarray(index * pixels, (index + 1) * pixels));
+  }
+  return sum / data.validationCount;
+}
+
+/**
+ * Writes the preview grid. Its rows are A, A reconstructed, A as B, B, B reconstructed and B as A,
+ * each of the same held-out faces every epoch (training faces when none are held out).
+ */
+async function writeSwapPreview(networks: FaceSwapNetworks, a: IdentityData, b: IdentityData, file: string): Promise<void> {
+  const { size } = a.set;
+  const pixels = size * size * 3;
+  const rows: Float32Array[] = [];
+  for (const [data, own, other] of [[a, 'a', 'b'], [b, 'b', 'a']] as const) {
+    const source = data.validationCount > 0 ? data.validation : data.train;
+    const count = Math.min(PREVIEW_FACES, data.validationCount > 0 ? data.validationCount : data.trainCount);
+    const faces = new Float32Array(PREVIEW_FACES * pixels);
+    faces.set(source.subarray(0, count * pixels));
+    const decoded = tf.tidy(() => {
+      const crops = tf.tensor4d(faces, [PREVIEW_FACES, size, size, 3]);
+      return [decodeAs(networks, crops, own), decodeAs(networks, crops, other)];
+    });
+    rows.push(faces, ...decoded.map((tensor) => tensor.dataSync() as Float32Array));
+    tf.dispose(decoded);
+  }
+  const grid = new Float32Array(rows.length * PREVIEW_FACES * pixels);
+  rows.forEach((row, index) => grid.set(row, index * PREVIEW_FACES * pixels));
+  await writeGrid(file, { count: rows.length * PREVIEW_FACES, size, channels: 3, pixels: grid }, { columns: PREVIEW_FACES, scale: size <= 64 ? 2 : 1 });
+}
+
+function identityLabel(dir: string, identity: number | undefined): string {
+  return identity === undefined ? path.resolve(dir) : `${path.resolve(dir)} identity ${identity}`;
+}
+
+/**
+ * Trains the face-swap pair: each step reconstructs one augmented batch of A through decoder A
+ * and one of B through decoder B, both through the shared encoder, and one Adam optimizer steps
+ * all three networks on the sum of the two losses. One optimizer is enough because Adam keeps
+ * its moments per weight anyway, and the shared encoder needs the gradient of both losses in
+ * the same step rather than two half-steps that pull it in turn.
+ */
+export async function trainFaceSwap(options: Readonly<FaceSwapTrainOptions>, context: { log: Logger; backend: string; signal?: AbortSignal }): Promise<{ interrupted: boolean; metrics: Record<string, number> }> {
+  const settings = {
+    ...options,
+    kind: 'faceswap',
+    data: `${identityLabel(options.a, options.aIdentity)} and ${identityLabel(options.b, options.bIdentity)}`,
+    dataLabel: '--a and --b',
+    options: { ...options },
+  };
+  return trainNetworks(settings, () => faceSwapRun(options, context), context);
+}
+
+async function faceSwapRun(options: Readonly<FaceSwapTrainOptions>, context: { log: Logger; backend: string }): Promise<NetworkRun> {
+  const { log } = context;
+  const sets = [await readFaceSet(options.a, options.aIdentity, '--a'), await readFaceSet(options.b, options.bIdentity, '--b')];
+  if (sets[0].size !== sets[1].size) {
+    throw new DarkroomError('INVALID_INPUT', `The crops of --a ${options.a} are ${sets[0].size} pixels and those of --b ${options.b} are ${sets[1].size}; extract both at one --size`);
+  }
+  const [a, b] = sets.map((set) => splitFaces(set, options.validationFraction));
+  for (const data of [a, b]) {
+    if (data.trainCount === 0) throw new DarkroomError('INVALID_INPUT', `No crops of ${data.set.name} are left for training after holding out ${options.validationFraction}; lower --validation-fraction`);
+  }
+  const size = sets[0].size;
+  const architecture: FaceSwapArchitecture = { size, filters: options.filters, latentDim: options.latentDim };
+  const { batchSize, stepsPerEpoch } = options;
+  log.info(
+    `Training a face swap between ${a.set.name} (${a.trainCount} crops, ${a.validationCount} held out) and ${b.set.name} (${b.trainCount} crops, ${b.validationCount} held out): ` +
+      `${size}x${size} crops, batch ${batchSize} + ${batchSize}, ${stepsPerEpoch} steps per epoch, ${options.epochs} epochs, Adam at ${options.learningRate}; ` +
+      `loss ${MAE_WEIGHT} x MAE + ${DSSIM_WEIGHT} x DSSIM (SSIM over ${SSIM_WINDOW}x${SSIM_WINDOW} Gaussian windows of sigma ${SSIM_SIGMA})`,
+  );
+
+  let orderA: Uint32Array = new Uint32Array(0);
+  let orderB: Uint32Array = new Uint32Array(0);
+  const descriptors = a.set.descriptors !== undefined && b.set.descriptors !== undefined ? { a: meanDescriptor(a.set.descriptors), b: meanDescriptor(b.set.descriptors) } : undefined;
+
+  const metadataFor = (epochs: number, metrics: Record<string, number>, seconds: number): FaceSwapMetadata => ({
+    format: 'darkroom-model',
+    formatVersion: 1,
+    task: 'faceswap',
+    version: FACESWAP_MODEL_VERSION,
+    createdAt: new Date().toISOString(),
+    sizeMultiple: size,
+    inputChannels: 3,
+    architecture,
+    identities: { a: a.set.name, b: b.set.name },
+    cropSize: size,
+    ...(descriptors === undefined ? {} : { descriptors }),
+    training: {
+      a: { dir: a.set.dir, identity: a.set.identity ?? null, crops: a.trainCount, validationCrops: a.validationCount },
+      b: { dir: b.set.dir, identity: b.set.identity ?? null, crops: b.trainCount, validationCrops: b.validationCount },
+      validationFiles: { a: a.validationFiles, b: b.validationFiles },
+      batchSize,
+      steps: epochs * stepsPerEpoch,
+      epochs,
+      learningRate: options.learningRate,
+      loss: { mae: MAE_WEIGHT, dssim: DSSIM_WEIGHT, ssimWindow: SSIM_WINDOW, ssimSigma: SSIM_SIGMA },
+      seconds: Math.round(seconds),
+      backend: context.backend,
+      seed: options.seed,
+    },
+    validation: metrics,
+  });
+
+  return {
+    stepsPerEpoch,
+    fingerprint: faceSetsFingerprint(sets),
+    build: () => ({ ...buildFaceSwap(architecture, options.seed) }),
+    optimizers: () => ({ faceswap: tf.train.adam(options.learningRate) }),
+    beginEpoch(random) {
+      orderA = permutation(a.trainCount, random);
+      orderB = permutation(b.trainCount, random);
+    },
+    step(networks, optimizers, step, random) {
+      const started = performance.now();
+      const swap = asFaceSwap(networks);
+      const batchA = augmentedBatch(a, orderA, step * batchSize, batchSize, random);
+      const batchB = augmentedBatch(b, orderB, step * batchSize, batchSize, random);
+      const variables = [swap.encoder, swap.a, swap.b].flatMap((network) => network.trainableWeights.map((weight) => weight.read() as tf.Variable));
+      const parts: tf.Scalar[] = [];
+      const total = optimizers.faceswap.minimize(
+        () => {
+          const lossA = reconstructionLoss(decodeAs(swap, batchA.inputs, 'a', true), batchA.targets);
+          const lossB = reconstructionLoss(decodeAs(swap, batchB.inputs, 'b', true), batchB.targets);
+          parts.push(...[lossA.total, lossB.total, lossA.mae, lossB.mae, lossA.dssim, lossB.dssim].map((part) => tf.keep(part)));
+          return tf.add(lossA.total, lossB.total) as tf.Scalar;
+        },
+        true,
+        variables,
+      )!;
+      const [lossA, lossB, maeA, maeB, dssimA, dssimB] = parts.map((part) => part.dataSync()[0]);
+      const metrics = { loss: total.dataSync()[0], loss_a: lossA, loss_b: lossB, mae_a: maeA, mae_b: maeB, dssim_a: dssimA, dssim_b: dssimB };
+      tf.dispose([total, ...parts, batchA.inputs, batchA.targets, batchB.inputs, batchB.targets]);
+      return { ...metrics, step_seconds: (performance.now() - started) / 1000 };
+    },
+    validate(networks) {
+      const swap = asFaceSwap(networks);
+      return {
+        ...(a.validationCount > 0 ? { val_psnr_a: validationPsnr(swap, a, 'a') } : {}),
+        ...(b.validationCount > 0 ? { val_psnr_b: validationPsnr(swap, b, 'b') } : {}),
+      };
+    },
+    preview: (networks, file) => writeSwapPreview(asFaceSwap(networks), a, b, file),
+    metadata: metadataFor,
+    save: (networks, metadata) => saveFaceSwap(options.out, asFaceSwap(networks), metadata as FaceSwapMetadata),
+  };
+}

@@ -1,0 +1,153 @@
+import { access, mkdir, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+import { initBackend } from '../src/backend/select.js';
+import { createLogger } from '../src/log.js';
+import { loadFaceSwap } from '../src/models/faceswap.js';
+import { resolveFaceSwapTrainOptions, trainFaceSwap } from '../src/train/faceswap.js';
+import { readFaceSet } from '../src/train/faceswap-data.js';
+import { runCli } from './helpers/cli.js';
+import { syntheticFace, writeCrop, writeFaceExtract, writePlainCrops } from './helpers/faces.js';
+
+let dir: string;
+let extract: string;
+let plainA: string;
+let plainB: string;
+let out: string;
+const lines: string[] = [];
+const log = createLogger('test', (line) => lines.push(line));
+
+/** Tiny networks and a few steps, so that a run takes seconds. */
+const TINY = { filters: 4, latentDim: 8, batchSize: 4, stepsPerEpoch: 2, validationFraction: 0.2 };
+
+function train(raw: Record<string, unknown>, signal?: AbortSignal): ReturnType<typeof trainFaceSwap> {
+  return trainFaceSwap(resolveFaceSwapTrainOptions({ ...TINY, ...raw }), { log, backend: 'wasm', signal });
+}
+
+const exists = (file: string): Promise<boolean> => access(file).then(() => true, () => false);
+
+beforeAll(async () => {
+  await initBackend('wasm');
+  dir = await mkdtemp(path.join(os.tmpdir(), 'darkroom-faceswap-'));
+  extract = path.join(dir, 'clip-faces');
+  plainA = path.join(dir, 'alice');
+  plainB = path.join(dir, 'bob');
+  await writeFaceExtract(extract, [12, 10]);
+  await writePlainCrops(plainA, 0, 8);
+  await writePlainCrops(plainB, 1, 8);
+  out = path.join(dir, 'model');
+  await train({ a: extract, aIdentity: '0', b: extract, bIdentity: '1', out, epochs: 1 });
+}, 120_000);
+
+afterAll(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+describe('darkroom train faceswap', () => {
+  it('saves identities, crop size, descriptors', async () => {
+    const { metadata, networks } = await loadFaceSwap(out);
+    expect(metadata.task).toBe('faceswap');
+    expect(metadata.identities).toEqual({ a: 'clip-faces identity 0', b: 'clip-faces identity 1' });
+    expect(metadata.cropSize).toBe(64);
+    expect(metadata.architecture).toEqual({ size: 64, filters: 4, latentDim: 8 });
+    // The synthetic descriptors lie near axis 0 (A) and axis 1 (B); the stored means are unit vectors.
+    expect(Math.hypot(...metadata.descriptors!.a)).toBeCloseTo(1, 6);
+    expect(metadata.descriptors!.a[0]).toBeGreaterThan(0.99);
+    expect(metadata.descriptors!.b[1]).toBeGreaterThan(0.99);
+    expect(Object.keys(metadata.validation)).toEqual(expect.arrayContaining(['loss_a', 'loss_b', 'val_psnr_a', 'val_psnr_b']));
+    expect(networks.encoder.inputs[0].shape).toEqual([null, 64, 64, 3]);
+  });
+
+  it('identity flags pick groups', async () => {
+    const { metadata } = await loadFaceSwap(out);
+    // 12 and 10 faces; every fifth is held out.
+    expect(metadata.training.a).toEqual({ dir: extract, identity: 0, crops: 10, validationCrops: 2 });
+    expect(metadata.training.b).toEqual({ dir: extract, identity: 1, crops: 8, validationCrops: 2 });
+    const group = await readFaceSet(extract, 1, '--b');
+    expect(group.count).toBe(10);
+    expect(group.files[0]).toBe('faces/clip-13-0.png');
+  });
+
+  it('writes previews and checkpoint', async () => {
+    expect(await readdir(path.join(out, 'previews'))).toEqual(['epoch-001.png']);
+    expect((await readdir(path.join(out, 'checkpoint'))).sort()).toEqual(['a', 'b', 'encoder', 'faceswap.optimizer.bin', 'faceswap.optimizer.json', 'state.json']);
+    expect((await readdir(out)).sort()).toEqual(['checkpoint', 'darkroom.json', 'decoder-a', 'decoder-b', 'encoder', 'previews']);
+  });
+
+  it('resumes, rejecting changed options or data', async () => {
+    const same = { a: extract, aIdentity: '0', b: extract, bIdentity: '1', out, epochs: 2, resume: true };
+    await expect(train({ ...same, batchSize: 2 })).rejects.toThrow(`The checkpoint in ${out} was trained with --batch-size 4, not 2; resume with the same --batch-size, or start over with --overwrite`);
+    await expect(train({ ...same, bIdentity: undefined, b: plainB })).rejects.toThrow(
+      `The checkpoint in ${out} was trained on --a and --b ${extract} identity 0 and ${extract} identity 1, not ${extract} identity 0 and ${plainB}; resume with the same data, or start over with --overwrite`,
+    );
+
+    lines.length = 0;
+    const result = await train(same);
+    expect(result.interrupted).toBe(false);
+    expect(lines.join('\n')).toContain('Resuming from the checkpoint after epoch 1 of 2');
+    expect(await readdir(path.join(out, 'previews'))).toEqual(['epoch-001.png', 'epoch-002.png']);
+    expect((await loadFaceSwap(out)).metadata.training.epochs).toBe(2);
+  });
+
+  it('saves a checkpoint on abort', async () => {
+    const stopped = path.join(dir, 'stopped');
+    const controller = new AbortController();
+    controller.abort();
+    const result = await train({ a: plainA, b: plainB, out: stopped, epochs: 1 }, controller.signal);
+    expect(result.interrupted).toBe(true);
+    expect(await exists(path.join(stopped, 'checkpoint', 'state.json'))).toBe(true);
+    expect(await exists(path.join(stopped, 'darkroom.json'))).toBe(false);
+  });
+
+  it('trains on plain crop folders', async () => {
+    const plain = path.join(dir, 'plain-model');
+    await train({ a: plainA, b: plainB, out: plain, epochs: 1, validationFraction: 0 });
+    const { metadata } = await loadFaceSwap(plain);
+    expect(metadata.identities).toEqual({ a: 'alice', b: 'bob' });
+    expect(metadata.descriptors).toBeUndefined();
+    expect(metadata.validation.val_psnr_a).toBeUndefined();
+  });
+});
+
+describe('darkroom train faceswap: errors', () => {
+  it('rejects a missing identity group', async () => {
+    await expect(readFaceSet(extract, 5, '--a')).rejects.toThrow(`Expected an identity group of ${path.join(extract, 'faces.json')}: 0 (12 faces), 1 (10 faces) for --a-identity but received 5`);
+    await expect(readFaceSet(plainA, 0, '--a')).rejects.toThrow(`--a-identity picks a group of a "darkroom faces extract" output, but ${plainA} has no faces.json; leave out --a-identity to train on every crop in it`);
+  });
+
+  it('rejects empty, small or mixed sets', async () => {
+    const empty = path.join(dir, 'empty');
+    await mkdir(empty);
+    await expect(readFaceSet(empty, undefined, '--b')).rejects.toThrow(`--b ${empty} contains 0 face crops; at least 8 are needed to train`);
+
+    const few = path.join(dir, 'few');
+    await writePlainCrops(few, 0, 5);
+    await expect(readFaceSet(few, undefined, '--a')).rejects.toThrow(`--a ${few} contains 5 face crops; at least 8 are needed to train`);
+
+    const mixed = path.join(dir, 'mixed');
+    await writePlainCrops(mixed, 0, 8);
+    await writeCrop(path.join(mixed, 'face-big.png'), syntheticFace(0, 9, 128), 128);
+    await expect(readFaceSet(mixed, undefined, '--a')).rejects.toThrow(`Face crops in --a ${mixed} differ in size: face-000.png is 64x64, face-big.png is 128x128; use crops of one "darkroom faces extract" run`);
+
+    const small = path.join(dir, 'small');
+    await writePlainCrops(small, 1, 8, 32);
+    await expect(readFaceSet(small, undefined, '--b')).rejects.toThrow(`Face crops in --b ${small} are 32x32; face-swap models take square crops of 64 or 128 pixels ("darkroom faces extract --size 64")`);
+  });
+
+  it('validates options with invalidOption', () => {
+    expect(() => resolveFaceSwapTrainOptions({ a: plainA, out })).toThrow('Expected a folder path for --b but received undefined');
+    expect(() => resolveFaceSwapTrainOptions({ a: plainA, b: plainB, out, aIdentity: '-1' })).toThrow('Expected an integer from 0 to 1000 for --a-identity but received -1');
+    expect(() => resolveFaceSwapTrainOptions({ a: plainA, b: plainB, out, validationFraction: '0.7' })).toThrow('Expected a number from 0 to 0.5 for --validation-fraction but received 0.7');
+  });
+
+  it('keeps face-swap flags to faceswap', async () => {
+    const data = await runCli(['train', 'faceswap', '--data', plainA, '--a', plainA, '--b', plainB, '--out', path.join(dir, 'cli')]);
+    expect(data.code).toBe(2);
+    expect(data.stderr).toContain('darkroom train faceswap: give the two identities as --a DIR and --b DIR, not --data');
+    const vae = await runCli(['train', 'vae', '--data', plainA, '--a-identity', '1', '--out', path.join(dir, 'cli')]);
+    expect(vae.code).toBe(2);
+    expect(vae.stderr).toContain('darkroom train vae: --a-identity does not apply to this task');
+  });
+});
