@@ -78,9 +78,11 @@ export function findMissingModel(pipeline: ResolvedPipeline): MissingModel | und
 
 function describeHowToAddModel(pipeline: ResolvedPipeline, index: number): string {
   const step = pipeline.steps[index];
-  const trainArguments = defaultStepRegistry().get(step.step)?.trainArguments ?? step.step;
+  const definition = defaultStepRegistry().get(step.step);
+  const trainArguments = definition?.trainArguments ?? step.step;
+  const trainData = definition?.trainData ?? '--data DIR';
   return (
-    `Train one with "npx darkroom train ${trainArguments} --data DIR --out ${step.model}", ` +
+    `Train one with "npx darkroom train ${trainArguments} ${trainData} --out ${step.model}", ` +
     `or set steps[${index}].model to a model folder (relative paths start at ${pipeline.root})`
   );
 }

@@ -41,7 +41,8 @@ Options:
   --overwrite              start over when --out already holds a model or checkpoint
   --backend NAME           auto, tensorflow-gpu, tensorflow, wasm or cpu (default auto)
   --threads N              threads that share each batch, data-parallel (default: one per
-                           core on wasm and cpu, 1 on tfjs-node); vae and gan use one
+                           core on wasm and cpu, 1 on tfjs-node); vae, gan and faceswap
+                           use one
 
 denoise:
   --min-sigma X            lowest noise standard deviation, 0-255 scale (default 0)

@@ -19,6 +19,8 @@ export interface StepDefinition {
   modelTasks?: readonly string[];
   /** Arguments of `darkroom train` that train this step's model, e.g. "upscale --scale 2". */
   trainArguments?: string;
+  /** The training-data flags of that command, "--data DIR" by default. */
+  trainData?: string;
   /**
    * Media that the step reads: photos (the default), which chain in memory, videos, requests
    * for a generated dataset, or photos and videos alike (face swap, which writes its own

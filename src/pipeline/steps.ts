@@ -185,6 +185,7 @@ export const FACESWAP_STEP: StepDefinition = {
   description: 'replaces the faces of one identity with the other in photos and videos, with a face-swap autoencoder; outputs are marked as synthetic',
   defaultModel: 'models/faceswap',
   trainArguments: 'faceswap',
+  trainData: '--a DIR --b DIR',
   media: 'photo-and-video',
   validateOptions: (raw, fieldPath) => ({ ...validateFaceSwapOptions(raw, fieldPath) }),
 };
