@@ -9,6 +9,7 @@ import { TRAINING_TASKS } from '../train/tasks.js';
 import { trainTask } from '../train/trainer.js';
 import { interruptSignal, parseCommandArgs, toCamelCase } from './args.js';
 import { startBackend } from './backend.js';
+import { readThreads } from './project.js';
 
 export const TRAIN_HELP = `Usage: darkroom train <task> --data DIR --out DIR [options]
 
@@ -37,6 +38,8 @@ Options:
   --resume                 continue from the checkpoint in --out
   --overwrite              start over when --out already holds a model or checkpoint
   --backend NAME           auto, tensorflow-gpu, tensorflow, wasm or cpu (default auto)
+  --threads N              threads that share each batch, data-parallel (default: one per
+                           core on wasm and cpu, 1 on tfjs-node); vae and gan use one
 
 denoise:
   --min-sigma X            lowest noise standard deviation, 0-255 scale (default 0)
@@ -92,6 +95,7 @@ const TRAIN_OPTIONS = {
   seed: { type: 'string' },
   resume: { type: 'boolean' },
   overwrite: { type: 'boolean' },
+  threads: { type: 'string' },
 } as const;
 
 /** Flags that only some tasks read, so that a flag given to the wrong task is an error rather than ignored. */
@@ -126,7 +130,11 @@ export async function trainCommand(args: readonly string[]): Promise<number> {
   const taskName = positionals[0];
   if (taskName === undefined) throw new DarkroomError('USAGE', `darkroom train: missing the task; expected one of ${names.join(', ')}`);
   if (positionals.length > 1) throw new DarkroomError('USAGE', `darkroom train: unexpected argument ${JSON.stringify(positionals[1])}`);
-  const raw = toCamelCase(values);
+  const threads = readThreads(values.threads);
+  const { threads: _threads, ...raw } = toCamelCase(values);
+  if (threads !== undefined && (GENERATOR_KINDS as readonly string[]).includes(taskName)) {
+    throw new DarkroomError('USAGE', `darkroom train ${taskName}: --threads does not apply; the ${taskName} trains on one thread`);
+  }
   if ((GENERATOR_KINDS as readonly string[]).includes(taskName)) return trainGeneratorCommand(taskName as GeneratorKind, raw, values.backend);
 
   const task = TRAINING_TASKS.get(taskName);
@@ -150,8 +158,12 @@ export async function trainCommand(args: readonly string[]): Promise<number> {
   const backend = await startBackend(values.backend, log);
   if (backend.name === 'cpu') log.warn('The plain CPU backend is far too slow to train; expect hours per epoch');
 
+  if (threads !== undefined && threads > 1 && backend.threadsAdvised === 1) {
+    throw invalidOption(`1 with the ${backend.name} backend, which uses every core from one thread`, '--threads', threads);
+  }
+
   const signal = interruptSignal(() => log.info('Ctrl-C: finishing the current step, then saving a checkpoint (press again to quit at once)'));
-  const result = await trainTask(task, options, { log, backend: backend.name, signal });
+  const result = await trainTask(task, options, { log, backend: backend.name, threads: threads ?? backend.threadsAdvised, signal });
   return result.interrupted ? 130 : 0;
 }
 

@@ -44,7 +44,7 @@ async function replaceFile(file: string, data: string | Buffer): Promise<void> {
   }
 }
 
-async function captureArtifacts(model: tfl.LayersModel): Promise<tf.io.ModelArtifacts> {
+export async function captureArtifacts(model: tfl.LayersModel): Promise<tf.io.ModelArtifacts> {
   let captured: tf.io.ModelArtifacts | undefined;
   await model.save(
     tf.io.withSaveHandler(async (artifacts) => {

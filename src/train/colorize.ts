@@ -277,6 +277,7 @@ export const COLORIZE_TRAINING: TrainingTask<ColorizeTrainOptions> = {
   modelTask: () => 'colorize',
   modelVersion: COLORIZE_MODEL_VERSION,
   buildModel: (options) => buildColorizer(options.architecture, options.seed, options.loss === 'bins' ? 'bins' : 'regression'),
+  loss: (options) => LOSSES[options.loss],
   describe: (options) =>
     `working size ${options.workingSize} px, patches ${options.patchSize}x${options.patchSize}, batch ${options.batchSize}, ${LOSS_DESCRIPTIONS[options.loss]}`,
   metadata: (options) => ({
@@ -311,7 +312,6 @@ export const COLORIZE_TRAINING: TrainingTask<ColorizeTrainOptions> = {
         if (bins) return { inputs, targets: tf.tensor4d(binTargets(patches, batchSize, patchSize, patchSize, bins), [batchSize, patchSize / 2, patchSize / 2, bins.count]) };
         return { inputs, targets: tf.tensor4d(targets, [batchSize, patchSize, patchSize, 3]) };
       },
-      loss: LOSSES[options.loss],
       validate: async (model) => {
         settings = await calibrateChroma(model, calibration, bins ? TEMPERATURES : [1]);
         if (settings.chromaBoost === 0 && calibration.length > 0) {

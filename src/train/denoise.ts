@@ -10,6 +10,7 @@ import { centreCrop, samplePatches } from './patches.js';
 import type { SeededRandom } from './random.js';
 import { type RawOptions, readInteger, readNumber, resolveCommonTrainOptions } from './options.js';
 import { type PhotoTrainOptions, type TrainContext, type TrainingTask, type TrainResult, trainTask } from './trainer.js';
+import { meanSquaredError } from './loop.js';
 
 export interface DenoiseTrainOptions extends PhotoTrainOptions {
   readonly minSigma: number;
@@ -51,6 +52,7 @@ export const DENOISE_TRAINING: TrainingTask<DenoiseTrainOptions> = {
   modelTask: () => 'denoise',
   modelVersion: DENOISE_MODEL_VERSION,
   buildModel: (options) => buildDenoiser(options.architecture, options.seed),
+  loss: () => meanSquaredError,
   describe: (options) => `patches ${options.patchSize}x${options.patchSize}, batch ${options.batchSize}, noise sigma ${options.minSigma}-${options.maxSigma}`,
   metadata: (options) => ({
     sizeMultiple: DENOISE_SIZE_MULTIPLE,
@@ -69,7 +71,6 @@ export const DENOISE_TRAINING: TrainingTask<DenoiseTrainOptions> = {
         const shape: [number, number, number, number] = [options.batchSize, options.patchSize, options.patchSize, 3];
         return { inputs: tf.tensor4d(noisy, shape), targets: tf.tensor4d(clean, shape) };
       },
-      loss: (predictions, targets) => tf.losses.meanSquaredError(targets, predictions) as tf.Scalar,
       validate: (model) => validateDenoiser(model, validationCrops),
     };
   },

@@ -9,6 +9,11 @@ export interface Batch {
   readonly targets: tf.Tensor;
 }
 
+/** Mean squared error of predictions against targets, the loss of the photo and video autoencoders. */
+export function meanSquaredError(predictions: tf.Tensor, targets: tf.Tensor): tf.Scalar {
+  return tf.losses.meanSquaredError(targets, predictions) as tf.Scalar;
+}
+
 export interface TrainLoopOptions {
   readonly label: string;
   readonly model: tfl.LayersModel;
@@ -20,6 +25,8 @@ export interface TrainLoopOptions {
   readonly learningRate: (epochProgress: number) => number;
   readonly makeBatch: () => Batch;
   readonly loss: (predictions: tf.Tensor, targets: tf.Tensor) => tf.Scalar;
+  /** Runs the optimizer step over several threads instead of `optimizer.minimize` on this one. */
+  readonly parallel?: { step(batch: Batch): Promise<number> };
   /** Returns the metrics to log, e.g. validation PSNR; called after every epoch. */
   readonly validate: (epoch: number) => Promise<Record<string, number>>;
   readonly onEpochEnd: (epoch: number, metrics: Record<string, number>, seconds: number) => Promise<void>;
@@ -66,9 +73,8 @@ export async function runTrainLoop(options: TrainLoopOptions): Promise<TrainLoop
       setLearningRate(optimizer, options.learningRate((epoch * stepsPerEpoch + step) / totalSteps));
       const started = performance.now();
       const batch = options.makeBatch();
-      const lossTensor = optimizer.minimize(() => options.loss(model.apply(batch.inputs, { training: true }) as tf.Tensor, batch.targets), true);
-      const loss = (await lossTensor!.data())[0];
-      tf.dispose([lossTensor!, batch.inputs, batch.targets]);
+      const loss = options.parallel === undefined ? await minimizeHere(options, batch) : await options.parallel.step(batch);
+      tf.dispose([batch.inputs, batch.targets]);
       stepSeconds += (performance.now() - started) / 1000;
       stepsTimed++;
 
@@ -88,6 +94,13 @@ export async function runTrainLoop(options: TrainLoopOptions): Promise<TrainLoop
 
   progress.finish();
   return { interrupted: false, epochsDone: epochs, lastMetrics, secondsPerStep: stepSeconds / Math.max(1, stepsTimed) };
+}
+
+async function minimizeHere(options: TrainLoopOptions, batch: Batch): Promise<number> {
+  const lossTensor = options.optimizer.minimize(() => options.loss(options.model.apply(batch.inputs, { training: true }) as tf.Tensor, batch.targets), true)!;
+  const loss = (await lossTensor.data())[0];
+  lossTensor.dispose();
+  return loss;
 }
 
 function roundMetrics(metrics: Record<string, number>): Record<string, string> {

@@ -4,11 +4,13 @@ import { access, mkdir } from 'node:fs/promises';
 import path from 'node:path';
 
 import { DarkroomError } from '../errors.js';
+import type { BackendName } from '../backend/select.js';
 import type { Logger } from '../log.js';
 import { writeFileAtomic } from '../media/atomic.js';
 import type { ModelMetadata } from '../models/metadata.js';
 import { saveModel } from '../models/storage.js';
 import { loadCheckpoint, saveCheckpoint, type TrainingState } from './checkpoint.js';
+import { DataParallelTrainer, type LossFunction } from './data-parallel.js';
 import { type Batch, cosineSchedule, runTrainLoop } from './loop.js';
 import type { CommonTrainOptions, RawOptions } from './options.js';
 import { listPhotos, loadPhotos, splitByName, type TrainingPhoto } from './photos.js';
@@ -29,7 +31,6 @@ export interface PhotoTrainOptions extends CommonTrainOptions {
 /** The batch, loss and validation functions of a task, built once its photos are loaded. */
 export interface PreparedTask {
   readonly makeBatch: () => Batch;
-  readonly loss: (predictions: tf.Tensor, targets: tf.Tensor) => tf.Scalar;
   /** Validation metrics after each epoch; the trainer adds the mean training loss. */
   readonly validate: (model: tfl.LayersModel) => Promise<Record<string, number>>;
   /** Settings that inference reads from the metadata, e.g. a calibrated chroma boost; read after validate. */
@@ -70,6 +71,11 @@ export interface TrainingTask<O extends TaskTrainOptions = PhotoTrainOptions, T 
   /** Builds the untrained model, with random initial weights seeded from `options.seed`. */
   buildModel(options: O): tfl.LayersModel;
   /**
+   * The training loss of predictions against a batch's targets. It depends on the options
+   * alone, so that data-parallel replicas rebuild it from them.
+   */
+  loss(options: O): LossFunction;
+  /**
    * Loads and splits the training data. Tasks without it train on the photos in `options.data`,
    * split by a hash of their names.
    */
@@ -84,6 +90,8 @@ export interface TrainingTask<O extends TaskTrainOptions = PhotoTrainOptions, T 
 export interface TrainContext {
   readonly log: Logger;
   readonly backend: string;
+  /** Threads that share each batch (data-parallel training); 1 trains on this thread alone. */
+  readonly threads?: number;
   readonly signal?: AbortSignal;
 }
 
@@ -188,6 +196,11 @@ export async function trainTask<O extends TaskTrainOptions, T extends TrainingIt
     options: { ...options },
   });
 
+  const loss = task.loss(options);
+  const threads = Math.min(context.threads ?? 1, options.batchSize);
+  const parallel = threads > 1 ? await DataParallelTrainer.start(model, optimizer, loss, threads, { backend: context.backend as BackendName, command: task.command, options: { ...options } }) : undefined;
+  if (parallel !== undefined) log.info(`Each batch of ${options.batchSize} is shared by ${threads} threads`);
+
   const result = await runTrainLoop({
     label: modelTask,
     model,
@@ -199,7 +212,8 @@ export async function trainTask<O extends TaskTrainOptions, T extends TrainingIt
     signal: context.signal,
     log,
     makeBatch: prepared.makeBatch,
-    loss: prepared.loss,
+    loss,
+    parallel,
     validate: async () => prepared.validate(model),
     onEpochEnd: async (epoch, metrics, seconds) => {
       history.push({ epoch: epoch + 1, seconds, ...metrics });
@@ -211,7 +225,7 @@ export async function trainTask<O extends TaskTrainOptions, T extends TrainingIt
       // as not done, so a resume repeats it with fresh random patches.
       await saveCheckpoint(options.out, model, optimizer, metadataFor(epoch, history.at(-1) ?? {}), stateFor(epoch));
     },
-  });
+  }).finally(() => parallel?.close());
 
   if (result.interrupted) {
     log.info(`Checkpoint saved in ${path.join(options.out, 'checkpoint')}; continue with the same command and --resume`);

@@ -12,6 +12,7 @@ import { CALIBRATION_FILE, type ClipScores, DEFAULT_CELLS, scoreFrames, type Vid
 import { type RawOptions, readInteger, readNumber, resolveCommonTrainOptions } from './options.js';
 import type { TaskTrainOptions, TrainingData, TrainingTask } from './trainer.js';
 import { mean } from '../eval/table.js';
+import { meanSquaredError } from './loop.js';
 
 export interface VideoTrainOptions extends TaskTrainOptions {
   /** Video files, or folders whose videos are all used. */
@@ -158,6 +159,7 @@ export const VIDEO_ANOMALY_TRAINING: TrainingTask<VideoTrainOptions, FrameStretc
   modelTask: () => 'video-anomaly',
   modelVersion: VIDEO_MODEL_VERSION,
   buildModel: (options) => buildVideoAutoencoder(options.architecture, options.seed),
+  loss: () => meanSquaredError,
   describe: (options) => {
     const { clipLength, contextFrames, predictionOffset, frameWidth, frameHeight } = options.architecture;
     return (
@@ -184,7 +186,6 @@ export const VIDEO_ANOMALY_TRAINING: TrainingTask<VideoTrainOptions, FrameStretc
         const shape: [number, number, number, number, number] = [options.batchSize, inputLength, frameHeight, frameWidth, 1];
         return { inputs: tf.tensor5d(inputs, shape), targets: tf.tensor5d(targets, shape) };
       },
-      loss: (predictions, targets) => tf.losses.meanSquaredError(targets, predictions) as tf.Scalar,
       validate: async (model: tfl.LayersModel) => {
         // Calibration and threshold come from every frame that training read, scored the way a
         // scan scores them, so that a scan can judge each frame as it streams.
