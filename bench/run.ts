@@ -3,7 +3,8 @@
  * same layers on the same machine. Not a test: it prints a table and writes
  * bench/results/latest.json so that runs compare. `npm run bench -- --quick` (or
  * DARKROOM_BENCH_QUICK=1) is a short smoke run with a smaller photo and fewer repeats, written
- * to bench/results/quick.json instead. `--skip-large` leaves out the 6000x4000 photo.
+ * to bench/results/quick.json instead. `--only photo,large,train,video,generators,kernels,torch`
+ * runs some sections and writes bench/results/only-<sections>.json.
  *
  * Every measurement whose peak resident memory matters runs in its own child process
  * (bench/child.ts), one after another, so that no two measurements share a core or a
@@ -36,8 +37,27 @@ const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..')
 const log = createLogger('bench');
 
 const QUICK = process.argv.includes('--quick') || process.env.DARKROOM_BENCH_QUICK === '1';
-/** Leaves out the large photo, the slowest part of a full run (about ten minutes on 2 cores). */
-const SKIP_LARGE = process.argv.includes('--skip-large');
+const SECTIONS = ['photo', 'large', 'train', 'video', 'generators', 'kernels', 'torch'] as const;
+type Section = (typeof SECTIONS)[number];
+
+/**
+ * Reads `--only a,b` into the sections to run, all by default. The large photo alone takes
+ * about ten minutes of a full run on 2 cores (an estimate), so it is worth running apart.
+ */
+function chosenSections(argv: readonly string[]): ReadonlySet<Section> {
+  const index = argv.indexOf('--only');
+  if (index === -1) return new Set(SECTIONS);
+
+  const names = (argv[index + 1] ?? '').split(',').filter((name) => name !== '');
+  const unknown = names.filter((name) => !(SECTIONS as readonly string[]).includes(name));
+  if (names.length === 0 || unknown.length > 0) {
+    throw new Error(`Invalid --only ${argv[index + 1] ?? ''}: expected a comma-separated list of ${SECTIONS.join(', ')}`);
+  }
+  return new Set(names as Section[]);
+}
+
+const ONLY = chosenSections(process.argv);
+const PARTIAL = ONLY.size < SECTIONS.length;
 const THREADS = os.availableParallelism();
 
 /** Sizes and repeats of a full run and of a smoke run. */
@@ -194,6 +214,13 @@ function checkFlops(
   );
 }
 
+/** Names the results file, so that a smoke run or a partial run never replaces a full run's latest.json. */
+function resultsFileName(): string {
+  if (QUICK) return 'quick.json';
+  if (PARTIAL) return `only-${[...ONLY].join('-')}.json`;
+  return 'latest.json';
+}
+
 async function main(): Promise<void> {
   const work = await mkdtemp(path.join(os.tmpdir(), 'darkroom-bench-'));
   const notes: string[] = [];
@@ -202,7 +229,7 @@ async function main(): Promise<void> {
   const photo = await makeBenchPhoto(work);
   const photoMegapixels = (SETTINGS.width * SETTINGS.height) / 1e6;
   const progress = (text: string): void => log.info(text);
-  progress(`${QUICK ? 'quick smoke run' : 'full run'}: ${THREADS} cores, photo ${SETTINGS.width}x${SETTINGS.height} from ${path.relative(ROOT, photo.source)}`);
+  progress(`${QUICK ? 'quick smoke run' : PARTIAL ? `sections ${[...ONLY].join(', ')}` : 'full run'}: ${THREADS} cores, photo ${SETTINGS.width}x${SETTINGS.height} from ${path.relative(ROOT, photo.source)}`);
 
   // Photo models: pool throughput at 1 and all threads, the network alone, and a large photo.
   const models = await photoModels(work, notes);
@@ -215,37 +242,41 @@ async function main(): Promise<void> {
     const geometry = { tile, workingSize: DEFAULT_COLORIZE_OPTIONS.workingSize, sizeMultiple: model.metadata.sizeMultiple };
     const shapes = await networkInputShapes(model.step, SETTINGS.width, SETTINGS.height, geometry);
     const steps = [task];
-    progress(`${model.step}: pool with 1 and ${THREADS} threads, network alone, ${SETTINGS.large.width}x${SETTINGS.large.height} photo`);
     const input = model.step === 'colorize' ? photo.grey : photo.file;
-    const pool1 = child({ kind: 'pool', steps, photo: input, width: SETTINGS.width, height: SETTINGS.height, threads: 1, photos: SETTINGS.photos });
-    const poolN = child({ kind: 'pool', steps, photo: input, width: SETTINGS.width, height: SETTINGS.height, threads: THREADS, photos: SETTINGS.photos });
-    const network = child({ kind: 'network', modelDir: model.dir, shapes, warmup: SETTINGS.warmup, repeats: SETTINGS.repeats });
-    const large = SKIP_LARGE ? undefined : child({ kind: 'large', steps, photo: photo.source, width: SETTINGS.large.width, height: SETTINGS.large.height, grey: model.step === 'colorize' });
-    photoResults[model.step] = { model: path.relative(ROOT, model.dir), note: model.note, shapes, pool1, poolN, network, large, validation: model.metadata.validation };
+    const result: Record<string, unknown> = { model: path.relative(ROOT, model.dir), note: model.note, shapes, validation: model.metadata.validation };
+    if (ONLY.has('photo')) {
+      progress(`${model.step}: pool with 1 and ${THREADS} threads, network alone`);
+      result.pool1 = child({ kind: 'pool', steps, photo: input, width: SETTINGS.width, height: SETTINGS.height, threads: 1, photos: SETTINGS.photos });
+      result.poolN = child({ kind: 'pool', steps, photo: input, width: SETTINGS.width, height: SETTINGS.height, threads: THREADS, photos: SETTINGS.photos });
+      result.network = child({ kind: 'network', modelDir: model.dir, shapes, warmup: SETTINGS.warmup, repeats: SETTINGS.repeats });
+    }
+    if (ONLY.has('large')) {
+      progress(`${model.step}: ${SETTINGS.large.width}x${SETTINGS.large.height} photo, 1 thread`);
+      result.large = child({ kind: 'large', steps, photo: photo.source, width: SETTINGS.large.width, height: SETTINGS.large.height, grey: model.step === 'colorize' });
+    }
+    photoResults[model.step] = result;
     torchItems.push({ id: model.step, topology: topologyOf(model.dir), inference: { shapes, photoMegapixels, threads: [1, THREADS] } });
   }
 
   // Training: one optimizer step at each task's default batch, alone and shared by all threads.
   const trainResults: Record<string, { one: Result; all: Result }> = {};
-  for (const model of TRAINABLE) {
+  for (const model of ONLY.has('train') ? TRAINABLE : []) {
     progress(`${model}: training step with 1 and ${THREADS} threads`);
     const one = child({ kind: 'train', model, threads: 1, warmup: SETTINGS.warmup, repeats: SETTINGS.repeats });
     const all = child({ kind: 'train', model, threads: THREADS, warmup: SETTINGS.warmup, repeats: SETTINGS.repeats });
     trainResults[model] = { one, all };
-    const item = torchItems.find((entry) => entry.id === model);
     const training = { inputShape: one.inputShape as number[], targetShape: one.targetShape as number[], loss: model === 'colorize' ? ('bins' as const) : ('mse' as const), threads: [1, THREADS] };
-    // The training topology is the one the task builds, which the shipped models share; the torch item trains that.
+    // PyTorch trains the network that the task builds, which has the shipped models' default architecture.
     const trainItem: TorchItem = { id: `${model}:train`, topology: one.topology, training };
     torchItems.push(trainItem);
-    if (item === undefined && model !== 'video-anomaly') notes.push(`${model}: trained without a photo model to time inference`);
   }
 
   // Video: whole scans at two lengths, for speed and for memory over length, and the scoring network alone.
   const videoDir = path.join(ROOT, 'models', 'video-anomaly');
   let videoResults: Record<string, unknown> | undefined;
-  if (!existsSync(path.join(videoDir, 'darkroom.json'))) {
+  if (ONLY.has('video') && !existsSync(path.join(videoDir, 'darkroom.json'))) {
     notes.push('video-anomaly: skipped, no weights in models/video-anomaly');
-  } else {
+  } else if (ONLY.has('video')) {
     const shared = path.resolve(ROOT, '../shared/data/video/vtest.avi');
     const source = !QUICK && existsSync(shared) ? shared : path.join(ROOT, 'samples', 'video', 'test-01.avi');
     const whole = SETTINGS.videoFrames === undefined ? source : firstFrames(source, SETTINGS.videoFrames, path.join(work, 'whole.avi'));
@@ -262,14 +293,16 @@ async function main(): Promise<void> {
     videoResults = { video: path.relative(ROOT, whole), frames, clipLength, passesPerClip, halfScan, wholeScan, network, validation: metadata.validation };
   }
 
-  progress('generators: generation and training step');
-  const generators = await timeGenerators();
-  const kernels = QUICK ? [] : await benchConvKernels();
+  if (ONLY.has('generators')) progress('generators: generation and training step');
+  const generators = ONLY.has('generators') ? await timeGenerators() : [];
+  const kernels = QUICK || !ONLY.has('kernels') ? [] : await benchConvKernels();
 
   // PyTorch last, so that it never shares the cores with a project measurement.
   let torch: TorchResults | undefined;
-  const python = findTorchPython();
-  if ('reason' in python) {
+  const python = ONLY.has('torch') ? findTorchPython() : { reason: 'not run' };
+  if (!ONLY.has('torch')) {
+    notes.push('PyTorch reference not run: not among the --only sections');
+  } else if ('reason' in python) {
     notes.push(`PyTorch reference skipped: ${python.reason}`);
   } else {
     progress(`PyTorch reference with ${python.python}`);
@@ -285,15 +318,16 @@ async function main(): Promise<void> {
 
   // Rows: photo models.
   for (const [step, result] of Object.entries(photoResults)) {
-    const pool1 = result.pool1 as Result;
-    const poolN = result.poolN as Result;
-    const network = result.network as Result;
+    const pool1 = result.pool1 as Result | undefined;
+    const poolN = result.poolN as Result | undefined;
+    const network = result.network as Result | undefined;
     const large = result.large as Result | undefined;
-    const flopsPerPhoto = num(network, 'flopsPerPhoto')!;
+    const flopsPerPhoto = num(network, 'flopsPerPhoto');
     const reference = torch?.items[step]?.inference;
     const torch1 = reference?.byThreads['1'];
     const torchN = reference?.byThreads[String(THREADS)];
-    const poolGflops = (sPerMp: number | undefined) => (sPerMp === undefined ? undefined : flopsPerPhoto / (sPerMp * photoMegapixels) / 1e9);
+    const poolGflops = (sPerMp: number | undefined) => (sPerMp === undefined || flopsPerPhoto === undefined ? undefined : flopsPerPhoto / (sPerMp * photoMegapixels) / 1e9);
+    const withMemory = (value: number | undefined, measured: Result | undefined) => (measured === undefined ? '' : `${formatNumber(value)} (${formatNumber(measured.peakRssMb, 0)} MB)`);
     const quality = result.note === undefined ? formatQuality(result.validation as Record<string, number>) : 'untrained stand-in';
     const s1 = num(pool1, 'secondsPerMegapixel');
     const sN = num(poolN, 'secondsPerMegapixel');
@@ -301,44 +335,49 @@ async function main(): Promise<void> {
     const torchScaling = torch1 !== undefined && torchN !== undefined ? torch1.secondsPerMegapixel / torchN.secondsPerMegapixel : undefined;
     const size = `${SETTINGS.width}x${SETTINGS.height}`;
 
-    rows.push({
-      measurement: `${step} ${size}, pool 1 thread (s/MP)`,
-      project: `${formatNumber(s1)} (${formatNumber(pool1.peakRssMb, 0)} MB)`,
-      torch: formatNumber(torch1?.secondsPerMegapixel),
-      ratio: timeRatio(s1, torch1?.secondsPerMegapixel),
-      projectGflops: poolGflops(s1),
-      torchGflops: torch1?.gflops,
-    });
-    rows.push({
-      measurement: `${step} ${size}, pool ${THREADS} threads (s/MP)`,
-      project: `${formatNumber(sN)} (${formatNumber(poolN.peakRssMb, 0)} MB)`,
-      torch: formatNumber(torchN?.secondsPerMegapixel),
-      ratio: timeRatio(sN, torchN?.secondsPerMegapixel),
-      projectGflops: poolGflops(sN),
-      torchGflops: torchN?.gflops,
-      target: verdict(atMost(timeRatio(sN, torchN?.secondsPerMegapixel), TARGETS.inferenceRatio, 'ratio')),
-      quality,
-    });
-    rows.push({
-      measurement: `${step} network alone, 1 thread (s/photo)`,
-      project: formatNumber(num(network, 'secondsPerPhoto'), 3),
-      torch: formatNumber(torch1?.secondsPerPhoto, 3),
-      ratio: timeRatio(num(network, 'secondsPerPhoto'), torch1?.secondsPerPhoto),
-      projectGflops: num(network, 'gflops'),
-      torchGflops: torch1?.gflops,
-    });
-    rows.push({
-      measurement: `${step} scaling, 1 -> ${THREADS} threads`,
-      project: `${formatNumber(scaling)}x`,
-      torch: torchScaling === undefined ? '' : `${formatNumber(torchScaling)}x`,
-      target: THREADS === 2 ? verdict(atLeast(scaling, TARGETS.scaling, 'scaling')) : undefined,
-    });
+    if (pool1 !== undefined || reference !== undefined) {
+      rows.push({
+        measurement: `${step} ${size}, pool 1 thread (s/MP)`,
+        project: withMemory(s1, pool1),
+        torch: formatNumber(torch1?.secondsPerMegapixel),
+        ratio: timeRatio(s1, torch1?.secondsPerMegapixel),
+        projectGflops: poolGflops(s1),
+        torchGflops: torch1?.gflops,
+      });
+      rows.push({
+        measurement: `${step} ${size}, pool ${THREADS} threads (s/MP)`,
+        project: withMemory(sN, poolN),
+        torch: formatNumber(torchN?.secondsPerMegapixel),
+        ratio: timeRatio(sN, torchN?.secondsPerMegapixel),
+        projectGflops: poolGflops(sN),
+        torchGflops: torchN?.gflops,
+        target: verdict(atMost(timeRatio(sN, torchN?.secondsPerMegapixel), TARGETS.inferenceRatio, 'ratio')),
+        quality,
+      });
+      rows.push({
+        measurement: `${step} network alone, 1 thread (s/photo)`,
+        project: formatNumber(num(network, 'secondsPerPhoto'), 3),
+        torch: formatNumber(torch1?.secondsPerPhoto, 3),
+        ratio: timeRatio(num(network, 'secondsPerPhoto'), torch1?.secondsPerPhoto),
+        projectGflops: num(network, 'gflops'),
+        torchGflops: torch1?.gflops,
+      });
+      rows.push({
+        measurement: `${step} scaling, 1 -> ${THREADS} threads`,
+        project: scaling === undefined ? '' : `${formatNumber(scaling)}x`,
+        torch: torchScaling === undefined ? '' : `${formatNumber(torchScaling)}x`,
+        target: THREADS === 2 ? verdict(atLeast(scaling, TARGETS.scaling, 'scaling')) : undefined,
+      });
+    }
     const largeSize = `${SETTINGS.large.width}x${SETTINGS.large.height}`;
-    if (large !== undefined) rows.push({
-      measurement: `${step} ${largeSize}, 1 thread`,
-      project: `${formatNumber(num(large, 'seconds'), 1)} s, ${formatNumber(large.peakRssMb, 0)} MB`,
-      target: QUICK ? 'memory target is for 6000x4000' : verdict(atMost(large.peakRssMb, TARGETS.largePhotoMb, 'peak', ' MB')),
-    });
+    if (large !== undefined) {
+      rows.push({
+        measurement: `${step} ${largeSize}, 1 thread`,
+        project: `${formatNumber(num(large, 'seconds'), 1)} s, ${formatNumber(large.peakRssMb, 0)} MB`,
+        quality: pool1 === undefined ? quality : undefined,
+        target: QUICK ? 'memory target is for 6000x4000' : verdict(atMost(large.peakRssMb, TARGETS.largePhotoMb, 'peak', ' MB')),
+      });
+    }
   }
 
   // Rows: training.
@@ -415,6 +454,7 @@ async function main(): Promise<void> {
   const results = {
     date: new Date().toISOString(),
     quick: QUICK,
+    sections: [...ONLY],
     machine: { cores: THREADS, cpu: os.cpus()[0]?.model ?? 'unknown', node: process.versions.node, loadAverage: os.loadavg() },
     settings: SETTINGS,
     targets: TARGETS,
@@ -434,7 +474,7 @@ async function main(): Promise<void> {
 
   const out = path.join(ROOT, 'bench', 'results');
   await mkdir(out, { recursive: true });
-  const file = path.join(out, QUICK ? 'quick.json' : 'latest.json');
+  const file = path.join(out, resultsFileName());
   await writeFile(file, JSON.stringify(results, null, 2) + '\n');
   log.info(`Wrote ${path.relative(ROOT, file)}`);
   await rm(work, { recursive: true, force: true });
