@@ -166,11 +166,11 @@ function topologyOf(modelDir: string): unknown {
   return (JSON.parse(readFileSync(path.join(modelDir, 'model.json'), 'utf8')) as { modelTopology: unknown }).modelTopology;
 }
 
-/** Writes the first `frames` frames of a video to `out` as high-quality MJPEG. */
+/** Writes the first `frames` frames of a video to `out`, copying the stream, so both lengths decode alike. */
 function firstFrames(video: string, frames: number, out: string): string {
   const ffmpeg = locateBinary('ffmpeg');
   if (ffmpeg === undefined) throw new Error('ffmpeg not found: install it or set FFMPEG_PATH');
-  execFileSync(ffmpeg.path, ['-v', 'error', '-y', '-i', video, '-frames:v', String(frames), '-c:v', 'mjpeg', '-q:v', '2', '-an', out]);
+  execFileSync(ffmpeg.path, ['-v', 'error', '-y', '-i', video, '-frames:v', String(frames), '-c', 'copy', '-an', out]);
   return out;
 }
 
@@ -225,7 +225,6 @@ async function main(): Promise<void> {
   const work = await mkdtemp(path.join(os.tmpdir(), 'darkroom-bench-'));
   const notes: string[] = [];
   const rows: BenchRow[] = [];
-  const record: Record<string, unknown> = {};
   const photo = await makeBenchPhoto(work);
   const photoMegapixels = (SETTINGS.width * SETTINGS.height) / 1e6;
   const progress = (text: string): void => log.info(text);
