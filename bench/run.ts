@@ -292,6 +292,8 @@ async function main(): Promise<void> {
     videoResults = { video: path.relative(ROOT, whole), frames, clipLength, passesPerClip, halfScan, wholeScan, network, validation: metadata.validation };
   }
 
+  // Generators and kernels run in this process, on the backend that the pool would choose.
+  if (ONLY.has('generators') || ONLY.has('kernels')) await initBackend('auto');
   if (ONLY.has('generators')) progress('generators: generation and training step');
   const generators = ONLY.has('generators') ? await timeGenerators() : [];
   const kernels = QUICK || !ONLY.has('kernels') ? [] : await benchConvKernels();
