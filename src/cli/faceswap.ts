@@ -1,15 +1,13 @@
-import { mkdir, readdir, stat } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 
 import { DarkroomError } from '../errors.js';
-import { MAX_YAW_RATIO } from '../faces/extract.js';
+import { listPhotosAndVideos, MAX_YAW_RATIO } from '../faces/extract.js';
 import { DEFAULT_SWAP_OPTIONS, describeSwap, FaceSwapper, type FaceSwapOptions, mediaKind, noFaceError, resolveSwapTarget, swapModelOf, swapOutputPath, swapPhoto, swapVideo } from '../faces/swap.js';
 import { SYNTHETIC_NOTE } from '../faces/synthetic.js';
 import { createLogger } from '../log.js';
 import { loadFaceSwap } from '../models/faceswap.js';
-import { PHOTO_EXTENSIONS } from '../train/photos.js';
 import { readInteger, readNumber, readPath, type RawOptions } from '../train/options.js';
-import { VIDEO_EXTENSIONS } from '../train/video-anomaly.js';
 import { interruptSignal, parseCommandArgs, toCamelCase } from './args.js';
 import { startBackend } from './backend.js';
 import { describeFailure } from './project.js';
@@ -94,7 +92,7 @@ export async function faceswapCommand(args: readonly string[]): Promise<number> 
   let failed = 0;
   let written = 0;
 
-  const inputs = await expandFolders(positionals.map((file) => path.resolve(file)));
+  const inputs = await listPhotosAndVideos(positionals.map((file) => path.resolve(file)));
   for (const input of inputs) {
     if (signal.aborted) break;
     try {
@@ -120,17 +118,3 @@ export async function faceswapCommand(args: readonly string[]): Promise<number> 
   return failed > 0 ? 1 : 0;
 }
 
-/** Replaces each folder by its photos and videos, sorted by name; files are taken as named, so that a bad one is reported. */
-async function expandFolders(inputs: readonly string[]): Promise<string[]> {
-  const files: string[] = [];
-  for (const input of inputs) {
-    const info = await stat(input).catch(() => undefined);
-    if (info === undefined || !info.isDirectory()) {
-      files.push(input);
-      continue;
-    }
-    const names = (await readdir(input)).filter((name) => !name.startsWith('.') && (PHOTO_EXTENSIONS.has(path.extname(name).toLowerCase()) || VIDEO_EXTENSIONS.has(path.extname(name).toLowerCase())));
-    files.push(...names.sort().map((name) => path.join(input, name)));
-  }
-  return files;
-}

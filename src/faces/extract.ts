@@ -17,6 +17,7 @@ import { decodeImage } from '../media/image.js';
 import { probeVideo, readFrames } from '../media/video.js';
 import { ProgressBar } from '../progress.js';
 import { readInteger, readNumber, readPath, type RawOptions } from '../train/options.js';
+import { PHOTO_EXTENSIONS } from '../train/photos.js';
 import { VIDEO_EXTENSIONS } from '../train/video-anomaly.js';
 import { type Affine, alignFace, templateFor } from './align.js';
 import { type Box, type DetectedFace, descriptorDistance, detectFaces, type Point, type RgbFrame, yawRatio } from './detect.js';
@@ -49,7 +50,6 @@ export const MAX_YAW_RATIO = 0.5;
 /** face-api's usual threshold: descriptors closer than this are the same person. */
 export const SAME_PERSON_DISTANCE = 0.6;
 
-const IMAGE_EXTENSIONS = new Set(['.jpg', '.jpeg', '.png', '.webp', '.tif', '.tiff', '.avif']);
 
 /** Photos larger than this are rejected from their header, as `darkroom run` does by default. */
 const MAX_PIXELS = 100_000_000;
@@ -132,7 +132,7 @@ interface Reference {
  */
 export async function extractFaces(inputs: readonly string[], options: Readonly<FaceExtractOptions>, log: Logger, signal?: AbortSignal): Promise<ExtractSummary> {
   await assertEmptyOrMissing(options.out);
-  const files = await listSources(inputs);
+  const files = await listPhotosAndVideos(inputs);
   const reference = options.reference === undefined ? undefined : await loadReference(options.reference, options, log);
 
   const out = path.resolve(options.out);
@@ -181,8 +181,8 @@ function formatManifest(manifest: object, records: readonly FaceRecord[]): strin
   return `${head},\n "faces": [\n${faces}\n ]\n}\n`;
 }
 
-/** Expands folders into their photos and videos, sorted by name; files are taken as named. */
-async function listSources(inputs: readonly string[]): Promise<string[]> {
+/** Expands folders into their photos and videos, sorted by name; files are taken as named, so that a bad one is reported. */
+export async function listPhotosAndVideos(inputs: readonly string[]): Promise<string[]> {
   const files: string[] = [];
   for (const input of inputs) {
     const info = await stat(input).catch(() => undefined);
@@ -191,7 +191,7 @@ async function listSources(inputs: readonly string[]): Promise<string[]> {
       continue;
     }
     const names = (await readdir(input))
-      .filter((name) => !name.startsWith('.') && (IMAGE_EXTENSIONS.has(path.extname(name).toLowerCase()) || VIDEO_EXTENSIONS.has(path.extname(name).toLowerCase())))
+      .filter((name) => !name.startsWith('.') && (PHOTO_EXTENSIONS.has(path.extname(name).toLowerCase()) || VIDEO_EXTENSIONS.has(path.extname(name).toLowerCase())))
       .sort();
     if (names.length === 0) throw new DarkroomError('INVALID_INPUT', `No photos or videos found in ${input}`, { file: input });
     files.push(...names.map((name) => path.join(input, name)));
@@ -275,7 +275,7 @@ function ordinal(n: number): string {
  */
 async function sourceKind(file: string): Promise<'image' | 'video'> {
   const extension = path.extname(file).toLowerCase();
-  if (IMAGE_EXTENSIONS.has(extension)) return 'image';
+  if (PHOTO_EXTENSIONS.has(extension)) return 'image';
   if (VIDEO_EXTENSIONS.has(extension)) return 'video';
 
   const info = await stat(file).catch((error: Error) => {
