@@ -173,6 +173,41 @@ describe('darkroom faceswap', () => {
     const tiny = await runCli(['faceswap', '--model', described, '--to', 'b', SAMPLE, '--out', join(directory, 'tiny'), '--min-size', '1000']);
     expect(tiny.stderr).toContain('left alone (1 smaller than 1000 px)');
   }, 60_000);
+
+  it('leaves bystanders of neither identity alone', async () => {
+    // Both identity means lie far from the photo's descriptor, a nearer than b: the face is nobody's.
+    const faces = join(directory, 'faces-bystander');
+    await runCli(['faces', 'extract', SAMPLE, '--out', faces, '--min-size', '20']);
+    const descriptor = (JSON.parse(await readFile(join(faces, 'faces.json'), 'utf8')) as { faces: { descriptor: number[] }[] }).faces[0].descriptor;
+    const unit = (values: number[]): number[] => values.map((value) => value / Math.hypot(...values));
+    const orthogonal = (shift: number): number[] => unit(descriptor.map((_, index) => (index % 2 === shift ? 1 : -1) * 0.1 + (index === shift ? 1 : 0)));
+    const strangers = join(directory, 'strangers');
+    const own = unit(descriptor);
+    const nearer = unit(own.map((value, index) => value + orthogonal(0)[index]));
+    await saveTinyFaceSwap(strangers, { descriptors: { a: nearer, b: orthogonal(1) } });
+
+    const result = await runCli(['faceswap', '--model', strangers, '--to', 'b', SAMPLE, '--out', join(directory, 'bystander')]);
+
+    expect(result.stderr).toContain('left alone (1 neither identity)');
+  }, 60_000);
+
+  it('numbers outputs that share a name', async () => {
+    const out = join(directory, 'twice');
+
+    const result = await runCli(['faceswap', '--model', model, '--to', 'b', SAMPLE, SAMPLE, '--out', out]);
+
+    expect(result.code).toBe(0);
+    expect(result.stderr).toContain(`is written to ${join(out, 'astronaut-2.jpg')}, because another input has the same name`);
+    expect((await sharp(join(out, 'astronaut.jpg')).metadata()).format).toBe('jpeg');
+    expect((await sharp(join(out, 'astronaut-2.jpg')).metadata()).format).toBe('jpeg');
+  }, 60_000);
+
+  it('rejects an --out that is a file', async () => {
+    const result = await runCli(['faceswap', '--model', model, '--to', 'b', SAMPLE, '--out', SAMPLE]);
+
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain(`${SAMPLE} is a file, not a folder; give --out a folder`);
+  });
 });
 
 describe('darkroom eval faceswap', () => {

@@ -1,6 +1,7 @@
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 
+import { assertNotAFile } from '../dataset/write.js';
 import { DarkroomError } from '../errors.js';
 import { listPhotosAndVideos, MAX_YAW_RATIO } from '../faces/extract.js';
 import { DEFAULT_SWAP_OPTIONS, describeSwap, FaceSwapper, type FaceSwapOptions, mediaKind, noFaceError, resolveSwapTarget, swapModelOf, swapOutputPath, swapPhoto, swapVideo } from '../faces/swap.js';
@@ -87,17 +88,20 @@ export async function faceswapCommand(args: readonly string[]): Promise<number> 
   if (model.descriptors === undefined) log.warn(`${loaded.dir}/darkroom.json has no identity descriptors, so every face is swapped, whoever it is`);
 
   const outDir = path.resolve(options.out);
+  await assertNotAFile(outDir);
   await mkdir(outDir, { recursive: true });
   const signal = interruptSignal(() => log.info('Stopping; the file in progress is not written'));
   let failed = 0;
   let written = 0;
+  const taken = new Set<string>();
 
   const inputs = await listPhotosAndVideos(positionals.map((file) => path.resolve(file)));
   for (const input of inputs) {
     if (signal.aborted) break;
     try {
       const kind = await mediaKind(input);
-      const output = swapOutputPath(input, outDir, kind);
+      const output = uniqueOutput(swapOutputPath(input, outDir, kind), taken);
+      if (output !== swapOutputPath(input, outDir, kind)) log.info(`${input} is written to ${output}, because another input has the same name`);
       if (output === input) throw new DarkroomError('USAGE', `${input}: the output would replace the input; choose another --out folder`);
       const summary = kind === 'photo' ? await swapPhoto(input, output, swapper) : await swapVideo(input, output, swapper, { log, progress: true, signal });
       if (summary.output === undefined) {
@@ -118,3 +122,13 @@ export async function faceswapCommand(args: readonly string[]): Promise<number> 
   return failed > 0 ? 1 : 0;
 }
 
+
+/** Numbers an output whose name another input of this run already took, as `darkroom run` does: clip.mp4, clip-2.mp4. */
+function uniqueOutput(output: string, taken: Set<string>): string {
+  const extension = path.extname(output);
+  const stem = output.slice(0, output.length - extension.length);
+  let candidate = output;
+  for (let count = 2; taken.has(candidate); count++) candidate = `${stem}-${count}${extension}`;
+  taken.add(candidate);
+  return candidate;
+}

@@ -149,7 +149,7 @@ export async function trainCommand(args: readonly string[]): Promise<number> {
   if (positionals.length > 1) throw new DarkroomError('USAGE', `darkroom train: unexpected argument ${JSON.stringify(positionals[1])}`);
   const threads = readThreads(values.threads);
   const { threads: _threads, ...raw } = toCamelCase(values);
-  if (threads !== undefined && [...GENERATOR_KINDS, 'faceswap'].includes(taskName)) {
+  if (threads !== undefined && threads > 1 && [...GENERATOR_KINDS, 'faceswap'].includes(taskName)) {
     throw new DarkroomError('USAGE', `darkroom train ${taskName}: --threads does not apply; the ${taskName} trains on one thread`);
   }
   if ((GENERATOR_KINDS as readonly string[]).includes(taskName)) return trainGeneratorCommand(taskName as GeneratorKind, raw, values.backend);

@@ -70,6 +70,12 @@ export async function writeImageDataset(out: string, images: Iterable<DatasetIma
  * Rejects an output path that is a file or a folder with anything in it, so that no command
  * replaces what the user already has there.
  */
+/** Rejects an output folder path that names an existing file, before any work starts. */
+export async function assertNotAFile(out: string, flag = '--out'): Promise<void> {
+  const info = await stat(out).catch(() => undefined);
+  if (info !== undefined && !info.isDirectory()) throw new DarkroomError('USAGE', `${out} is a file, not a folder; give ${flag} a folder`, { file: out });
+}
+
 export async function assertEmptyOrMissing(out: string): Promise<void> {
   const info = await stat(out).catch(() => undefined);
   if (info === undefined) return;

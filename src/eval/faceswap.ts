@@ -12,7 +12,7 @@
  *   model's own descriptors (darkroom.json) are used, and without those the crop references.
  */
 import { existsSync } from 'node:fs';
-import { readdir, readFile } from 'node:fs/promises';
+import { readdir, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 
 import sharp from 'sharp';
@@ -165,7 +165,16 @@ function score(from: string, to: string, swapped: number, nearer: boolean[]): Di
   return { from, to, swapped, scored: nearer.length, closerToTarget, share: nearer.length === 0 ? null : closerToTarget / nearer.length };
 }
 
+/** Rejects a report path that is a folder or under a missing folder, before the evaluation's minutes of work. */
+async function checkReportPath(file: string): Promise<void> {
+  const info = await stat(file).catch(() => undefined);
+  if (info?.isDirectory() === true) throw new DarkroomError('USAGE', `${file} is a folder; give --out a file name for the JSON report`, { file });
+  const parent = await stat(path.dirname(path.resolve(file))).catch(() => undefined);
+  if (parent === undefined || !parent.isDirectory()) throw new DarkroomError('USAGE', `The folder of --out ${file} does not exist`, { file });
+}
+
 export async function evaluateFaceSwap(loaded: LoadedFaceSwap, options: FaceSwapEvalOptions, log: Logger): Promise<FaceSwapEvalResult> {
+  if (options.out !== undefined) await checkReportPath(options.out);
   const { size } = loaded.metadata.architecture;
   const identities = loaded.metadata.identities ?? { a: 'a', b: 'b' };
   const sets: Record<Identity, IdentityCrops> = {

@@ -3,6 +3,7 @@ import type * as tfl from '@tensorflow/tfjs-layers';
 import { access, mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 
+import { assertNotAFile } from '../dataset/write.js';
 import { DarkroomError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { loadModel, saveModel } from '../models/storage.js';
@@ -82,6 +83,7 @@ export async function trainNetworks(settings: NetworkRunSettings, load: () => Pr
   const { log } = context;
   const { out, kind } = settings;
   const checkpointDir = path.join(out, CHECKPOINT);
+  await assertNotAFile(out);
   if (!settings.resume && !settings.overwrite && ((await exists(path.join(out, 'darkroom.json'))) || (await exists(path.join(checkpointDir, STATE_FILE))))) {
     throw new DarkroomError('USAGE', `${out} already contains a model or checkpoint; add --resume to continue its training, or --overwrite to start over and replace it`);
   }

@@ -3,6 +3,7 @@ import type * as tfl from '@tensorflow/tfjs-layers';
 import { access, mkdir } from 'node:fs/promises';
 import path from 'node:path';
 
+import { assertNotAFile } from '../dataset/write.js';
 import { DarkroomError } from '../errors.js';
 import type { BackendName } from '../backend/select.js';
 import type { Logger } from '../log.js';
@@ -108,7 +109,8 @@ export interface TrainResult {
 export async function trainTask<O extends TaskTrainOptions, T extends TrainingItem>(task: TrainingTask<O, T>, options: Readonly<O>, context: TrainContext): Promise<TrainResult> {
   const { log } = context;
   const modelTask = task.modelTask(options);
-  // This check runs before the photos load, so that a second run into the same folder fails at once.
+  // These checks run before the photos load, so that a bad --out fails at once.
+  await assertNotAFile(options.out);
   if (!options.resume && !options.overwrite && (await hasTrainingOutput(options.out))) {
     throw new DarkroomError(
       'USAGE',
