@@ -117,6 +117,12 @@ describe('darkroom train faceswap: errors', () => {
     await expect(readFaceSet(plainA, 0, '--a')).rejects.toThrow(`--a-identity picks a group of a "darkroom faces extract" output, but ${plainA} has no faces.json; leave out --a-identity to train on every crop in it`);
   });
 
+  it('rejects the same faces as both identities', async () => {
+    await expect(train({ a: extract, b: extract, aIdentity: 1, bIdentity: 1, out: path.join(dir, 'same') })).rejects.toThrow(
+      `--a and --b are the same faces (${extract}, identity 1); give two people`,
+    );
+  });
+
   it('rejects empty, small or mixed sets', async () => {
     const empty = path.join(dir, 'empty');
     await mkdir(empty);

@@ -61,7 +61,7 @@ video with means. The split column says whether the model trained on the photo o
       come from the recognition net on the aligned crops, swapped and original alike. With
       --video, the video is converted in memory both ways and the swapped faces are
       re-detected in the converted frames; references are then the mean of the faces.json
-      descriptors of each identity. The issue's target is 80 % or more.
+      descriptors of each identity. A good swap scores 80 % or more.
 
 Options:
   --data DIR       folder of photos (clean, and in colour for colorize), or of labelled videos

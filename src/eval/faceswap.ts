@@ -154,7 +154,7 @@ export interface FaceSwapEvalResult {
     readonly aToB: DirectionScore;
     readonly bToA: DirectionScore;
   };
-  /** The target: swapped faces nearer to the target in at least this share of frames. */
+  /** The share of swapped faces nearer to the target identity that a good swap reaches. */
   readonly target: number;
 }
 

@@ -196,6 +196,9 @@ export async function trainFaceSwap(options: Readonly<FaceSwapTrainOptions>, con
 
 async function faceSwapRun(options: Readonly<FaceSwapTrainOptions>, context: { log: Logger; backend: string }): Promise<NetworkRun> {
   const { log } = context;
+  if (path.resolve(options.a) === path.resolve(options.b) && options.aIdentity === options.bIdentity) {
+    throw new DarkroomError('USAGE', `--a and --b are the same faces (${options.a}${options.aIdentity === undefined ? '' : `, identity ${options.aIdentity}`}); give two people, for example --a-identity 0 --b-identity 1 of one "darkroom faces extract --cluster 2" output`);
+  }
   const sets = [await readFaceSet(options.a, options.aIdentity, '--a'), await readFaceSet(options.b, options.bIdentity, '--b')];
   if (sets[0].size !== sets[1].size) {
     throw new DarkroomError('INVALID_INPUT', `The crops of --a ${options.a} are ${sets[0].size} pixels and those of --b ${options.b} are ${sets[1].size}; extract both at one --size`);
