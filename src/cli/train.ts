@@ -1,3 +1,5 @@
+import os from 'node:os';
+
 import { DarkroomError, invalidOption } from '../errors.js';
 import { createLogger, type Logger } from '../log.js';
 import { GENERATOR_KINDS, type GeneratorKind } from '../models/generator-storage.js';
@@ -172,6 +174,9 @@ export async function trainCommand(args: readonly string[]): Promise<number> {
     throw invalidOption(`1 with the ${context.backend} backend, which uses every core from one thread`, '--threads', threads);
   }
 
+  if (threads !== undefined && threads > os.availableParallelism()) {
+    context.log.warn(`--threads ${threads} is more than the ${os.availableParallelism()} cores here; the threads will share cores and each step will be slower`);
+  }
   const result = await trainTask(task, options, { ...context, threads: threads ?? context.threadsAdvised });
   return result.interrupted ? 130 : 0;
 }
