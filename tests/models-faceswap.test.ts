@@ -5,6 +5,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { initBackend } from '../src/backend/select.js';
+import { tinyFaceSwapMetadata } from './helpers/faceswap.js';
 import { buildFaceSwap, decodeAs, type FaceSwapMetadata, loadFaceSwap, saveFaceSwap, validateFaceSwapArchitecture } from '../src/models/faceswap.js';
 
 let dir: string;
@@ -20,21 +21,7 @@ afterAll(async () => {
 
 const TINY = validateFaceSwapArchitecture({ size: 64, filters: 4, latentDim: 8 });
 
-function metadata(): FaceSwapMetadata {
-  return {
-    format: 'darkroom-model',
-    formatVersion: 1,
-    task: 'faceswap',
-    version: 'test',
-    createdAt: new Date(0).toISOString(),
-    sizeMultiple: 16,
-    inputChannels: 3,
-    architecture: TINY,
-    identities: { a: 'anna', b: 'bruno' },
-    training: {},
-    validation: {},
-  };
-}
+const metadata = (): FaceSwapMetadata => ({ ...tinyFaceSwapMetadata(), architecture: TINY });
 
 describe('face-swap autoencoder pair', () => {
   it('shares one encoder and decodes crops as either identity at the crop size', () => {

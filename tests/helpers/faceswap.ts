@@ -6,8 +6,17 @@ export const TINY_FACESWAP = validateFaceSwapArchitecture({ size: 64, filters: 4
  * Saves a face-swap model with random weights and hand-written metadata, as "darkroom train
  * faceswap" would write it. The tfjs backend must be started.
  */
-export async function saveTinyFaceSwap(dir: string, extra: { descriptors?: { a: number[]; b: number[] }; training?: Record<string, unknown> } = {}): Promise<FaceSwapMetadata> {
-  const metadata = {
+export async function saveTinyFaceSwap(dir: string, extra: TinyMetadataExtras = {}): Promise<FaceSwapMetadata> {
+  const metadata = tinyFaceSwapMetadata(extra);
+  await saveFaceSwap(dir, buildFaceSwap(TINY_FACESWAP, 7), metadata);
+  return metadata;
+}
+
+type TinyMetadataExtras = { descriptors?: { a: number[]; b: number[] }; training?: Record<string, unknown> };
+
+/** Metadata of a tiny face-swap model with identities "anna" (a) and "bruno" (b). */
+export function tinyFaceSwapMetadata(extra: TinyMetadataExtras = {}): FaceSwapMetadata {
+  return {
     format: 'darkroom-model',
     formatVersion: 1,
     task: 'faceswap',
@@ -21,6 +30,4 @@ export async function saveTinyFaceSwap(dir: string, extra: { descriptors?: { a: 
     validation: {},
     ...(extra.descriptors === undefined ? {} : { descriptors: extra.descriptors }),
   } as FaceSwapMetadata;
-  await saveFaceSwap(dir, buildFaceSwap(TINY_FACESWAP, 7), metadata);
-  return metadata;
 }
