@@ -14,7 +14,8 @@ import { applyStep, type RgbImage, type StepOptions } from '../src/models/apply.
 import { loadModel, type LoadedModel } from '../src/models/storage.js';
 import type { FaceSwapResult, FaceSwapTask, GenerateResult, GenerateTask, PhotoResult, PhotoTask, ProbeResult, TaskFailure, VideoResult, VideoTask, WorkerData, WorkerTask } from '../src/pool/tasks.js';
 import type { FaceSwapStepOptions, GenerateStepOptions, VideoScanStepOptions } from '../src/pipeline/steps.js';
-import { DEFAULT_SWAP_OPTIONS, FaceSwapper, mediaKind, noFaceError, swapModelOf, swapOutputPath, swapPhoto, swapVideo } from '../src/faces/swap.js';
+import { DEFAULT_SWAP_OPTIONS, FaceSwapper, noFaceError, swapModelOf, swapOutputPath, swapPhoto, swapVideo } from '../src/faces/swap.js';
+import { mediaKind } from '../src/media/kind.js';
 import { type LoadedFaceSwap, loadFaceSwap } from '../src/models/faceswap.js';
 import { generateDatasetAtomically } from '../src/generate/generate.js';
 import { readGenerateRequest } from '../src/generate/request.js';

@@ -6,7 +6,6 @@
 import { mkdir, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 
-import sharp from 'sharp';
 
 import { assertEmptyOrMissing } from '../dataset/write.js';
 import { DarkroomError, invalidOption } from '../errors.js';
@@ -19,6 +18,7 @@ import { ProgressBar } from '../progress.js';
 import { readInteger, readNumber, readPath, type RawOptions } from '../train/options.js';
 import { PHOTO_EXTENSIONS } from '../train/photos.js';
 import { VIDEO_EXTENSIONS } from '../train/video-anomaly.js';
+import { mediaKind } from '../media/kind.js';
 import { type Affine, alignFace, templateFor } from './align.js';
 import { type Box, type DetectedFace, descriptorDistance, detectFaces, type Point, type RgbFrame, yawRatio } from './detect.js';
 
@@ -242,7 +242,8 @@ async function extractSource(context: SourceContext): Promise<SourceSummary> {
   let kind: 'image' | 'video' | undefined;
 
   try {
-    kind = await sourceKind(file);
+    // faces.json names photos "image", as it did before the check was shared.
+    kind = (await mediaKind(file)) === 'photo' ? 'image' : 'video';
     if (kind === 'image') await extractImage(context, tally);
     else await extractVideo(context, tally);
   } catch (error) {
@@ -269,23 +270,6 @@ function ordinal(n: number): string {
   return `${n}${suffix}`;
 }
 
-/**
- * Tells a photo from a video by extension, and for other names by trying sharp and then ffprobe.
- * Raises UNSUPPORTED_FORMAT when neither can read the file.
- */
-async function sourceKind(file: string): Promise<'image' | 'video'> {
-  const extension = path.extname(file).toLowerCase();
-  if (PHOTO_EXTENSIONS.has(extension)) return 'image';
-  if (VIDEO_EXTENSIONS.has(extension)) return 'video';
-
-  const info = await stat(file).catch((error: Error) => {
-    throw new DarkroomError('INVALID_INPUT', `${file} cannot be read: ${error.message}`, { file, cause: error });
-  });
-  if (!info.isFile()) throw new DarkroomError('INVALID_INPUT', `${file} is not a file`, { file });
-  if (await sharp(file).metadata().then(() => true, () => false)) return 'image';
-  if (await probeVideo(file).then(() => true, () => false)) return 'video';
-  throw new DarkroomError('UNSUPPORTED_FORMAT', `${file} is neither a photo nor a video`, { file });
-}
 
 async function extractImage(context: SourceContext, tally: Tally): Promise<void> {
   const image = await decodeImage(context.file, { maxPixels: MAX_PIXELS });

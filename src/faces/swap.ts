@@ -5,11 +5,9 @@
  * given the original face's colour, and blended back through the inverse alignment with a
  * feathered mask.
  */
-import { stat } from 'node:fs/promises';
 import path from 'node:path';
 
 import * as tf from '@tensorflow/tfjs-core';
-import sharp from 'sharp';
 
 import { DarkroomError, invalidOption } from '../errors.js';
 import type { Logger } from '../log.js';
@@ -18,8 +16,6 @@ import { probeAudioCodec } from '../media/video-probe.js';
 import { probeVideo, readFrames, writeVideo } from '../media/video.js';
 import { decodeAs, type FaceSwapNetworks, type Identity, type LoadedFaceSwap } from '../models/faceswap.js';
 import { ProgressBar } from '../progress.js';
-import { PHOTO_EXTENSIONS } from '../train/photos.js';
-import { VIDEO_EXTENSIONS } from '../train/video-anomaly.js';
 import { alignFace } from './align.js';
 import { blendIntoFrame, featheredMask, reinhardTransfer } from './blend.js';
 import { type Box, descriptorDistance, detectFaces, type DetectedFace, type RgbFrame, yawRatio } from './detect.js';
@@ -190,20 +186,6 @@ export interface SwapSummary {
   readonly seconds: number;
 }
 
-/** Tells a photo from a video by extension, and for other names by trying sharp and then ffprobe. */
-export async function mediaKind(file: string): Promise<'photo' | 'video'> {
-  const extension = path.extname(file).toLowerCase();
-  if (PHOTO_EXTENSIONS.has(extension)) return 'photo';
-  if (VIDEO_EXTENSIONS.has(extension)) return 'video';
-
-  const info = await stat(file).catch((error: Error) => {
-    throw new DarkroomError('INVALID_INPUT', `${file} cannot be read: ${error.message}`, { file, cause: error });
-  });
-  if (!info.isFile()) throw new DarkroomError('INVALID_INPUT', `${file} is not a file`, { file });
-  if (await sharp(file).metadata().then(() => true, () => false)) return 'photo';
-  if (await probeVideo(file).then(() => true, () => false)) return 'video';
-  throw new DarkroomError('UNSUPPORTED_FORMAT', `${file} is neither a photo nor a video`, { file });
-}
 
 /** The output name: the input's, except videos in containers the writer lacks, which become .mp4. */
 export function swapOutputPath(input: string, outDir: string, kind: 'photo' | 'video'): string {
