@@ -132,6 +132,15 @@ function toLabBatch(patches: Float32Array, weights: Float32Array): { lightness: 
   return { lightness, targets };
 }
 
+/** Network input, L / 100, of float RGB patches in [0, 1]; the bins targets come from binTargets. */
+function lightnessBatch(patches: Float32Array): Float32Array {
+  const lightness = new Float32Array(patches.length / 3);
+  for (let i = 0; i < lightness.length; i++) {
+    lightness[i] = rgbToLab(Math.round(patches[i * 3] * 255), Math.round(patches[i * 3 + 1] * 255), Math.round(patches[i * 3 + 2] * 255))[0] / 100;
+  }
+  return lightness;
+}
+
 /** Class-rebalanced Huber loss on chroma; `targets` carries the weight as a third channel. */
 function rebalancedHuber(predictions: tf.Tensor, targets: tf.Tensor): tf.Scalar {
   return tf.tidy(() => {
@@ -307,10 +316,15 @@ export const COLORIZE_TRAINING: TrainingTask<ColorizeTrainOptions> = {
     return {
       makeBatch: () => {
         const patches = samplePatches(split.train, batchSize, patchSize, random);
+        if (bins) {
+          return {
+            inputs: tf.tensor4d(lightnessBatch(patches), [batchSize, patchSize, patchSize, 1]),
+            targets: tf.tensor4d(binTargets(patches, batchSize, patchSize, patchSize, bins), [batchSize, patchSize / 2, patchSize / 2, bins.count]),
+          };
+        }
+
         const { lightness, targets } = toLabBatch(patches, weights);
-        const inputs = tf.tensor4d(lightness, [batchSize, patchSize, patchSize, 1]);
-        if (bins) return { inputs, targets: tf.tensor4d(binTargets(patches, batchSize, patchSize, patchSize, bins), [batchSize, patchSize / 2, patchSize / 2, bins.count]) };
-        return { inputs, targets: tf.tensor4d(targets, [batchSize, patchSize, patchSize, 3]) };
+        return { inputs: tf.tensor4d(lightness, [batchSize, patchSize, patchSize, 1]), targets: tf.tensor4d(targets, [batchSize, patchSize, patchSize, 3]) };
       },
       validate: async (model) => {
         settings = await calibrateChroma(model, calibration, bins ? TEMPERATURES : [1]);
