@@ -26,14 +26,15 @@ function meanOf(distribution: Float32Array, offset = 0): { mass: number; a: numb
 }
 
 describe('chroma bins', () => {
-  it('cover the sRGB gamut with cells of 10 Lab units, as in Zhang et al.', () => {
+  it('cover the sRGB gamut', () => {
+    // Cells of 10 Lab units, for which Zhang et al. count 313 in sRGB.
     const { count } = chromaBins();
 
     expect(count).toBeGreaterThan(280);
     expect(count).toBeLessThan(340);
   });
 
-  it('soft-encode every sRGB colour with all its mass and its exact chroma as the mean', () => {
+  it('soft-encode colours exactly', () => {
     const bins = chromaBins();
     let seed = 3;
     const next = (): number => (seed = (seed * 1103515245 + 12345) % 2147483648) % 256;
@@ -69,7 +70,7 @@ describe('chroma bins', () => {
 });
 
 describe('annealed mean', () => {
-  it('is the expected bin centre at temperature 1 and tends to the most likely bin as it falls', () => {
+  it('moves from mean to mode', () => {
     const { count, centres } = chromaBins();
     const logits = new Float32Array(count);
     logits[10] = 2;

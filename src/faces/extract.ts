@@ -98,7 +98,7 @@ export interface FaceRecord {
   identity: number;
 }
 
-/** What happened to one input file. */
+/** Summary of one input file: frames read and faces kept or skipped. */
 export interface SourceSummary {
   readonly source: string;
   readonly kind: 'image' | 'video' | 'unreadable';
@@ -174,7 +174,7 @@ export async function extractFaces(inputs: readonly string[], options: Readonly<
   }
 }
 
-/** Pretty JSON with one line per face, since each holds 128 descriptor values and 68 landmarks. */
+/** Formats faces.json with one line per face, because each face has 128 descriptor values and 68 landmarks. */
 function formatManifest(manifest: object, records: readonly FaceRecord[]): string {
   const head = JSON.stringify(manifest, null, 1).replace(/\n}$/, '');
   const faces = records.map((record) => `  ${JSON.stringify(record)}`).join(',\n');

@@ -56,7 +56,7 @@ export function resolveSwapTarget(value: unknown, option: string): Identity {
 /** Decodes aligned crops (RGB, 8-bit) as the target identity. */
 export type CropDecoder = (crops: readonly Uint8Array[], size: number) => Promise<Uint8Array[]>;
 
-/** The decoder of a loaded model: shared encoder, then the target identity's decoder. */
+/** Returns the decoder of a loaded model: shared encoder, then the target identity's decoder. */
 export function modelDecoder(networks: FaceSwapNetworks, identity: Identity): CropDecoder {
   return async (crops, size) => {
     const floats = new Float32Array(crops.length * size * size * 3);
@@ -123,7 +123,7 @@ export class FaceSwapper {
     this.source = options.to === 'b' ? 'a' : 'b';
   }
 
-  /** Why a detected face is left alone, or undefined when it is swapped. */
+  /** Returns why a detected face is left alone, or undefined when it is swapped. */
   skipReason(face: DetectedFace): string | undefined {
     if (Math.min(face.box.width, face.box.height) < this.options.minSize) return `smaller than ${this.options.minSize} px`;
     if (Math.abs(yawRatio(face.landmarks)) > MAX_YAW_RATIO) return 'profile view';
@@ -172,7 +172,7 @@ export class FaceSwapper {
   }
 }
 
-/** What happened to one input file. */
+/** Summary of one input file: faces found, swapped and left alone. */
 export interface SwapSummary {
   readonly input: string;
   readonly kind: 'photo' | 'video';

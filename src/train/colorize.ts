@@ -220,9 +220,9 @@ async function predictAll(model: tfl.LayersModel, images: readonly ValidationIma
 /**
  * Picks the most colourful chroma factor, and for a bins model the temperature, whose mean
  * PSNR on the calibration photos is still at least the grey baseline's. Colour predicted with
- * too little confidence comes out pale, and a factor above 1 or a lower temperature restores
- * saturation without trading away accuracy; a factor below 1 is chosen while the predicted
- * colours are worse than none. Calibration photos are training photos kept out of the
+ * too little confidence comes out pale, so a factor above 1 or a lower temperature can restore
+ * saturation without costing accuracy. A factor below 1 is chosen while the predicted colours
+ * are worse than none. Calibration photos are training photos kept out of the
  * batches, so the validation photos stay a fair test of the choice.
  */
 async function calibrateChroma(model: tfl.LayersModel, images: readonly ValidationImage[], temperatures: readonly number[]): Promise<ChromaSettings> {
