@@ -1,4 +1,4 @@
-import { mkdir, mkdtemp, readFile, rm, stat } from 'node:fs/promises';
+import { cp, mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -94,6 +94,45 @@ describe('denoise training', () => {
     const out = path.join(dir, 'model-d');
     await expect(trainDenoise(options(out, { resume: true }), { log, backend: 'wasm' })).rejects.toThrow(
       `No checkpoint to resume in ${path.join(out, 'checkpoint')}; run without --resume to start over`,
+    );
+  });
+
+  it('starts from the --init weights', async () => {
+    const source = path.join(dir, 'init-source');
+    await trainDenoise(options(source, { epochs: 1 }), { log, backend: 'wasm' });
+    const out = path.join(dir, 'init-target');
+    // A learning rate of 1e-7 moves no weight by more than about 1e-7 in one Adam step, so the
+    // saved weights show which ones the run started from; seed 9 would build other ones.
+    await trainDenoise(options(out, { epochs: 1, stepsPerEpoch: 1, learningRate: 1e-7, seed: 9, init: source }), { log, backend: 'wasm' });
+
+    const before = await loadModel(source);
+    const after = await loadModel(out);
+    const pairs = before.model.getWeights().map((weight, index) => [weight.dataSync(), after.model.getWeights()[index].dataSync()] as const);
+    const largest = Math.max(...pairs.flatMap(([a, b]) => Array.from(a, (value, i) => Math.abs(value - b[i]))));
+    expect(largest).toBeLessThan(1e-5);
+    expect(after.metadata.training.initialisedFrom).toEqual({ model: source, version: before.metadata.version, steps: 3, seconds: before.metadata.training.seconds });
+  });
+
+  it('rejects --init with other settings', async () => {
+    const source = path.join(dir, 'init-source-b');
+    await trainDenoise(options(source, { epochs: 1 }), { log, backend: 'wasm' });
+    const out = path.join(dir, 'init-wider');
+    const wider = { ...TINY_ARCHITECTURE, baseFilters: 5 };
+
+    await expect(trainDenoise(options(out, { architecture: wider, init: source }), { log, backend: 'wasm' })).rejects.toThrow(
+      `--init ${source} was built with other settings (its weight 1 of 22 is 3x3x3x4 there and 3x3x3x5 here); train with the options it was trained with (see its darkroom.json)`,
+    );
+  });
+
+  it("rejects --init of another task", async () => {
+    const source = path.join(dir, 'init-source-b');
+    const other = path.join(dir, 'init-colorize');
+    await cp(source, other, { recursive: true });
+    const metadata = JSON.parse(await readFile(path.join(other, 'darkroom.json'), 'utf8'));
+    await writeFile(path.join(other, 'darkroom.json'), JSON.stringify({ ...metadata, task: 'colorize' }));
+
+    await expect(trainDenoise(options(path.join(dir, 'init-other'), { init: other }), { log, backend: 'wasm' })).rejects.toThrow(
+      `--init ${other} is a colorize model, not denoise; give a model of the task being trained`,
     );
   });
 

@@ -156,4 +156,10 @@ describe('darkroom train faceswap: errors', () => {
     expect(vae.code).toBe(2);
     expect(vae.stderr).toContain('darkroom train vae: --a-identity does not apply to this task');
   });
+
+  it('rejects --init for faceswap', async () => {
+    const swap = await runCli(['train', 'faceswap', '--a', plainA, '--b', plainB, '--init', plainA, '--out', path.join(dir, 'cli')]);
+    expect(swap.code).toBe(2);
+    expect(swap.stderr).toContain('darkroom train faceswap: --init does not apply; it starts denoise, colorize, upscale and video-anomaly from a saved model');
+  });
 });

@@ -40,6 +40,9 @@ Options:
                            colorize uses --working-size)
   --seed N                 random seed for initial weights, patches and noise (default 1)
   --resume                 continue from the checkpoint in --out
+  --init DIR               start from the weights of the model in DIR (for example the
+                           shipped models/colorize, to fine-tune it on your photos); the
+                           run's options must build the same network
   --overwrite              start over when --out already holds a model or checkpoint
   --backend NAME           auto, tensorflow-gpu, tensorflow, wasm or cpu (default auto)
   --threads N              threads that share each batch, data-parallel (default: one per
@@ -112,6 +115,7 @@ const TRAIN_OPTIONS = {
   'max-side': { type: 'string' },
   seed: { type: 'string' },
   resume: { type: 'boolean' },
+  init: { type: 'string' },
   overwrite: { type: 'boolean' },
   threads: { type: 'string' },
 } as const;
@@ -153,6 +157,9 @@ export async function trainCommand(args: readonly string[]): Promise<number> {
   const { threads: _threads, ...raw } = toCamelCase(values);
   if (threads !== undefined && threads > 1 && [...GENERATOR_KINDS, 'faceswap'].includes(taskName)) {
     throw new DarkroomError('USAGE', `darkroom train ${taskName}: --threads does not apply; the ${taskName} trains on one thread`);
+  }
+  if (raw.init !== undefined && [...GENERATOR_KINDS, 'faceswap'].includes(taskName)) {
+    throw new DarkroomError('USAGE', `darkroom train ${taskName}: --init does not apply; it starts denoise, colorize, upscale and video-anomaly from a saved model`);
   }
   if ((GENERATOR_KINDS as readonly string[]).includes(taskName)) return trainGeneratorCommand(taskName as GeneratorKind, raw, values.backend);
   if (taskName === 'faceswap') return trainFaceSwapCommand(raw, values.backend);

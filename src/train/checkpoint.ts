@@ -51,6 +51,7 @@ export async function saveCheckpoint(
 
 export interface LoadedCheckpoint {
   readonly model: tfl.LayersModel;
+  readonly metadata: ModelMetadata;
   readonly state: TrainingState;
   readonly optimizerWeights: { name: string; tensor: tf.Tensor }[];
 }
@@ -64,9 +65,9 @@ export async function loadCheckpoint(outDir: string): Promise<LoadedCheckpoint |
     return undefined;
   }
 
-  const { model } = await loadModel(path.join(dir, 'model'));
+  const { model, metadata } = await loadModel(path.join(dir, 'model'));
   const optimizerWeights = await readOptimizerWeights(path.join(dir, OPTIMIZER_FILE), path.join(dir, OPTIMIZER_SPECS_FILE));
-  return { model, state, optimizerWeights };
+  return { model, metadata, state, optimizerWeights };
 }
 
 /** Writes an optimizer's moments: the raw weights to `dataFile`, their names and shapes to `specsFile`. */

@@ -13,6 +13,8 @@ export interface CommonTrainOptions {
   readonly resume: boolean;
   /** Start over even when the output folder already contains a model or checkpoint. */
   readonly overwrite: boolean;
+  /** A model folder whose weights training starts from instead of random ones (fine-tuning). */
+  readonly init?: string;
 }
 
 export type RawOptions = Readonly<Record<string, unknown>>;
@@ -66,6 +68,7 @@ export function resolveCommonTrainOptions(raw: RawOptions, defaults: { epochs: n
     seed: readInteger(raw, 'seed', 1, 0, 2 ** 31 - 1),
     resume: readBoolean(raw, 'resume', false),
     overwrite: readBoolean(raw, 'overwrite', false),
+    ...(raw.init === undefined ? {} : { init: readPath(raw, 'init') }),
   };
 }
 

@@ -12,6 +12,7 @@ import type { ModelMetadata } from '../models/metadata.js';
 import { saveModel } from '../models/storage.js';
 import { loadCheckpoint, saveCheckpoint, type TrainingState } from './checkpoint.js';
 import { DataParallelTrainer, type LossFunction } from './data-parallel.js';
+import { initialiseFrom, type InitialisedFrom } from './init-weights.js';
 import { type Batch, cosineSchedule, runTrainLoop } from './loop.js';
 import type { CommonTrainOptions, RawOptions } from './options.js';
 import { listPhotos, loadPhotos, splitByName, type TrainingPhoto } from './photos.js';
@@ -129,6 +130,7 @@ export async function trainTask<O extends TaskTrainOptions, T extends TrainingIt
   let startEpoch = 0;
   let history: Record<string, number>[] = [];
   let elapsedBefore = 0;
+  let initialised: InitialisedFrom | undefined;
 
   const checkpoint = options.resume ? await loadCheckpoint(options.out) : undefined;
   if (options.resume && checkpoint === undefined) {
@@ -148,9 +150,14 @@ export async function trainTask<O extends TaskTrainOptions, T extends TrainingIt
     random.currentState = checkpoint.state.randomState;
     history = [...checkpoint.state.history];
     elapsedBefore = checkpoint.state.elapsedSeconds;
+    initialised = checkpoint.metadata.training.initialisedFrom;
     log.info(`Resuming from the checkpoint after epoch ${startEpoch} of ${options.epochs}`);
   } else {
     model = task.buildModel(options);
+    if (options.init !== undefined) {
+      initialised = await initialiseFrom(model, options.init, modelTask);
+      log.info(`Starting from the weights of ${initialised.model} (${initialised.steps} steps of its own training)`);
+    }
   }
 
   const prepared = await task.prepare(options, data, random, log);
@@ -183,6 +190,7 @@ export async function trainTask<O extends TaskTrainOptions, T extends TrainingIt
       seconds: Math.round(elapsed()),
       backend: context.backend,
       ...taskFields.training,
+      ...(initialised === undefined ? {} : { initialisedFrom: initialised }),
     },
     validation,
     ...(prepared.inference === undefined ? {} : { inference: prepared.inference() }),
@@ -256,8 +264,11 @@ async function loadPhotoData(options: PhotoTrainOptions, log: Logger): Promise<T
   return { train, validation };
 }
 
-/** Options that a resumed run may change: more epochs extend the run, the rest are how it was started. */
-const RESUMABLE_CHANGES = new Set(['epochs', 'resume', 'overwrite', 'out', 'data', 'inputs']);
+/**
+ * Options that a resumed run may change: more epochs extend the run, the rest are how it was
+ * started (the weights of --init are already in the checkpoint).
+ */
+const RESUMABLE_CHANGES = new Set(['epochs', 'resume', 'overwrite', 'out', 'data', 'inputs', 'init']);
 
 /**
  * Rejects a resume with other settings than the checkpoint's (say another --loss), which would

@@ -1,0 +1,49 @@
+import type * as tfl from '@tensorflow/tfjs-layers';
+import path from 'node:path';
+
+import { DarkroomError } from '../errors.js';
+import type { ModelMetadata } from '../models/metadata.js';
+import { loadModel } from '../models/storage.js';
+
+/** What a model trained with --init records of the model it started from. */
+export type InitialisedFrom = NonNullable<ModelMetadata['training']['initialisedFrom']>;
+
+/**
+ * Copies the weights of the model saved in `dir` into `model`, which the task has just built
+ * from the run's options. The saved model must be for the same task and have weights of the
+ * same shapes in the same order; anything else (another loss head, other filter counts) is an
+ * error that says what differs, since copying by position would silently scramble the layers.
+ */
+export async function initialiseFrom(model: tfl.LayersModel, dir: string, modelTask: string): Promise<InitialisedFrom> {
+  const loaded = await loadModel(dir);
+  const source = path.resolve(dir);
+  if (loaded.metadata.task !== modelTask) {
+    loaded.model.dispose();
+    throw new DarkroomError('USAGE', `--init ${source} is a ${loaded.metadata.task} model, not ${modelTask}; give a model of the task being trained`);
+  }
+
+  const wanted = model.weights.map((weight) => weight.shape.join('x'));
+  const found = loaded.model.weights.map((weight) => weight.shape.join('x'));
+  const differs = wanted.length !== found.length ? -1 : wanted.findIndex((shape, index) => shape !== found[index]);
+  if (wanted.length !== found.length || differs >= 0) {
+    loaded.model.dispose();
+    const detail =
+      differs < 0
+        ? `it has ${found.length} weight tensors and this run's model ${wanted.length}`
+        : `its weight ${differs + 1} of ${found.length} is ${found[differs]} there and ${wanted[differs]} here`;
+    throw new DarkroomError('USAGE', `--init ${source} was built with other settings (${detail}); train with the options it was trained with (see its darkroom.json)`);
+  }
+
+  model.setWeights(loaded.model.getWeights());
+  loaded.model.dispose();
+
+  const training = loaded.metadata.training;
+  return {
+    model: source,
+    version: loaded.metadata.version,
+    steps: training.steps,
+    seconds: training.seconds,
+    ...(training.initialisedFrom === undefined ? {} : { initialisedFrom: training.initialisedFrom }),
+  };
+}
+
