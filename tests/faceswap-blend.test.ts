@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
 
 import { alignFace } from '../src/faces/align.js';
-import { blendIntoFrame, featheredMask, labStatistics, reinhardTransfer } from '../src/faces/blend.js';
+import { blendIntoFrame, featheredMask, labStatistics, reinhardTransfer, resolveColourMatch, resolveMaskRegion } from '../src/faces/blend.js';
 import type { Point, RgbFrame } from '../src/faces/detect.js';
-import { FaceSwapper } from '../src/faces/swap.js';
+import { DEFAULT_SWAP_OPTIONS, FaceSwapper } from '../src/faces/swap.js';
 import { SYNTHETIC_NOTE, withSyntheticXmp } from '../src/faces/synthetic.js';
 
 /**
@@ -78,6 +78,42 @@ describe('feathered mask', () => {
   });
 });
 
+describe('face mask region', () => {
+  const size = 64;
+  const aligned = alignFace(gradientFrame(WIDTH, HEIGHT), LANDMARKS, size);
+  const hull = featheredMask(aligned.landmarks, size, 'hull');
+  const face = featheredMask(aligned.landmarks, size, 'face');
+  const browRow = Math.round(Math.min(...aligned.landmarks.slice(17, 27).map((point) => point[1])));
+  const column = Math.round(aligned.landmarks[27][0]);
+
+  it('adds the forehead above the brows', () => {
+    const above = browRow - Math.round(size * 0.06);
+    expect(hull[above * size + column]).toBeLessThan(0.1);
+    expect(face[above * size + column]).toBeGreaterThan(0.5);
+  });
+
+  it('keeps the hull below the brows', () => {
+    const chinRow = Math.round(aligned.landmarks[8][1]) - Math.round(size * 0.12);
+    expect(face[chinRow * size + column]).toBeCloseTo(hull[chinRow * size + column], 5);
+  });
+
+  it('stays 0 on the border', () => {
+    for (let i = 0; i < size; i++) {
+      for (const index of [i, (size - 1) * size + i, i * size, i * size + size - 1]) expect(face[index]).toBe(0);
+    }
+  });
+});
+
+describe('swap option checks', () => {
+  it('rejects an unknown mask region', () => {
+    expect(() => resolveMaskRegion('oval', '--mask')).toThrow('Expected hull or face for --mask but received "oval"');
+  });
+
+  it('rejects an unknown colour match', () => {
+    expect(() => resolveColourMatch('rgb', '--colour-match')).toThrow('Expected one of lab, lightness, none for --colour-match but received "rgb"');
+  });
+});
+
 describe('warping the crop back', () => {
   it('returns an unchanged crop to its place', () => {
     const frame = gradientFrame(WIDTH, HEIGHT);
@@ -122,7 +158,7 @@ describe('warping the crop back', () => {
 
   it('keeps the frame with an identity decoder', async () => {
     const frame = gradientFrame(WIDTH, HEIGHT);
-    const swapper = new FaceSwapper({ size: 128, identities: { a: 'anna', b: 'bruno' }, decoder: async (crops) => crops.map((crop) => Uint8Array.from(crop)) }, { to: 'b', label: false, minSize: 1, minScore: 0.5 });
+    const swapper = new FaceSwapper({ size: 128, identities: { a: 'anna', b: 'bruno' }, decoder: async (crops) => crops.map((crop) => Uint8Array.from(crop)) }, { ...DEFAULT_SWAP_OPTIONS, to: 'b', minSize: 1 });
     const out: RgbFrame = { ...frame, rgb: Uint8Array.from(frame.rgb) };
 
     await swapper.swapFaces(frame, out, [{ landmarks: LANDMARKS }]);
@@ -157,7 +193,40 @@ describe('Reinhard colour transfer', () => {
     }
     expect(Math.abs(before.mean[1] - targetStatistics.mean[1])).toBeGreaterThan(10);
   });
+
+  it('matches lightness alone', () => {
+    const { source, target, mask } = colourPair();
+    const before = labStatistics(source, mask);
+    const moved = labStatistics(reinhardTransfer(source, target, mask, 'lightness'), mask);
+    const targetStatistics = labStatistics(target, mask);
+
+    expect(Math.abs(moved.mean[0] - targetStatistics.mean[0])).toBeLessThan(0.5);
+    expect(Math.abs(moved.deviation[0] - targetStatistics.deviation[0])).toBeLessThan(0.5);
+    // Chroma keeps the source's statistics, up to 8-bit rounding and the gamut.
+    expect(Math.abs(moved.mean[1] - before.mean[1])).toBeLessThan(1.5);
+    expect(Math.abs(moved.mean[2] - before.mean[2])).toBeLessThan(1.5);
+  });
+
+  it('leaves colour alone with none', () => {
+    const { source, target, mask } = colourPair();
+    expect(Array.from(reinhardTransfer(source, target, mask, 'none'))).toEqual(Array.from(source));
+  });
 });
+
+/** A bluish source and an orange target of 32x32 pixels, with a full mask. */
+function colourPair(): { source: Uint8Array; target: Uint8Array; mask: Float32Array } {
+  const size = 32;
+  const mask = new Float32Array(size * size).fill(1);
+  let seed = 11;
+  const random = (): number => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+  const source = new Uint8Array(size * size * 3);
+  const target = new Uint8Array(size * size * 3);
+  for (let i = 0; i < size * size; i++) {
+    source.set([70 + 40 * random(), 100 + 30 * random(), 150 + 30 * random()], i * 3);
+    target.set([180 + 20 * random(), 130 + 40 * random(), 80 + 30 * random()], i * 3);
+  }
+  return { source, target, mask };
+}
 
 describe('synthetic note', () => {
   it('adds to existing XMP', () => {
@@ -177,7 +246,7 @@ describe('choosing faces to swap', () => {
   };
   const swapper = new FaceSwapper(
     { size: 64, identities: { a: 'anna', b: 'bruno' }, descriptors: { a: Array.from(descriptorOf(1)), b: Array.from(descriptorOf(-1)) }, decoder: async (crops) => [...crops] },
-    { to: 'b', label: false, minSize: 40, minScore: 0.5 },
+    { ...DEFAULT_SWAP_OPTIONS, to: 'b', minSize: 40 },
   );
 
   it('swaps a frontal face of the source', () => {

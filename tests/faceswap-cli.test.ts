@@ -242,6 +242,6 @@ describe('darkroom eval faceswap', () => {
     expect(result.code).toBe(2);
     expect(result.stderr).toContain('darkroom eval faceswap: --sigma does not apply; it reads --a and --b');
     const every = await runCli(['eval', 'faceswap', '--model', model, '--a', 'x', '--b', 'y', '--every', '2']);
-    expect(every.stderr).toContain('--every and --min-size apply only with --video FILE');
+    expect(every.stderr).toContain('--every, --min-size, --mask and --colour-match apply only with --video FILE');
   });
 });

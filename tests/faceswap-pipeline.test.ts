@@ -55,7 +55,7 @@ describe('faceswap step options', () => {
     const pipeline = resolve({ to: 'a' }) as { media: string; steps: { model: string; options: unknown }[] };
     expect(pipeline.media).toBe('photo-and-video');
     expect(pipeline.steps[0].model).toBe('/p/models/faceswap');
-    expect(pipeline.steps[0].options).toEqual({ to: 'a', label: false, minSize: 40 });
+    expect(pipeline.steps[0].options).toEqual({ to: 'a', label: false, minSize: 40, mask: 'hull', colourMatch: 'lab' });
   });
 
   it('rejects bad options exactly', () => {
@@ -63,7 +63,9 @@ describe('faceswap step options', () => {
     expect(message({ to: 'c' })).toBe('pipelines/faceswap.yaml: Expected a or b for steps[0].options.to but received "c"');
     expect(message({ to: 'b', label: 'yes' })).toBe('pipelines/faceswap.yaml: Expected true or false for steps[0].options.label but received "yes"');
     expect(message({ to: 'b', minSize: 0 })).toBe('pipelines/faceswap.yaml: Expected an integer from 1 to 100000 for steps[0].options.minSize but received 0');
-    expect(message({ to: 'b', model: 'x' })).toBe('pipelines/faceswap.yaml: Expected one of to, label, minSize for a field of steps[0].options but received "model"');
+    expect(message({ to: 'b', mask: 'oval' })).toBe('pipelines/faceswap.yaml: Expected hull or face for steps[0].options.mask but received "oval"');
+    expect(message({ to: 'b', colourMatch: 'rgb' })).toBe('pipelines/faceswap.yaml: Expected one of lab, lightness, none for steps[0].options.colourMatch but received "rgb"');
+    expect(message({ to: 'b', model: 'x' })).toBe('pipelines/faceswap.yaml: Expected one of to, label, minSize, mask, colourMatch for a field of steps[0].options but received "model"');
   });
 
   it('must be the only step', () => {
@@ -75,7 +77,7 @@ describe('faceswap step options', () => {
   it('ships a valid pipeline file', async () => {
     const { loadPipelineFile } = await import('../src/pipeline/load.js');
     const pipeline = await loadPipelineFile(SHIPPED, defaultStepRegistry());
-    expect(pipeline.steps[0].options).toEqual({ to: 'b', label: false, minSize: 40 });
+    expect(pipeline.steps[0].options).toEqual({ to: 'b', label: false, minSize: 40, mask: 'hull', colourMatch: 'lab' });
   });
 });
 

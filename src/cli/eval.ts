@@ -5,6 +5,7 @@ import { DarkroomError, invalidOption } from '../errors.js';
 import { evaluateColorizer, formatColorizeTable } from '../eval/colorize.js';
 import { evaluateDenoiser, formatDenoiseTable } from '../eval/denoise.js';
 import { evaluateFaceSwap, formatFaceSwapEval } from '../eval/faceswap.js';
+import { DEFAULT_COLOUR_MATCH, DEFAULT_MASK_REGION, resolveColourMatch, resolveMaskRegion } from '../faces/blend.js';
 import { evaluateGenerator, formatGeneratorEval } from '../eval/generator.js';
 import { evaluateUpscaler, formatUpscaleTable } from '../eval/upscale.js';
 import { evaluateVideoAnomaly, formatVideoAnomalyTable } from '../eval/video-anomaly.js';
@@ -87,6 +88,8 @@ faceswap:
   --video FILE            also score the faces re-detected in the converted video
   --every N               with --video: score every Nth frame (default 1)
   --min-size PX           with --video: faces smaller than this are left alone (default 40)
+  --mask REGION, --colour-match M
+                          with --video: convert as "darkroom faceswap" does with these
   --out FILE              write the result as JSON`;
 
 const EVAL_OPTIONS = {
@@ -108,12 +111,14 @@ const EVAL_OPTIONS = {
   video: { type: 'string' },
   every: { type: 'string' },
   'min-size': { type: 'string' },
+  mask: { type: 'string' },
+  'colour-match': { type: 'string' },
   out: { type: 'string' },
 } as const;
 
 const TASKS = ['denoise', 'colorize', 'upscale', 'video-anomaly', 'generator', 'faceswap'] as const;
 const GENERATOR_ONLY = ['real', 'realTrain', 'perClass', 'classifierSteps'];
-const FACESWAP_ONLY = ['a', 'b', 'aIdentity', 'bIdentity', 'video', 'every', 'minSize', 'out'];
+const FACESWAP_ONLY = ['a', 'b', 'aIdentity', 'bIdentity', 'video', 'every', 'minSize', 'mask', 'colourMatch', 'out'];
 
 interface EvalRequest {
   readonly raw: Record<string, unknown>;
@@ -244,16 +249,20 @@ async function evalFaceSwapCommand(raw: Record<string, unknown>, backendFlag: un
   const aIdentity = raw.aIdentity === undefined ? undefined : readInteger(raw, 'aIdentity', 0, 0, 100);
   const bIdentity = raw.bIdentity === undefined ? undefined : readInteger(raw, 'bIdentity', 0, 0, 100);
   if (raw.video !== undefined && (typeof raw.video !== 'string' || raw.video === '')) throw invalidOption('a video file', '--video', raw.video);
-  if (raw.video === undefined && (raw.every !== undefined || raw.minSize !== undefined)) throw new DarkroomError('USAGE', 'darkroom eval faceswap: --every and --min-size apply only with --video FILE');
+  if (raw.video === undefined && ['every', 'minSize', 'mask', 'colourMatch'].some((key) => raw[key] !== undefined)) {
+    throw new DarkroomError('USAGE', 'darkroom eval faceswap: --every, --min-size, --mask and --colour-match apply only with --video FILE');
+  }
   const every = readInteger(raw, 'every', 1, 1, 100_000);
   const minSize = readInteger(raw, 'minSize', 40, 1, 100_000);
+  const mask = resolveMaskRegion(raw.mask ?? DEFAULT_MASK_REGION, '--mask');
+  const colourMatch = resolveColourMatch(raw.colourMatch ?? DEFAULT_COLOUR_MATCH, '--colour-match');
   if (raw.out !== undefined && (typeof raw.out !== 'string' || raw.out === '')) throw invalidOption('a file path', '--out', raw.out);
 
   const log = createLogger('eval');
   await startBackend(backendFlag, log);
   const loaded = await loadFaceSwap(raw.model);
   log.info(`Model ${loaded.dir}: ${loaded.metadata.identities?.a ?? 'a'} (a) and ${loaded.metadata.identities?.b ?? 'b'} (b), ${loaded.metadata.architecture.size}-pixel crops`);
-  const result = await evaluateFaceSwap(loaded, { a, b, aIdentity, bIdentity, video: raw.video as string | undefined, every, minSize, out: raw.out as string | undefined }, log);
+  const result = await evaluateFaceSwap(loaded, { a, b, aIdentity, bIdentity, video: raw.video as string | undefined, every, minSize, mask, colourMatch, out: raw.out as string | undefined }, log);
   process.stdout.write((raw.json === true ? JSON.stringify(result, null, 2) : formatFaceSwapEval(result)) + '\n');
   return 0;
 }

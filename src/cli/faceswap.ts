@@ -5,6 +5,7 @@ import { assertNotAFile } from '../dataset/write.js';
 import { DarkroomError } from '../errors.js';
 import { listPhotosAndVideos, MAX_YAW_RATIO } from '../faces/extract.js';
 import { DEFAULT_SWAP_OPTIONS, describeSwap, FaceSwapper, type FaceSwapOptions, noFaceError, resolveSwapTarget, swapModelOf, swapOutputPath, swapPhoto, swapVideo } from '../faces/swap.js';
+import { resolveColourMatch, resolveMaskRegion } from '../faces/blend.js';
 import { SYNTHETIC_NOTE } from '../faces/synthetic.js';
 import { createLogger } from '../log.js';
 import { mediaKind } from '../media/kind.js';
@@ -40,6 +41,11 @@ Options:
   --label           also draw a visible "SYNTHETIC" caption in the lower left corner
   --min-size PX     leave faces whose box is smaller alone (default ${DEFAULT_SWAP_OPTIONS.minSize})
   --min-score X     detection confidence from 0.05 to 1 (default ${DEFAULT_SWAP_OPTIONS.minScore})
+  --mask REGION     the region replaced: face, the landmarks' hull with the forehead above
+                    the brows, or hull, brows to chin only (default ${DEFAULT_SWAP_OPTIONS.mask})
+  --colour-match M  lab: the decoded face takes the original's mean and spread of L, a and b;
+                    lightness: of L only, keeping the target's skin tone; none (default
+                    ${DEFAULT_SWAP_OPTIONS.colourMatch})
 
 Faces turned further than about 60 degrees to a side (nose tip more than ${MAX_YAW_RATIO} eye
 distances from the eyes' midpoint) are left alone, as "faces extract" skips them.`;
@@ -51,6 +57,8 @@ const FACESWAP_OPTIONS = {
   label: { type: 'boolean' },
   'min-size': { type: 'string' },
   'min-score': { type: 'string' },
+  mask: { type: 'string' },
+  'colour-match': { type: 'string' },
 } as const;
 
 export interface FaceSwapCommandOptions extends FaceSwapOptions {
@@ -67,6 +75,8 @@ export function resolveFaceSwapCommandOptions(raw: RawOptions): Readonly<FaceSwa
     label: raw.label === true,
     minSize: readInteger(raw, 'minSize', DEFAULT_SWAP_OPTIONS.minSize, 1, 100_000),
     minScore: readNumber(raw, 'minScore', DEFAULT_SWAP_OPTIONS.minScore, 0.05, 1),
+    mask: resolveMaskRegion(raw.mask ?? DEFAULT_SWAP_OPTIONS.mask, '--mask'),
+    colourMatch: resolveColourMatch(raw.colourMatch ?? DEFAULT_SWAP_OPTIONS.colourMatch, '--colour-match'),
   });
 }
 

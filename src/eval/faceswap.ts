@@ -18,6 +18,7 @@ import path from 'node:path';
 import sharp from 'sharp';
 
 import { DarkroomError } from '../errors.js';
+import type { ColourMatch, MaskRegion } from '../faces/blend.js';
 import { cropDescriptor, descriptorDistance, detectFaces, type Box } from '../faces/detect.js';
 import { FaceSwapper, modelDecoder, type SwapModel } from '../faces/swap.js';
 import type { Logger } from '../log.js';
@@ -37,6 +38,9 @@ export interface FaceSwapEvalOptions {
   /** Step between scored frames of --video. */
   readonly every: number;
   readonly minSize: number;
+  /** How --video is converted: the mask region and colour match, as in darkroom faceswap. */
+  readonly mask: MaskRegion;
+  readonly colourMatch: ColourMatch;
   readonly out?: string;
 }
 
@@ -149,6 +153,8 @@ export interface FaceSwapEvalResult {
   readonly video?: {
     readonly file: string;
     readonly every: number;
+    readonly mask: MaskRegion;
+    readonly colourMatch: ColourMatch;
     readonly framesScored: number;
     readonly references: 'faces.json' | 'model' | 'crops';
     readonly aToB: DirectionScore;
@@ -234,7 +240,7 @@ export async function evaluateFaceSwap(loaded: LoadedFaceSwap, options: FaceSwap
       kind = 'crops';
       log.warn('No faces.json in --a and --b and no descriptors in the model: the video is scored against crop descriptors, which face-api computes on another chip than the re-detected faces');
     }
-    video = { file: options.video, every: options.every, references: kind, ...(await scoreVideo(loaded, options, references, identities, log)) };
+    video = { file: options.video, every: options.every, mask: options.mask, colourMatch: options.colourMatch, references: kind, ...(await scoreVideo(loaded, options, references, identities, log)) };
   }
 
   const result: FaceSwapEvalResult = { model: loaded.dir, identities, psnr: psnrs, crops, ...(video === undefined ? {} : { video }), target: IDENTITY_TARGET };
@@ -259,7 +265,7 @@ async function scoreVideo(loaded: LoadedFaceSwap, options: FaceSwapEvalOptions, 
   const info = await probeVideo(file);
   const swapperFor = (to: Identity): FaceSwapper => {
     const model: SwapModel = { size: loaded.metadata.architecture.size, identities, descriptors: references, decoder: modelDecoder(loaded.networks, to) };
-    return new FaceSwapper(model, { to, label: false, minSize: options.minSize, minScore: 0.5 });
+    return new FaceSwapper(model, { to, label: false, minSize: options.minSize, minScore: 0.5, mask: options.mask, colourMatch: options.colourMatch });
   };
   const swappers = { b: swapperFor('b'), a: swapperFor('a') };
   const tallies = { b: { swapped: 0, nearer: [] as boolean[] }, a: { swapped: 0, nearer: [] as boolean[] } };
@@ -313,7 +319,7 @@ export function formatFaceSwapEval(result: FaceSwapEvalResult): string {
   if (result.video !== undefined) {
     const { video } = result;
     const references = { 'faces.json': 'mean of the faces.json descriptors of each identity', model: 'the model\'s descriptors', crops: 'mean crop descriptors' }[video.references];
-    lines.push('', `Identity score on ${video.file} (every ${video.every === 1 ? '' : `${video.every}th `}frame, ${video.framesScored} frames; swapped faces re-detected in the converted frames; references: ${references}):`);
+    lines.push('', `Identity score on ${video.file} (every ${video.every === 1 ? '' : `${video.every}th `}frame, ${video.framesScored} frames; mask ${video.mask}, colour match ${video.colourMatch}; swapped faces re-detected in the converted frames; references: ${references}):`);
     lines.push(`  ${formatShare(video.aToB)}`, `  ${formatShare(video.bToA)}`);
   }
   lines.push('', `Target: at least ${(result.target * 100).toFixed(0)} % of swapped faces nearer to the target identity.`);

@@ -3,6 +3,7 @@
  * colour transfer in Lab inside that mask, and the inverse warp that blends the crop into the
  * frame. None of it needs the model, so tests check the geometry with any decoder.
  */
+import { type ErrorCode, invalidOption } from '../errors.js';
 import { rgbToLab, writeLabAsRgb } from '../media/lab.js';
 import { type Affine, applyAffine } from './align.js';
 import type { Point, RgbFrame } from './detect.js';
@@ -44,12 +45,39 @@ function insidePolygon(polygon: readonly Point[], x: number, y: number): boolean
 }
 
 /**
- * The blend mask of a `size` x `size` crop, 0 to 1: the convex hull of the 68 landmarks (in crop
- * pixels), eroded, then blurred. The hull is first clipped to a margin as wide as the blur's
+ * The region a swap replaces. "hull": the convex hull of the 68 landmarks, brows to chin.
+ * "face": that hull with the forehead added above the brows, so that more of what a
+ * face-recognition net looks at is the new identity's.
+ */
+export type MaskRegion = 'hull' | 'face';
+
+export const MASK_REGIONS: readonly MaskRegion[] = ['hull', 'face'];
+export const DEFAULT_MASK_REGION: MaskRegion = 'hull';
+
+/**
+ * Height of the forehead above the brows, as a share of the distance from the chin to the brows'
+ * centre. Faces are often drawn in thirds (hairline, brows, nose base, chin), which puts the
+ * hairline half that distance above the brows.
+ */
+const FOREHEAD = 0.5;
+
+/** The landmarks plus, for "face", the brow points moved up by FOREHEAD along the chin-to-brow direction. */
+export function maskOutline(landmarks: readonly Point[], region: MaskRegion): Point[] {
+  if (region === 'hull' || landmarks.length < 27) return [...landmarks];
+  const brows = landmarks.slice(17, 27);
+  const chin = landmarks[8];
+  const centre = brows.reduce<Point>((sum, point) => [sum[0] + point[0] / brows.length, sum[1] + point[1] / brows.length], [0, 0]);
+  const up: Point = [(centre[0] - chin[0]) * FOREHEAD, (centre[1] - chin[1]) * FOREHEAD];
+  return [...landmarks, ...brows.map((point): Point => [point[0] + up[0], point[1] + up[1]])];
+}
+
+/**
+ * The blend mask of a `size` x `size` crop, 0 to 1: the convex hull of the region's outline (in
+ * crop pixels), eroded, then blurred. The hull is first clipped to a margin as wide as the blur's
  * reach, so the mask is exactly 0 along the crop's border and no square edge can show.
  */
-export function featheredMask(landmarks: readonly Point[], size: number): Float32Array {
-  const hull = convexHull(landmarks);
+export function featheredMask(landmarks: readonly Point[], size: number, region: MaskRegion = 'hull'): Float32Array {
+  const hull = convexHull(maskOutline(landmarks, region));
   const erosion = Math.max(1, Math.round(size * EROSION));
   const radius = Math.max(1, Math.round(size * FEATHER));
   const margin = BLUR_PASSES * radius + 1;
@@ -130,23 +158,47 @@ export function labStatistics(rgb: Uint8Array, weights: Float32Array): ChannelSt
 }
 
 /**
- * Reinhard colour transfer (Reinhard et al. 2001) in CIE Lab: shifts and scales each channel of
- * `source` so that its mean and standard deviation inside the mask become those of `target`.
- * A decoder trained on another person's lighting would otherwise leave a visible patch.
+ * How the decoded face takes the original's colour. "lab": all three Lab channels. "lightness":
+ * L alone, so the lighting follows the original and the skin tone stays the decoder's. "none":
+ * the decoder's output as it is.
  */
-export function reinhardTransfer(source: Uint8Array, target: Uint8Array, mask: Float32Array): Uint8Array {
+export type ColourMatch = 'lab' | 'lightness' | 'none';
+
+export const COLOUR_MATCHES: readonly ColourMatch[] = ['lab', 'lightness', 'none'];
+export const DEFAULT_COLOUR_MATCH: ColourMatch = 'lab';
+
+export function resolveMaskRegion(value: unknown, option: string, code?: ErrorCode): MaskRegion {
+  if (!(MASK_REGIONS as readonly unknown[]).includes(value)) throw invalidOption(MASK_REGIONS.join(' or '), option, value, code);
+  return value as MaskRegion;
+}
+
+export function resolveColourMatch(value: unknown, option: string, code?: ErrorCode): ColourMatch {
+  if (!(COLOUR_MATCHES as readonly unknown[]).includes(value)) throw invalidOption(`one of ${COLOUR_MATCHES.join(', ')}`, option, value, code);
+  return value as ColourMatch;
+}
+
+
+/**
+ * Reinhard colour transfer (Reinhard et al. 2001) in CIE Lab: shifts and scales each matched
+ * channel of `source` so that its mean and standard deviation inside the mask become those of
+ * `target`. A decoder trained on another person's lighting would otherwise leave a visible patch.
+ */
+export function reinhardTransfer(source: Uint8Array, target: Uint8Array, mask: Float32Array, match: ColourMatch = 'lab'): Uint8Array {
+  if (match === 'none') return Uint8Array.from(source);
   const from = labStatistics(source, mask);
   const to = labStatistics(target, mask);
+  const channels = match === 'lab' ? 3 : 1;
   // A flat channel (a grey face) has no spread to scale; it is only shifted.
-  const gain = from.deviation.map((deviation, c) => (deviation > 1e-3 ? to.deviation[c] / deviation : 1));
+  const gain = from.deviation.map((deviation, c) => (c >= channels ? 1 : deviation > 1e-3 ? to.deviation[c] / deviation : 1));
+  const shift = from.mean.map((mean, c) => (c >= channels ? mean : to.mean[c]));
 
   const out = new Uint8Array(source.length);
   for (let i = 0; i < source.length; i += 3) {
     const lab = rgbToLab(source[i], source[i + 1], source[i + 2]);
     writeLabAsRgb(
-      (lab[0] - from.mean[0]) * gain[0] + to.mean[0],
-      (lab[1] - from.mean[1]) * gain[1] + to.mean[1],
-      (lab[2] - from.mean[2]) * gain[2] + to.mean[2],
+      (lab[0] - from.mean[0]) * gain[0] + shift[0],
+      (lab[1] - from.mean[1]) * gain[1] + shift[1],
+      (lab[2] - from.mean[2]) * gain[2] + shift[2],
       out,
       i,
     );

@@ -17,7 +17,7 @@ import { probeVideo, readFrames, writeVideo } from '../media/video.js';
 import { decodeAs, type FaceSwapNetworks, type Identity, type LoadedFaceSwap } from '../models/faceswap.js';
 import { ProgressBar } from '../progress.js';
 import { alignFace } from './align.js';
-import { blendIntoFrame, featheredMask, reinhardTransfer } from './blend.js';
+import { blendIntoFrame, type ColourMatch, DEFAULT_COLOUR_MATCH, DEFAULT_MASK_REGION, featheredMask, type MaskRegion, reinhardTransfer } from './blend.js';
 import { type Box, descriptorDistance, detectFaces, type DetectedFace, type RgbFrame, yawRatio } from './detect.js';
 import { DEFAULT_FACE_OPTIONS, MAX_YAW_RATIO } from './extract.js';
 import { captionFor, drawCaption, SYNTHETIC_NOTE, withSyntheticXmp } from './synthetic.js';
@@ -38,9 +38,19 @@ export interface FaceSwapOptions {
   /** Faces whose detection box is narrower or lower than this, in pixels, are left alone. */
   readonly minSize: number;
   readonly minScore: number;
+  /** The region of each face that is replaced. */
+  readonly mask: MaskRegion;
+  /** How the decoded face takes the original face's colour. */
+  readonly colourMatch: ColourMatch;
 }
 
-export const DEFAULT_SWAP_OPTIONS = Object.freeze({ minSize: DEFAULT_FACE_OPTIONS.minSize, minScore: DEFAULT_FACE_OPTIONS.minScore, label: false });
+export const DEFAULT_SWAP_OPTIONS = Object.freeze({
+  minSize: DEFAULT_FACE_OPTIONS.minSize,
+  minScore: DEFAULT_FACE_OPTIONS.minScore,
+  label: false,
+  mask: DEFAULT_MASK_REGION,
+  colourMatch: DEFAULT_COLOUR_MATCH,
+});
 
 /** Photos larger than this are rejected from their header, as `faces extract` does. */
 const MAX_PIXELS = 100_000_000;
@@ -165,8 +175,8 @@ export class FaceSwapper {
     const decoded = await this.model.decoder(aligned.map((face) => face.rgb), size);
 
     aligned.forEach((face, index) => {
-      const mask = featheredMask(face.landmarks, size);
-      const coloured = reinhardTransfer(decoded[index], face.rgb, mask);
+      const mask = featheredMask(face.landmarks, size, this.options.mask);
+      const coloured = reinhardTransfer(decoded[index], face.rgb, mask, this.options.colourMatch);
       blendIntoFrame(target, coloured, mask, size, face.matrix, face.inverse);
     });
   }

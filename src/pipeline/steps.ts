@@ -1,4 +1,5 @@
 import { invalidOption } from '../errors.js';
+import { type ColourMatch, DEFAULT_COLOUR_MATCH, DEFAULT_MASK_REGION, type MaskRegion, resolveColourMatch, resolveMaskRegion } from '../faces/blend.js';
 import { COLORIZE_SIZE_MULTIPLE } from '../models/colorize.js';
 import { DENOISE_SIZE_MULTIPLE } from '../models/denoise.js';
 import { UPSCALE_SIZE_MULTIPLE } from '../models/upscale.js';
@@ -163,11 +164,13 @@ export interface FaceSwapStepOptions {
   readonly to: 'a' | 'b';
   readonly label: boolean;
   readonly minSize: number;
+  readonly mask: MaskRegion;
+  readonly colourMatch: ColourMatch;
 }
 
 function validateFaceSwapOptions(raw: unknown, fieldPath: string): FaceSwapStepOptions {
   const record = raw === undefined || raw === null ? {} : expectMapping(raw, fieldPath);
-  expectKnownFields(record, ['to', 'label', 'minSize'], fieldPath);
+  expectKnownFields(record, ['to', 'label', 'minSize', 'mask', 'colourMatch'], fieldPath);
 
   // No default for `to`: which way a swap goes is the one thing a pipeline file must say.
   if (record.to !== 'a' && record.to !== 'b') throw invalidOption('a or b', `${fieldPath}.to`, record.to, 'INVALID_PIPELINE');
@@ -177,6 +180,8 @@ function validateFaceSwapOptions(raw: unknown, fieldPath: string): FaceSwapStepO
     to: record.to,
     label,
     minSize: readOptionalInteger(record.minSize, `${fieldPath}.minSize`, { min: 1, max: 100_000, fallback: 40 }),
+    mask: resolveMaskRegion(record.mask ?? DEFAULT_MASK_REGION, `${fieldPath}.mask`, 'INVALID_PIPELINE'),
+    colourMatch: resolveColourMatch(record.colourMatch ?? DEFAULT_COLOUR_MATCH, `${fieldPath}.colourMatch`, 'INVALID_PIPELINE'),
   });
 }
 
