@@ -9,6 +9,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 
 import { DarkroomError } from '../src/errors.js';
 import { locateBinary } from '../src/media/ffmpeg.js';
+import { parseFfmpegDescription } from '../src/media/video-probe-fallback.js';
 import { parseFrameRate, probeVideo, readFrames, type VideoFrame, writeVideo } from '../src/media/video.js';
 
 const run = promisify(execFile);
@@ -86,7 +87,7 @@ describe('probeVideo', () => {
   it('reads size, rate and frame count', async () => {
     const info = await probeVideo(ramp);
 
-    expect(info).toEqual({ width: 64, height: 48, fps: 10, durationSeconds: 3, frameCount: 30, codec: 'mpeg4', format: 'avi' });
+    expect(info).toEqual({ width: 64, height: 48, fps: 10, durationSeconds: 3, frameCount: 30, frameCountExact: true, codec: 'mpeg4', format: 'avi' });
     expect(Object.isFrozen(info)).toBe(true);
   });
 
@@ -143,6 +144,63 @@ describe('probeVideo', () => {
   });
 });
 
+describe('probing after an ffprobe crash', () => {
+  async function writeCrashingFfprobe(): Promise<string> {
+    const path = join(directory, 'bin', 'ffprobe');
+    await mkdir(join(directory, 'bin'), { recursive: true });
+    await writeFile(path, '#!/bin/sh\ncase "$*" in\n  *-version*) echo "ffprobe version stub"; exit 0 ;;\nesac\nkill -SEGV $$\n');
+    await chmod(path, 0o755);
+    return path;
+  }
+
+  it('describes the video with ffmpeg', async () => {
+    const file = await generate('clip.ts', 'testsrc=size=64x48:rate=10:d=1', ['-c:v', 'mpeg2video']);
+    process.env.FFPROBE_PATH = await writeCrashingFfprobe();
+
+    const info = await probeVideo(file);
+
+    expect(info).toEqual({ width: 64, height: 48, fps: 10, durationSeconds: 1, frameCount: 10, frameCountExact: false, codec: 'mpeg2video', format: 'mpegts' });
+  });
+
+  it('names the crash when ffmpeg finds no video', async () => {
+    const file = join(directory, 'crash-notes.ts');
+    await writeFile(file, 'not a transport stream\n');
+    process.env.FFPROBE_PATH = await writeCrashingFfprobe();
+
+    const error = await probeVideo(file).catch((caught: unknown) => caught);
+
+    expect((error as DarkroomError).code).toBe('UNSUPPORTED_FORMAT');
+    expect((error as DarkroomError).message).toBe(
+      `${file} could not be probed: ffprobe (${process.env.FFPROBE_PATH}) crashed with SIGSEGV, and ffmpeg found no video stream in it; set FFPROBE_PATH to another ffprobe build to try again`,
+    );
+  });
+});
+
+describe('parseFfmpegDescription', () => {
+  it('reads an MPEG-TS header', () => {
+    const stderr = [
+      "Input #0, mpegts, from 'file:/tmp/t.ts':",
+      '  Duration: 00:01:02.50, start: 1.500000, bitrate: 85 kb/s',
+      '  Program 1 ',
+      '    Stream #0:0[0x100]: Video: mpeg2video (Main) ([2][0][0][0] / 0x0002), yuv420p(tv, progressive), 128x96 [SAR 1:1 DAR 4:3], 10 fps, 10 tbr, 90k tbn, 20 tbc',
+      '    Stream #0:1[0x101]: Audio: mp2 ([3][0][0][0] / 0x0003), 44100 Hz, stereo, s16p, 384 kb/s',
+      'At least one output file must be specified',
+    ].join('\n');
+
+    expect(parseFfmpegDescription(stderr)).toEqual({ format: 'mpegts', duration: '62.5', video: { codec: 'mpeg2video', width: 128, height: 96, fps: '10' }, audioCodec: 'mp2' });
+  });
+
+  it('reads a comma-separated format name', () => {
+    const stderr = "Input #0, mov,mp4,m4a,3gp,3g2,mj2, from 'file:a.mp4':\n  Duration: N/A\n    Stream #0:0(und): Video: h264 (High) (avc1 / 0x31637661), yuv420p, 1920x1080, 2500 kb/s, 29.97 fps, 29.97 tbr, 30k tbn\n";
+
+    expect(parseFfmpegDescription(stderr)).toEqual({ format: 'mov,mp4,m4a,3gp,3g2,mj2', duration: undefined, video: { codec: 'h264', width: 1920, height: 1080, fps: '29.97' } });
+  });
+
+  it('returns undefined without an input', () => {
+    expect(parseFfmpegDescription('x.ts: Invalid data found when processing input\n')).toBeUndefined();
+  });
+});
+
 describe('parseFrameRate', () => {
   it('reads rationals and integers', () => {
     expect(parseFrameRate('30000/1001')).toBeCloseTo(29.97003, 5);
@@ -179,6 +237,21 @@ describe('readFrames', () => {
       exitCode: 0,
       signal: null,
     });
+  });
+
+  it('accepts one frame short of an estimated count', async () => {
+    // The audio runs 50 ms past the video, so the duration gives 73 frames for the 72 there are.
+    const file = join(directory, 'estimate.webm');
+    await run(ffmpeg, ['-v', 'error', '-nostdin', '-y', '-f', 'lavfi', '-i', 'testsrc=size=64x48:rate=24000/1001:duration=3', '-f', 'lavfi', '-i', 'sine=duration=3.05', '-c:v', 'libvpx', '-c:a', 'libvorbis', file]);
+    const reader = readFrames(file, { channels: 3 });
+
+    const frames = await collect(reader);
+    const summary = await reader.summary();
+
+    expect(frames).toHaveLength(72);
+    expect(summary.expectedFrames).toBe(73);
+    expect(summary.status).toBe('complete');
+    expect(summary.framesLost).toBe(0);
   });
 
   it('decodes the grey level of each frame', async () => {

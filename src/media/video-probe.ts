@@ -7,6 +7,7 @@ import { access, stat } from 'node:fs/promises';
 
 import { DarkroomError } from '../errors.js';
 import { cleanStderr, errorMessage, ffmpegFileUrl, requireBinary, spawnFailure } from './video-process.js';
+import { describeWithFfmpeg } from './video-probe-fallback.js';
 
 /** Properties of a video's first video stream, as ffprobe reports them. */
 export interface VideoInfo {
@@ -21,6 +22,8 @@ export interface VideoInfo {
    * the estimate round(durationSeconds * fps).
    */
   readonly frameCount: number | undefined;
+  /** Whether frameCount is the container's count, or an estimate from the duration that may be a frame off. */
+  readonly frameCountExact: boolean;
   /** ffprobe's codec name, e.g. "h264" or "mpeg4". */
   readonly codec: string;
   /** ffprobe's container format name, e.g. "avi" or "mov,mp4,m4a,3gp,3g2,mj2". */
@@ -57,6 +60,7 @@ export async function probeVideo(file: string): Promise<VideoInfo> {
   const ffprobe = requireBinary('ffprobe');
 
   const result = await runFfprobe(ffprobe, file);
+  if (result.signal !== null) return probeAfterCrash(file, ffprobe, result.signal);
   if (result.exitCode !== 0) {
     const reason = cleanStderr(result.stderr, file).join('; ') || `ffprobe exited with code ${result.exitCode}`;
     throw new DarkroomError('UNSUPPORTED_FORMAT', `${file} is not a video: ffprobe cannot read it (${reason})`, { file });
@@ -100,7 +104,7 @@ function describeStream(file: string, stream: ProbeStream, formatName: string, f
   if (isPositiveInteger(storedCount)) frameCount = storedCount;
   else if (durationSeconds !== undefined) frameCount = Math.round(durationSeconds * fps);
 
-  return Object.freeze({ width, height, fps, durationSeconds, frameCount, codec: stream.codec_name ?? 'unknown', format: formatName });
+  return Object.freeze({ width, height, fps, durationSeconds, frameCount, frameCountExact: isPositiveInteger(storedCount), codec: stream.codec_name ?? 'unknown', format: formatName });
 }
 
 /** Parses an ffprobe rational such as "30000/1001" or "25". Returns undefined for "0/0" and other unknown rates. */
@@ -140,6 +144,8 @@ async function checkReadableFile(file: string): Promise<void> {
 
 interface CompletedProcess {
   readonly exitCode: number | null;
+  /** The signal that killed the process (SIGSEGV for a crash), or null when it exited. */
+  readonly signal: NodeJS.Signals | null;
   readonly stdout: string;
   readonly stderr: string;
 }
@@ -160,6 +166,7 @@ export async function countEmptyVideoPackets(file: string): Promise<number> {
 export async function probeAudioCodec(file: string): Promise<string | undefined> {
   const ffprobe = requireBinary('ffprobe');
   const result = await runFfprobe(ffprobe, file, ['-select_streams', 'a:0', '-show_entries', 'stream=codec_name', '-of', 'csv=p=0']);
+  if (result.signal !== null) return (await describeWithFfmpeg(file))?.audioCodec;
   const codec = result.exitCode === 0 ? result.stdout.trim().split('\n')[0]?.trim() : '';
   return codec === undefined || codec === '' ? undefined : codec;
 }
@@ -170,7 +177,7 @@ async function runFfprobe(binary: string, file: string, entries: readonly string
   return new Promise((resolve, reject) => {
     execFile(binary, args, { timeout: PROBE_TIMEOUT_MS, maxBuffer: 256 * 1024 * 1024, encoding: 'utf8' }, (error, stdout, stderr) => {
       if (error === null) {
-        resolve({ exitCode: 0, stdout, stderr });
+        resolve({ exitCode: 0, signal: null, stdout, stderr });
         return;
       }
 
@@ -178,10 +185,28 @@ async function runFfprobe(binary: string, file: string, entries: readonly string
       if (error.killed === true) {
         reject(new DarkroomError('INVALID_INPUT', `${file} cannot be read: ffprobe timed out after ${PROBE_TIMEOUT_MS / 1000} s`, { file }));
       } else if (typeof error.code === 'number' || error.signal != null) {
-        resolve({ exitCode: typeof error.code === 'number' ? error.code : null, stdout, stderr });
+        resolve({ exitCode: typeof error.code === 'number' ? error.code : null, signal: (error.signal as NodeJS.Signals | undefined) ?? null, stdout, stderr });
       } else {
         reject(spawnFailure('ffprobe', binary, error));
       }
     });
   });
+}
+
+/**
+ * Describes a file that crashed ffprobe. The static ffprobe that @ffprobe-installer ships dies
+ * with SIGSEGV on MPEG-TS files, while ffmpeg reads them, so ffmpeg's own description of its
+ * input stands in.
+ */
+async function probeAfterCrash(file: string, ffprobe: string, signal: NodeJS.Signals): Promise<VideoInfo> {
+  const described = await describeWithFfmpeg(file);
+  if (described?.video === undefined) {
+    throw new DarkroomError(
+      'UNSUPPORTED_FORMAT',
+      `${file} could not be probed: ffprobe (${ffprobe}) crashed with ${signal}, and ffmpeg found no video stream in it; set FFPROBE_PATH to another ffprobe build to try again`,
+      { file },
+    );
+  }
+  const { video } = described;
+  return describeStream(file, { codec_type: 'video', codec_name: video.codec, width: video.width, height: video.height, avg_frame_rate: video.fps }, described.format, described.duration);
 }

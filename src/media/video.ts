@@ -49,8 +49,8 @@ export interface VideoFrame {
 /**
  * Outcome of a read. 'partial' means that ffmpeg failed or reported errors, or that fewer
  * frames came out than expected. 'stopped' means that the consumer ended the iteration early.
- * NOTE: without a frame count in the container, expectedFrames is an estimate from the
- * duration, so a complete read of such a file can come out as 'partial' with one frame lost.
+ * Without a frame count in the container (WebM, MPEG-TS), expectedFrames is an estimate from
+ * the duration, so one frame short of it still counts as complete.
  */
 export interface DecodeSummary {
   readonly status: 'complete' | 'partial' | 'stopped';
@@ -276,7 +276,10 @@ function summarize(
   exit: ProcessExit,
 ): DecodeSummary {
   const expectedFrames = expectedFrameCount(info, options);
-  const framesLost = ending === 'stopped' || expectedFrames === undefined ? undefined : Math.max(0, expectedFrames - framesDecoded);
+  const shortfall = ending === 'stopped' || expectedFrames === undefined ? undefined : Math.max(0, expectedFrames - framesDecoded);
+  // A duration rounded to the millisecond, times the frame rate, can round to one frame more than the stream has.
+  const tolerance = info.frameCountExact && options.fps === undefined ? 0 : 1;
+  const framesLost = shortfall === undefined || shortfall > tolerance ? shortfall : 0;
   let status: DecodeSummary['status'] = 'complete';
   if (exit.exitCode !== 0 || stderr.errorCount > 0 || (framesLost ?? 0) > 0) status = 'partial';
   if (ending === 'stopped') status = 'stopped';
