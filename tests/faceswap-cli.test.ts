@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -78,6 +78,8 @@ describe('faceswap options', () => {
     expect(message({ out: '' })).toBe('Expected a folder path for --out but received ""');
     expect(message({ minSize: '0' })).toBe('Expected an integer from 1 to 100000 for --min-size but received 0');
     expect(message({ minScore: '2' })).toBe('Expected a number from 0.05 to 1 for --min-score but received 2');
+    expect(message({ mask: 'oval' })).toBe('Expected hull or face for --mask but received "oval"');
+    expect(message({ colourMatch: 'rgb' })).toBe('Expected one of lab, lightness, none for --colour-match but received "rgb"');
   });
 });
 
@@ -93,6 +95,14 @@ describe('darkroom faceswap', () => {
     const result = await runCli(['faceswap', '--model', model, '--to', 'c', SAMPLE, '--out', join(directory, 'never')]);
     expect(result.code).toBe(2);
     expect(result.stderr).toContain('Expected a or b for --to but received "c"');
+  });
+
+  it('exits 2 on a missing input', async () => {
+    const missing = join(directory, 'missing.jpg');
+    // No model is read: the listing fails first, as in darkroom run.
+    const result = await runCli(['faceswap', '--model', join(directory, 'no-model'), '--to', 'b', missing, '--out', join(directory, 'never')]);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain(`darkroom faceswap: ${missing} not found`);
   });
 
   it('swaps and marks a photo', async () => {
@@ -168,6 +178,8 @@ describe('darkroom faceswap', () => {
 
     const toA = await runCli(['faceswap', '--model', described, '--to', 'a', SAMPLE, '--out', join(directory, 'to-a')]);
     expect(toA.stderr).toContain(`${SAMPLE}: no face swapped; 1 face found and left alone (1 already anna); nothing written`);
+    // The run made the folder and wrote nothing into it, so it removed the folder again.
+    expect(await stat(join(directory, 'to-a')).catch(() => 'missing')).toBe('missing');
     const toB = await runCli(['faceswap', '--model', described, '--to', 'b', SAMPLE, '--out', join(directory, 'to-b')]);
     expect(toB.stderr).toContain('1 of 1 face swapped from anna to bruno');
     const tiny = await runCli(['faceswap', '--model', described, '--to', 'b', SAMPLE, '--out', join(directory, 'tiny'), '--min-size', '1000']);

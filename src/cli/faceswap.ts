@@ -1,4 +1,4 @@
-import { mkdir } from 'node:fs/promises';
+import { mkdir, rmdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 
 import { assertNotAFile } from '../dataset/write.js';
@@ -88,6 +88,7 @@ export async function faceswapCommand(args: readonly string[]): Promise<number> 
   }
   const options = resolveFaceSwapCommandOptions(toCamelCase(values));
   if (positionals.length === 0) throw new DarkroomError('USAGE', 'darkroom faceswap: missing the photos or videos to convert; see "darkroom faceswap --help"');
+  const inputs = await listPhotosAndVideos(positionals.map((file) => path.resolve(file)), 'faceswap');
 
   const log = createLogger('faceswap');
   await startBackend(values.backend, log);
@@ -100,13 +101,13 @@ export async function faceswapCommand(args: readonly string[]): Promise<number> 
 
   const outDir = path.resolve(options.out);
   await assertNotAFile(outDir);
+  const outExisted = await stat(outDir).then(() => true, () => false);
   await mkdir(outDir, { recursive: true });
   const signal = interruptSignal(() => log.info('Stopping; the file in progress is not written'));
   let failed = 0;
   let written = 0;
   const taken = new Set<string>();
 
-  const inputs = await listPhotosAndVideos(positionals.map((file) => path.resolve(file)));
   for (const input of inputs) {
     if (signal.aborted) break;
     try {
@@ -128,6 +129,8 @@ export async function faceswapCommand(args: readonly string[]): Promise<number> 
     }
   }
 
+  // A folder that this run created and left empty (Ctrl-C, or no face in any input) is removed again.
+  if (written === 0 && !outExisted) await rmdir(outDir).catch(() => undefined);
   log.info(`${written} of ${inputs.length} file${inputs.length === 1 ? '' : 's'} written to ${outDir}${failed > 0 ? `; ${failed} could not be read` : ''}`);
   if (signal.aborted) return 130;
   return failed > 0 ? 1 : 0;

@@ -132,7 +132,7 @@ interface Reference {
  */
 export async function extractFaces(inputs: readonly string[], options: Readonly<FaceExtractOptions>, log: Logger, signal?: AbortSignal): Promise<ExtractSummary> {
   await assertEmptyOrMissing(options.out);
-  const files = await listPhotosAndVideos(inputs);
+  const files = await listPhotosAndVideos(inputs, 'faces extract');
   const reference = options.reference === undefined ? undefined : await loadReference(options.reference, options, log);
 
   const out = path.resolve(options.out);
@@ -182,11 +182,13 @@ function formatManifest(manifest: object, records: readonly FaceRecord[]): strin
 }
 
 /** Expands folders into their photos and videos, sorted by name; files are taken as named, so that a bad one is reported. */
-export async function listPhotosAndVideos(inputs: readonly string[]): Promise<string[]> {
+export async function listPhotosAndVideos(inputs: readonly string[], command: string): Promise<string[]> {
   const files: string[] = [];
   for (const input of inputs) {
     const info = await stat(input).catch(() => undefined);
-    if (info === undefined || !info.isDirectory()) {
+    // A mistyped name is a usage error before any work, as in darkroom run.
+    if (info === undefined) throw new DarkroomError('USAGE', `darkroom ${command}: ${input} not found`, { file: input });
+    if (!info.isDirectory()) {
       files.push(input);
       continue;
     }
