@@ -73,7 +73,8 @@ export class ProgressBar {
 }
 
 function formatNumber(value: number): string {
-  if (!Number.isFinite(value)) return String(value);
+  // Counts (faces found, frames swapped) print as counts, not as 3.00.
+  if (!Number.isFinite(value) || Number.isInteger(value)) return String(value);
   return Math.abs(value) >= 100 ? value.toFixed(1) : Math.abs(value) >= 1 ? value.toFixed(2) : value.toPrecision(3);
 }
 

@@ -1,0 +1,30 @@
+import { describe, expect, it } from 'vitest';
+
+import { ProgressBar } from '../src/progress.js';
+
+/** A non-terminal stream that keeps what is written. */
+function recorder(): { stream: NodeJS.WriteStream; lines: string[] } {
+  const lines: string[] = [];
+  const stream = { isTTY: false, write: (text: string) => lines.push(text) } as unknown as NodeJS.WriteStream;
+  return { stream, lines };
+}
+
+describe('progress fields', () => {
+  it('prints counts as integers', () => {
+    const { stream, lines } = recorder();
+    const bar = new ProgressBar({ label: 'clip', total: 10, stream, plainIntervalMs: 0 });
+
+    bar.update(3, { 'a->b': 3, swapped: 12 });
+
+    expect(lines.at(-1)).toContain('a->b 3  swapped 12');
+  });
+
+  it('prints measures with decimals', () => {
+    const { stream, lines } = recorder();
+    const bar = new ProgressBar({ label: 'train', total: 10, stream, plainIntervalMs: 0 });
+
+    bar.update(3, { loss: 0.01234, psnr: 21.5, ratio: 1.5 });
+
+    expect(lines.at(-1)).toContain('loss 0.0123  psnr 21.50  ratio 1.50');
+  });
+});
