@@ -118,7 +118,7 @@ describe('faceswap pipeline under watch', () => {
     const reason = async (name: string): Promise<string> => JSON.parse(await readFile(path.join(failed, `${name}.error.json`), 'utf8')).error;
     expect(await reason('sky.png')).toContain(`${path.join(inbox, 'sky.png')}: no face found`);
     expect(await reason('broken.jpg')).toContain(`${path.join(inbox, 'broken.jpg')} is truncated or corrupt`);
-    expect(watch.output()).toMatch(/faceswap: astronaut\.jpg: 1 of 1 faces swapped/);
+    expect(watch.output()).toMatch(/faceswap: astronaut\.jpg: 1 of 1 face swapped/);
     expect((await readdir(outbox)).sort()).toEqual(['astronaut.jpg', 'clip.mp4']);
   }, 180_000);
 

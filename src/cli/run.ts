@@ -7,6 +7,7 @@ import { createLogger, type Logger } from '../log.js';
 import { createInferencePool } from '../pool/pool.js';
 import { photoTaskFor } from '../pool/tasks.js';
 import { ProgressBar } from '../progress.js';
+import { countOf } from '../text.js';
 import { PHOTO_EXTENSIONS } from '../train/photos.js';
 import { interruptSignal, parseCommandArgs } from './args.js';
 import { checkPipelineModels, describeFailure, findPipeline, loadProjectPipelines, readThreads, resolveRoot } from './project.js';
@@ -86,7 +87,7 @@ export async function runCommand(args: readonly string[]): Promise<number> {
   await pool.close();
 
   const succeeded = done - failures.length;
-  log.info(`${succeeded} of ${inputs.length} photos written to ${outDir}${failures.length > 0 ? `; ${failures.length} failed` : ''}`);
+  log.info(`${succeeded} of ${countOf(inputs.length, 'photo')} written to ${outDir}${failures.length > 0 ? `; ${failures.length} failed` : ''}`);
   if (signal.aborted) return 130;
   return failures.length > 0 ? 1 : 0;
 }

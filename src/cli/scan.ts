@@ -5,6 +5,7 @@ import { DarkroomError, invalidOption } from '../errors.js';
 import { createLogger } from '../log.js';
 import { loadModel } from '../models/storage.js';
 import { DEFAULT_SCAN_OPTIONS, scanVideo } from '../scan/scan.js';
+import { countOf } from '../text.js';
 import { listVideos } from '../train/video-anomaly.js';
 import { readInteger } from '../train/options.js';
 import { interruptSignal, parseCommandArgs, toCamelCase } from './args.js';
@@ -91,7 +92,7 @@ export async function scanCommand(args: readonly string[]): Promise<number> {
         const { report } = result;
         const lost = report.frames.lost === null || report.frames.lost === 0 ? '' : `, ${report.frames.lost} of the ${report.frames.expected} frames that the container lists could not be decoded`;
         log.info(
-          `${path.basename(video)}: ${report.frames.decoded} frames, ${report.segments.length} anomalous segment${report.segments.length === 1 ? '' : 's'}${lost}; ` +
+          `${path.basename(video)}: ${countOf(report.frames.decoded, 'frame')}, ${report.segments.length} anomalous segment${report.segments.length === 1 ? '' : 's'}${lost}; ` +
             `${report.framesPerSecond.toFixed(0)} frames/s -> ${path.relative(process.cwd(), result.outputs.at(-1)!)}`,
         );
       }

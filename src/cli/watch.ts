@@ -4,6 +4,7 @@ import { createLogger } from '../log.js';
 import { removeStaleTemporaries } from '../media/atomic.js';
 import { createInferencePool } from '../pool/pool.js';
 import { faceSwapTaskFor, generateTaskFor, photoTaskFor, videoTaskFor } from '../pool/tasks.js';
+import { countOf } from '../text.js';
 import { Journal } from '../watch/journal.js';
 import { acquireWatchLock } from '../watch/lock.js';
 import { startWatcher } from '../watch/watcher.js';
@@ -62,21 +63,21 @@ export async function watchCommand(args: readonly string[]): Promise<number> {
       if (job.pipeline.media === 'video') {
         const scanned = await pool.runVideo(videoTaskFor(job.pipeline, job.inputPath, path.dirname(job.outputPath)));
         const lost = scanned.framesLost === null || scanned.framesLost === 0 ? '' : `, ${scanned.framesLost} frames that the container lists could not be decoded`;
-        log.info(`${job.pipeline.name}: ${job.relPath}: ${scanned.frames} frames, ${scanned.segments} anomalous segment${scanned.segments === 1 ? '' : 's'}${lost}`);
+        log.info(`${job.pipeline.name}: ${job.relPath}: ${countOf(scanned.frames, 'frame')}, ${scanned.segments} anomalous segment${scanned.segments === 1 ? '' : 's'}${lost}`);
         return { outputPath: scanned.outputPath };
       }
       if (job.pipeline.media === 'photo-and-video') {
         const swapped = await pool.runFaceSwap(faceSwapTaskFor(job.pipeline, job.inputPath, job.outputPath));
         const skipped = Object.entries(swapped.skipped).map(([reason, count]) => `${count} ${reason}`);
-        const frames = swapped.kind === 'video' ? ` in ${swapped.frames} frames` : '';
-        log.info(`${job.pipeline.name}: ${job.relPath}: ${swapped.facesSwapped} of ${swapped.facesFound} faces swapped${frames}${skipped.length === 0 ? '' : `; left alone: ${skipped.join(', ')}`}`);
+        const frames = swapped.kind === 'video' ? ` in ${countOf(swapped.frames, 'frame')}` : '';
+        log.info(`${job.pipeline.name}: ${job.relPath}: ${swapped.facesSwapped} of ${countOf(swapped.facesFound, 'face')} swapped${frames}${skipped.length === 0 ? '' : `; left alone: ${skipped.join(', ')}`}`);
         return { outputPath: swapped.outputPath };
       }
       if (job.pipeline.media === 'request') {
         // The dataset goes to a folder named after the request file, without its extension.
         const outDir = job.outputPath.slice(0, job.outputPath.length - path.extname(job.outputPath).length);
         const generated = await pool.runGenerate(generateTaskFor(job.pipeline, job.inputPath, outDir));
-        log.info(`${job.pipeline.name}: ${job.relPath}: ${generated.images} images in ${generated.seconds.toFixed(1)} s`);
+        log.info(`${job.pipeline.name}: ${job.relPath}: ${countOf(generated.images, 'image')} in ${generated.seconds.toFixed(1)} s`);
         return { outputPath: generated.outputPath };
       }
       const result = await pool.runPhoto(photoTaskFor(job.pipeline, job.inputPath, job.outputPath));

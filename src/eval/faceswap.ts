@@ -26,6 +26,7 @@ import { writeFileAtomic } from '../media/atomic.js';
 import { probeVideo, readFrames } from '../media/video.js';
 import type { Identity, LoadedFaceSwap } from '../models/faceswap.js';
 import { ProgressBar } from '../progress.js';
+import { countOf } from '../text.js';
 import { psnr } from './metrics.js';
 
 export interface FaceSwapEvalOptions {
@@ -189,7 +190,7 @@ export async function evaluateFaceSwap(loaded: LoadedFaceSwap, options: FaceSwap
   };
   for (const identity of ['a', 'b'] as const) {
     const set = sets[identity];
-    log.info(`${identities[identity]} (${identity}): ${set.crops.length} crops from ${set.folder}${set.split === 'validation' ? ', the held-out validation crops' : ' (all of them: the model lists no validation split for this folder)'}`);
+    log.info(`${identities[identity]} (${identity}): ${countOf(set.crops.length, 'crop')} from ${set.folder}${set.split === 'validation' ? ', the held-out validation crops' : ' (all of them: the model lists no validation split for this folder)'}`);
   }
 
   // Reconstruction: each identity's crops through the shared encoder and its own decoder.

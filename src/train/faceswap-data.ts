@@ -6,6 +6,7 @@ import sharp from 'sharp';
 import { DarkroomError, invalidOption } from '../errors.js';
 import type { FaceRecord } from '../faces/extract.js';
 import { FACESWAP_SIZES } from '../models/faceswap.js';
+import { countOf } from '../text.js';
 import { PHOTO_EXTENSIONS } from './photos.js';
 
 /** Fewer crops than this cannot show a face in enough poses to learn it. */
@@ -45,7 +46,7 @@ export async function readFaceSet(dir: string, identity: number | undefined, fla
     const faces = identity === undefined ? manifest : manifest.filter((face) => face.identity === identity);
     if (identity !== undefined && faces.length === 0) {
       const groups = [...new Set(manifest.map((face) => face.identity))].sort((x, y) => x - y);
-      const sizes = groups.map((group) => `${group} (${manifest.filter((face) => face.identity === group).length} faces)`).join(', ');
+      const sizes = groups.map((group) => `${group} (${countOf(manifest.filter((face) => face.identity === group).length, 'face')})`).join(', ');
       throw invalidOption(`an identity group of ${path.join(dir, MANIFEST)}: ${sizes || 'it has none'}`, `${flag}-identity`, identity);
     }
     files = faces.map((face) => face.file);

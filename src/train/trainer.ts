@@ -10,6 +10,7 @@ import type { Logger } from '../log.js';
 import { writeFileAtomic } from '../media/atomic.js';
 import type { ModelMetadata } from '../models/metadata.js';
 import { saveModel } from '../models/storage.js';
+import { countOf } from '../text.js';
 import { loadCheckpoint, saveCheckpoint, type TrainingState } from './checkpoint.js';
 import { DataParallelTrainer, type LossFunction } from './data-parallel.js';
 import { initialiseFrom, type InitialisedFrom } from './init-weights.js';
@@ -259,7 +260,7 @@ async function loadPhotoData(options: PhotoTrainOptions, log: Logger): Promise<T
   const train = await loadPhotos(split.train, options.maxSide, log);
   const validation = await loadPhotos(split.validation, options.maxSide, log);
   if (train.length === 0) throw new DarkroomError('INVALID_INPUT', `None of the photos in ${options.data} could be decoded`, { file: options.data });
-  log.info(`Training on ${train.length} photos, validating on ${validation.length} (${validation.map((p) => p.name).join(', ') || 'none'})`);
+  log.info(`Training on ${countOf(train.length, 'photo')}, validating on ${validation.length} (${validation.map((p) => p.name).join(', ') || 'none'})`);
   log.info(`Photos larger than ${options.maxSide} px on the long side are scaled down`);
   return { train, validation };
 }

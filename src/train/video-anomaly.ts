@@ -12,6 +12,7 @@ import { CALIBRATION_FILE, type ClipScores, DEFAULT_CELLS, scoreFrames, type Vid
 import { type RawOptions, readInteger, readNumber, resolveCommonTrainOptions } from './options.js';
 import type { TaskTrainOptions, TrainingData, TrainingTask } from './trainer.js';
 import { mean } from '../eval/table.js';
+import { countOf } from '../text.js';
 import { meanSquaredError } from './loop.js';
 
 export interface VideoTrainOptions extends TaskTrainOptions {
@@ -93,7 +94,7 @@ async function loadVideoData(options: VideoTrainOptions, log: Logger): Promise<T
     const frames: Uint8Array[] = [];
     for await (const frame of reader) frames.push(frame.data);
     const summary = await reader.summary();
-    if (summary.status === 'partial') log.warn(`${file}: only ${summary.framesDecoded} frames could be decoded; training uses those`);
+    if (summary.status === 'partial') log.warn(`${file}: only ${countOf(summary.framesDecoded, 'frame')} could be decoded; training uses those`);
 
     // Without a frame count from the container, the fraction applies to what was decoded.
     const used = info.frameCount === undefined ? frames.slice(0, Math.floor(frames.length * options.trainFraction)) : frames;

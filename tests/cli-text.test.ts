@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 
 import { ProgressBar } from '../src/progress.js';
+import { countOf } from '../src/text.js';
 
 /** A non-terminal stream that keeps what is written. */
 function recorder(): { stream: NodeJS.WriteStream; lines: string[] } {
@@ -26,5 +27,17 @@ describe('progress fields', () => {
     bar.update(3, { loss: 0.01234, psnr: 21.5, ratio: 1.5 });
 
     expect(lines.at(-1)).toContain('loss 0.0123  psnr 21.50  ratio 1.50');
+  });
+});
+
+describe('countOf', () => {
+  it('uses the singular for one', () => {
+    expect(countOf(1, 'face')).toBe('1 face');
+  });
+
+  it('uses the plural otherwise', () => {
+    expect(countOf(0, 'photo')).toBe('0 photos');
+    expect(countOf(3, 'face')).toBe('3 faces');
+    expect(countOf(2, 'identity', 'identities')).toBe('2 identities');
   });
 });
