@@ -39,7 +39,7 @@ export interface FaceSwapEvalOptions {
   /** Step between scored frames of --video. */
   readonly every: number;
   readonly minSize: number;
-  /** How --video is converted: the mask region and colour match, as in darkroom faceswap. */
+  /** The mask region and colour match that convert --video, as in darkroom faceswap. */
   readonly mask: MaskRegion;
   readonly colourMatch: ColourMatch;
   readonly out?: string;

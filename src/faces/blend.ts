@@ -61,7 +61,7 @@ export const DEFAULT_MASK_REGION: MaskRegion = 'hull';
  */
 const FOREHEAD = 0.5;
 
-/** The landmarks plus, for "face", the brow points moved up by FOREHEAD along the chin-to-brow direction. */
+/** Returns the landmarks plus, for "face", the brow points moved up by FOREHEAD along the chin-to-brow direction. */
 export function maskOutline(landmarks: readonly Point[], region: MaskRegion): Point[] {
   if (region === 'hull' || landmarks.length < 27) return [...landmarks];
   const brows = landmarks.slice(17, 27);
@@ -158,7 +158,7 @@ export function labStatistics(rgb: Uint8Array, weights: Float32Array): ChannelSt
 }
 
 /**
- * How the decoded face takes the original's colour. "lab": all three Lab channels. "lightness":
+ * The colour match of a decoded face to the original. "lab": all three Lab channels. "lightness":
  * L alone, so the lighting follows the original and the skin tone stays the decoder's. "none":
  * the decoder's output as it is.
  */
@@ -188,9 +188,13 @@ export function reinhardTransfer(source: Uint8Array, target: Uint8Array, mask: F
   const from = labStatistics(source, mask);
   const to = labStatistics(target, mask);
   const channels = match === 'lab' ? 3 : 1;
-  // A flat channel (a grey face) has no spread to scale; it is only shifted.
-  const gain = from.deviation.map((deviation, c) => (c >= channels ? 1 : deviation > 1e-3 ? to.deviation[c] / deviation : 1));
-  const shift = from.mean.map((mean, c) => (c >= channels ? mean : to.mean[c]));
+  // A flat channel (a grey face) has no spread to scale, so it is only shifted.
+  const gain = [1, 1, 1];
+  const shift = [...from.mean];
+  for (let c = 0; c < channels; c++) {
+    if (from.deviation[c] > 1e-3) gain[c] = to.deviation[c] / from.deviation[c];
+    shift[c] = to.mean[c];
+  }
 
   const out = new Uint8Array(source.length);
   for (let i = 0; i < source.length; i += 3) {

@@ -40,7 +40,7 @@ export interface FaceSwapOptions {
   readonly minScore: number;
   /** The region of each face that is replaced. */
   readonly mask: MaskRegion;
-  /** How the decoded face takes the original face's colour. */
+  /** The colour match of the decoded face to the original face. */
   readonly colourMatch: ColourMatch;
 }
 

@@ -196,7 +196,7 @@ async function runFfprobe(binary: string, file: string, entries: readonly string
 /**
  * Describes a file that crashed ffprobe. The static ffprobe that @ffprobe-installer ships dies
  * with SIGSEGV on MPEG-TS files, while ffmpeg reads them, so ffmpeg's own description of its
- * input stands in.
+ * input is used instead.
  */
 async function probeAfterCrash(file: string, ffprobe: string, signal: NodeJS.Signals): Promise<VideoInfo> {
   const described = await describeWithFfmpeg(file);
