@@ -8,7 +8,7 @@ import { promisify } from 'node:util';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { clusterIdentities, type FaceRecord, groupIdentities, resolveFaceExtractOptions } from '../src/faces/extract.js';
+import { clusterIdentities, type FaceRecord, groupIdentities, nearestIdentities, resolveFaceExtractOptions, SPLIT_PERSON_DISTANCE } from '../src/faces/extract.js';
 import { locateBinary } from '../src/media/ffmpeg.js';
 import { runCli } from './helpers/cli.js';
 
@@ -79,6 +79,23 @@ describe('identities', () => {
     const records = faces();
     expect(clusterIdentities(records, 2)).toEqual([5, 3]);
     expect(records.map((record) => record.identity)).toEqual([0, 1, 0, 0, 1, 0, 1, 0]);
+  });
+
+  it('measures two people far apart', () => {
+    const records = faces();
+    clusterIdentities(records, 2);
+    const nearest = nearestIdentities(records)!;
+    expect(nearest.first).toBe(0);
+    expect(nearest.second).toBe(1);
+    expect(nearest.distance).toBeGreaterThan(SPLIT_PERSON_DISTANCE);
+  });
+
+  it('measures one person split in two', () => {
+    // Only the person at the origin, forced into two clusters.
+    const records = faces().filter((record) => record.descriptor[0] === 0);
+    clusterIdentities(records, 2);
+    const nearest = nearestIdentities(records)!;
+    expect(nearest.distance).toBeLessThan(SPLIT_PERSON_DISTANCE);
   });
 
   it('groups faces within the same-person distance without k-means', () => {

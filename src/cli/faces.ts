@@ -1,5 +1,5 @@
 import { DarkroomError } from '../errors.js';
-import { DEFAULT_FACE_OPTIONS, extractFaces, MAX_YAW_RATIO, resolveFaceExtractOptions, SAME_PERSON_DISTANCE } from '../faces/extract.js';
+import { DEFAULT_FACE_OPTIONS, extractFaces, MAX_YAW_RATIO, resolveFaceExtractOptions, SAME_PERSON_DISTANCE, SPLIT_PERSON_DISTANCE } from '../faces/extract.js';
 import { createLogger } from '../log.js';
 import { interruptSignal, parseCommandArgs, toCamelCase } from './args.js';
 import { startBackend } from './backend.js';
@@ -72,6 +72,13 @@ export async function facesCommand(args: readonly string[]): Promise<number> {
   const sizes = summary.identitySizes;
   if (options.cluster !== undefined) {
     log.info(`Identities by k-means: ${sizes.join(', ')} faces ("identity" in faces.json)`);
+    const nearest = summary.nearestIdentities;
+    if (nearest !== undefined && nearest.distance < SPLIT_PERSON_DISTANCE) {
+      log.warn(
+        `Identities ${nearest.first} and ${nearest.second} lie only ${nearest.distance.toFixed(2)} apart (mean descriptors), as close as one person's faces split in two; ` +
+          'they may be the same person. Check the crops, or run with fewer clusters',
+      );
+    }
   } else if (options.reference === undefined && sizes.length > 1) {
     log.info(`The faces look like ${sizes.length} different people (groups of ${sizes.join(', ')} faces, "identity" in faces.json); add --reference IMAGE to keep one`);
   }
