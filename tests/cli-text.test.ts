@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 
 import { ProgressBar } from '../src/progress.js';
-import { countOf } from '../src/text.js';
+import { countOf, ordinal } from '../src/text.js';
 
 /** A non-terminal stream that keeps what is written. */
 function recorder(): { stream: NodeJS.WriteStream; lines: string[] } {
@@ -39,5 +39,15 @@ describe('countOf', () => {
     expect(countOf(0, 'photo')).toBe('0 photos');
     expect(countOf(3, 'face')).toBe('3 faces');
     expect(countOf(2, 'identity', 'identities')).toBe('2 identities');
+  });
+});
+
+describe('ordinal', () => {
+  it('names 1st, 2nd, 3rd and 4th', () => {
+    expect([1, 2, 3, 4].map(ordinal)).toEqual(['1st', '2nd', '3rd', '4th']);
+  });
+
+  it('names 11th to 13th and 21st', () => {
+    expect([11, 12, 13, 21, 112].map(ordinal)).toEqual(['11th', '12th', '13th', '21st', '112th']);
   });
 });

@@ -26,7 +26,7 @@ import { writeFileAtomic } from '../media/atomic.js';
 import { probeVideo, readFrames } from '../media/video.js';
 import type { Identity, LoadedFaceSwap } from '../models/faceswap.js';
 import { ProgressBar } from '../progress.js';
-import { countOf } from '../text.js';
+import { countOf, ordinal } from '../text.js';
 import { psnr } from './metrics.js';
 
 export interface FaceSwapEvalOptions {
@@ -320,7 +320,7 @@ export function formatFaceSwapEval(result: FaceSwapEvalResult): string {
   if (result.video !== undefined) {
     const { video } = result;
     const references = { 'faces.json': 'mean of the faces.json descriptors of each identity', model: 'the model\'s descriptors', crops: 'mean crop descriptors' }[video.references];
-    lines.push('', `Identity score on ${video.file} (every ${video.every === 1 ? '' : `${video.every}th `}frame, ${video.framesScored} frames; mask ${video.mask}, colour match ${video.colourMatch}; swapped faces re-detected in the converted frames; references: ${references}):`);
+    lines.push('', `Identity score on ${video.file} (every ${video.every === 1 ? '' : `${ordinal(video.every)} `}frame, ${video.framesScored} frames; mask ${video.mask}, colour match ${video.colourMatch}; swapped faces re-detected in the converted frames; references: ${references}):`);
     lines.push(`  ${formatShare(video.aToB)}`, `  ${formatShare(video.bToA)}`);
   }
   lines.push('', `Target: at least ${(result.target * 100).toFixed(0)} % of swapped faces nearer to the target identity.`);

@@ -54,10 +54,12 @@ const REBALANCE_MIX = 0.5;
 /** Huber loss threshold, in CHROMA_SCALE units (about 11 Lab units). */
 const HUBER_DELTA = 0.1;
 /**
- * Chroma factors tried on the validation photos after each epoch. Factors below 1 damp an
+ * Chroma factors tried on the calibration photos after each epoch. Factors below 1 damp an
  * early model whose colours are still wrong, and 0 gives the grey photo, which always qualifies.
+ * Steps of 0.05 from 1 to 2, because PSNR falls steeply past the best factor: a step from 1.3 to
+ * 1.5 cost one model 0.4 dB.
  */
-const CHROMA_BOOSTS = [0, 0.25, 0.5, 0.75, 1, 1.15, 1.3, 1.5, 1.75, 2, 2.5, 3];
+const CHROMA_BOOSTS = [0, 0.25, 0.5, 0.75, ...Array.from({ length: 21 }, (_, index) => Math.round((1 + index * 0.05) * 100) / 100), 2.5, 3];
 /** Annealed-mean temperatures tried for a bins model; Zhang et al. chose 0.38 by eye. */
 const TEMPERATURES = [1, 0.7, 0.5, 0.38, 0.25];
 
