@@ -141,7 +141,7 @@ describe('warping the crop back', () => {
   it('replaces the face and nothing else', () => {
     const frame = gradientFrame(WIDTH, HEIGHT);
     const aligned = alignFace(frame, LANDMARKS, 64);
-    const mask = featheredMask(aligned.landmarks, 64);
+    const mask = featheredMask(aligned.landmarks, 64, 'hull');
     const out: RgbFrame = { ...frame, rgb: Uint8Array.from(frame.rgb) };
 
     blendIntoFrame(out, new Uint8Array(64 * 64 * 3), mask, 64, aligned.matrix, aligned.inverse);

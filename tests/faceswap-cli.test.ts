@@ -68,7 +68,7 @@ describe('faceswap options', () => {
   };
 
   it('fills in the defaults', () => {
-    expect(resolveFaceSwapCommandOptions({ model: 'm', to: 'a', out: 'o' })).toEqual({ model: 'm', to: 'a', out: 'o', label: false, minSize: 40, minScore: 0.5, mask: 'hull', colourMatch: 'lab' });
+    expect(resolveFaceSwapCommandOptions({ model: 'm', to: 'a', out: 'o' })).toEqual({ model: 'm', to: 'a', out: 'o', label: false, minSize: 40, minScore: 0.5, mask: 'face', colourMatch: 'lab' });
   });
 
   it('rejects bad values exactly', () => {
@@ -240,7 +240,7 @@ describe('darkroom eval faceswap', () => {
     expect(result.stdout).toMatch(/bruno \(b\): [\d.]+ dB over 3 crops/);
     expect(result.stdout).toMatch(/anna -> bruno: \d of 3 scored \(3 swapped\) nearer to bruno: [\d.]+ % \(before the swap: [\d.]+ %\)/);
     expect(result.stdout).toContain('Identity score on');
-    expect(result.stdout).toContain('8 frames; mask hull, colour match lab; swapped faces re-detected in the converted frames');
+    expect(result.stdout).toContain('8 frames; mask face, colour match lab; swapped faces re-detected in the converted frames');
 
     const written = JSON.parse(await readFile(report, 'utf8'));
     expect(written.psnr.a.crops).toBe(3);

@@ -55,7 +55,7 @@ describe('faceswap step options', () => {
     const pipeline = resolve({ to: 'a' }) as { media: string; steps: { model: string; options: unknown }[] };
     expect(pipeline.media).toBe('photo-and-video');
     expect(pipeline.steps[0].model).toBe('/p/models/faceswap');
-    expect(pipeline.steps[0].options).toEqual({ to: 'a', label: false, minSize: 40, mask: 'hull', colourMatch: 'lab' });
+    expect(pipeline.steps[0].options).toEqual({ to: 'a', label: false, minSize: 40, mask: 'face', colourMatch: 'lab' });
   });
 
   it('rejects bad options exactly', () => {
@@ -77,7 +77,7 @@ describe('faceswap step options', () => {
   it('ships a valid pipeline file', async () => {
     const { loadPipelineFile } = await import('../src/pipeline/load.js');
     const pipeline = await loadPipelineFile(SHIPPED, defaultStepRegistry());
-    expect(pipeline.steps[0].options).toEqual({ to: 'b', label: false, minSize: 40, mask: 'hull', colourMatch: 'lab' });
+    expect(pipeline.steps[0].options).toEqual({ to: 'b', label: false, minSize: 40, mask: 'face', colourMatch: 'lab' });
   });
 });
 

@@ -52,7 +52,7 @@ function insidePolygon(polygon: readonly Point[], x: number, y: number): boolean
 export type MaskRegion = 'hull' | 'face';
 
 export const MASK_REGIONS: readonly MaskRegion[] = ['hull', 'face'];
-export const DEFAULT_MASK_REGION: MaskRegion = 'hull';
+export const DEFAULT_MASK_REGION: MaskRegion = 'face';
 
 /**
  * Height of the forehead above the brows, as a share of the distance from the chin to the brows'
