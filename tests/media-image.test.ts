@@ -7,7 +7,7 @@ import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { DarkroomError } from '../src/errors.js';
-import { decodeImage, encodeImage, float32ToRgb, resetExifOrientation, rgbToFloat32, type DecodedImage } from '../src/media/image.js';
+import { decodeImage, encodeImage, float32ToRgb, jpegOptions, resetExifOrientation, rgbToFloat32, type DecodedImage } from '../src/media/image.js';
 
 const LIMITS = { maxPixels: 100_000_000 };
 
@@ -503,6 +503,17 @@ describe('decodeImage rejects bad input', () => {
 
     expect(error.code).toBe('INVALID_OPTION');
     expect(error.message).toBe('Expected a positive integer for maxPixels but received 0');
+  });
+});
+
+describe('JPEG settings', () => {
+  it('optimises Huffman tables up to 30 MP', () => {
+    expect(jpegOptions(6000, 5000, 95).optimiseCoding).toBe(true);
+  });
+
+  it('writes large outputs in one pass', () => {
+    expect(jpegOptions(12000, 8000, 95).optimiseCoding).toBe(false);
+    expect(jpegOptions(12000, 8000, 95).chromaSubsampling).toBe('4:4:4');
   });
 });
 
