@@ -137,7 +137,7 @@ async function runFaceSwap(task: FaceSwapTask): Promise<FaceSwapResult> {
 
   const kind = await mediaKind(task.inputPath);
   const output = kind === 'photo' ? task.outputPath : swapOutputPath(task.outputPath, path.dirname(task.outputPath), 'video');
-  const summary = kind === 'photo' ? await swapPhoto(task.inputPath, output, swapper) : await swapVideo(task.inputPath, output, swapper, { log, progress: false, requireSwap: true });
+  const summary = kind === 'photo' ? await swapPhoto(task.inputPath, output, swapper) : await swapVideo(task.inputPath, output, swapper, { log, progress: false });
   if (summary.output === undefined) throw noFaceError(task.inputPath, summary.facesFound, summary.skipped);
   return {
     ok: true,

@@ -238,14 +238,13 @@ export interface VideoSwapOptions {
   readonly log: Logger;
   readonly progress: boolean;
   readonly signal?: AbortSignal;
-  /** Discard the output and fail when no face was swapped in any frame (the inbox pipeline). */
-  readonly requireSwap?: boolean;
 }
 
 /**
  * Swaps the faces of every frame of a video, at full size, and encodes the result with the
  * source's frame rate, its audio (copied when the container takes the codec) and the synthetic
- * note as the container's comment. The output appears whole or not at all.
+ * note as the container's comment. The output appears whole or not at all, and not at all when
+ * no face was swapped.
  */
 export async function swapVideo(input: string, output: string, swapper: FaceSwapper, options: VideoSwapOptions): Promise<SwapSummary> {
   const started = performance.now();
@@ -291,14 +290,16 @@ export async function swapVideo(input: string, output: string, swapper: FaceSwap
     if (summary.status === 'partial') {
       options.log.warn(`${input}: ffmpeg decoded the video only in part (${summary.framesDecoded} frames): ${summary.errorMessages[0] ?? 'no error message'}`);
     }
-    if (options.requireSwap === true && facesSwapped === 0) throw noFaceError(input, facesFound, skipped);
-    await writer.close();
+    // A video with no face swapped would be an unchanged copy marked as synthetic, so, as for
+    // photos, nothing is written and the summary has no output.
+    if (facesSwapped === 0) await writer.abort();
+    else await writer.close();
   } catch (error) {
     await writer.abort();
     throw error;
   }
 
-  return { input, kind: 'video', output, frames, framesSwapped, facesFound, facesSwapped, skipped, seconds: (performance.now() - started) / 1000 };
+  return { input, kind: 'video', output: facesSwapped === 0 ? undefined : output, frames, framesSwapped, facesFound, facesSwapped, skipped, seconds: (performance.now() - started) / 1000 };
 }
 
 /** The reason a file had nothing to swap: no face at all, or only faces that were left alone. */
