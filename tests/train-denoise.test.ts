@@ -132,8 +132,34 @@ describe('denoise training', () => {
     await writeFile(path.join(other, 'darkroom.json'), JSON.stringify({ ...metadata, task: 'colorize' }));
 
     await expect(trainDenoise(options(path.join(dir, 'init-other'), { init: other }), { log, backend: 'wasm' })).rejects.toThrow(
-      `--init ${other} is a colorize model, not denoise; give a model of the task being trained`,
+      `--init ${other} is a model for colorize, not for denoise; give a model of the task being trained`,
     );
+  });
+
+  it('rejects a missing or plain --init folder', async () => {
+    const missing = path.join(dir, 'no-such-model');
+    await expect(trainDenoise(options(path.join(dir, 'init-missing'), { init: missing }), { log, backend: 'wasm' })).rejects.toThrow(
+      `--init ${missing} does not exist; give the folder of a model saved by darkroom train`,
+    );
+    await expect(trainDenoise(options(path.join(dir, 'init-plain'), { init: data }), { log, backend: 'wasm' })).rejects.toThrow(
+      `--init ${data} is not a model folder (it has no darkroom.json); give the folder of a model saved by darkroom train`,
+    );
+  });
+
+  it('rejects resuming from another --init', async () => {
+    const out = path.join(dir, 'init-resume');
+    await trainDenoise(options(out, { epochs: 1 }), { log, backend: 'wasm' });
+    const source = path.join(dir, 'init-source-b');
+
+    await expect(trainDenoise(options(out, { epochs: 2, resume: true, init: source }), { log, backend: 'wasm' })).rejects.toThrow(
+      `The checkpoint in ${out} was started from random weights, not from --init ${source}; resume without --init, or start over with --overwrite`,
+    );
+  });
+
+  it('fine-tunes at a tenth of the learning rate', () => {
+    expect(options(path.join(dir, 'x')).learningRate).toBe(0.001);
+    expect(options(path.join(dir, 'x'), { init: 'models/denoise' }).learningRate).toBe(0.0001);
+    expect(options(path.join(dir, 'x'), { init: 'models/denoise', learningRate: '0.0005' }).learningRate).toBe(0.0005);
   });
 
   it('learns to remove noise', async () => {

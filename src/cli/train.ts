@@ -42,7 +42,8 @@ Options:
   --resume                 continue from the checkpoint in --out
   --init DIR               start from the weights of the model in DIR (for example the
                            shipped models/colorize, to fine-tune it on your photos); the
-                           run's options must build the same network
+                           run's options must build the same network, and the learning
+                           rate defaults to a tenth of the task's
   --overwrite              start over when --out already holds a model or checkpoint
   --backend NAME           auto, tensorflow-gpu, tensorflow, wasm or cpu (default auto)
   --threads N              threads that share each batch, data-parallel (default: one per

@@ -1,8 +1,10 @@
 import type * as tfl from '@tensorflow/tfjs-layers';
+import { existsSync } from 'node:fs';
+import { stat } from 'node:fs/promises';
 import path from 'node:path';
 
 import { DarkroomError } from '../errors.js';
-import type { ModelMetadata } from '../models/metadata.js';
+import { METADATA_FILE, type ModelMetadata } from '../models/metadata.js';
 import { loadModel } from '../models/storage.js';
 
 /** What a model trained with --init records of the model it started from. */
@@ -15,11 +17,17 @@ export type InitialisedFrom = NonNullable<ModelMetadata['training']['initialised
  * error that says what differs, since copying by position would silently scramble the layers.
  */
 export async function initialiseFrom(model: tfl.LayersModel, dir: string, modelTask: string): Promise<InitialisedFrom> {
-  const loaded = await loadModel(dir);
   const source = path.resolve(dir);
+  const info = await stat(source).catch(() => undefined);
+  if (info === undefined) throw new DarkroomError('USAGE', `--init ${source} does not exist; give the folder of a model saved by darkroom train`);
+  if (!info.isDirectory() || !existsSync(path.join(source, METADATA_FILE))) {
+    throw new DarkroomError('USAGE', `--init ${source} is not a model folder (it has no ${METADATA_FILE}); give the folder of a model saved by darkroom train`);
+  }
+
+  const loaded = await loadModel(source);
   if (loaded.metadata.task !== modelTask) {
     loaded.model.dispose();
-    throw new DarkroomError('USAGE', `--init ${source} is a ${loaded.metadata.task} model, not ${modelTask}; give a model of the task being trained`);
+    throw new DarkroomError('USAGE', `--init ${source} is a model for ${loaded.metadata.task}, not for ${modelTask}; give a model of the task being trained`);
   }
 
   const wanted = model.weights.map((weight) => weight.shape.join('x'));

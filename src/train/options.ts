@@ -63,7 +63,8 @@ export function resolveCommonTrainOptions(raw: RawOptions, defaults: { epochs: n
     epochs: readInteger(raw, 'epochs', defaults.epochs, 1, 100_000),
     stepsPerEpoch: readInteger(raw, 'stepsPerEpoch', defaults.stepsPerEpoch, 1, 1_000_000),
     batchSize: readInteger(raw, 'batchSize', defaults.batchSize, 1, 1024),
-    learningRate: readNumber(raw, 'learningRate', defaults.learningRate, 1e-7, 1),
+    // Fine-tuning at the rate that trains from scratch undid a trained denoiser in three steps.
+    learningRate: readNumber(raw, 'learningRate', raw.init === undefined ? defaults.learningRate : defaults.learningRate / 10, 1e-7, 1),
     validationFraction: readNumber(raw, 'validationFraction', 0.15, 0, 0.9),
     seed: readInteger(raw, 'seed', 1, 0, 2 ** 31 - 1),
     resume: readBoolean(raw, 'resume', false),

@@ -144,6 +144,11 @@ export async function trainTask<O extends TaskTrainOptions, T extends TrainingIt
     if (saved !== requested) {
       throw new DarkroomError('USAGE', `The checkpoint in ${options.out} was trained on --data ${saved}, not ${requested}; resume with the same data, or start over with --overwrite`);
     }
+    const savedInit = checkpoint.state.options.init;
+    if (options.init !== undefined && (typeof savedInit !== 'string' || path.resolve(savedInit) !== path.resolve(options.init))) {
+      const started = typeof savedInit === 'string' ? `from --init ${path.resolve(savedInit)}` : 'from random weights';
+      throw new DarkroomError('USAGE', `The checkpoint in ${options.out} was started ${started}, not from --init ${path.resolve(options.init)}; resume without --init, or start over with --overwrite`);
+    }
     rejectChangedOptions(checkpoint.state.options, options as unknown as Record<string, unknown>, options.out);
     model = checkpoint.model;
     await optimizer.setWeights(checkpoint.optimizerWeights);
@@ -157,7 +162,7 @@ export async function trainTask<O extends TaskTrainOptions, T extends TrainingIt
     model = task.buildModel(options);
     if (options.init !== undefined) {
       initialised = await initialiseFrom(model, options.init, modelTask);
-      log.info(`Starting from the weights of ${initialised.model} (${initialised.steps} steps of its own training)`);
+      log.info(`Starting from the weights of ${initialised.model} (${initialised.steps} steps of its own training), at learning rate ${options.learningRate}`);
     }
   }
 
