@@ -239,17 +239,17 @@ describe('readFrames', () => {
     });
   });
 
-  it('accepts one frame short of an estimated count', async () => {
-    // The audio runs 50 ms past the video, so the duration gives 73 frames for the 72 there are.
-    const file = join(directory, 'estimate.webm');
-    await run(ffmpeg, ['-v', 'error', '-nostdin', '-y', '-f', 'lavfi', '-i', 'testsrc=size=64x48:rate=24000/1001:duration=3', '-f', 'lavfi', '-i', 'sine=duration=3.05', '-c:v', 'libvpx', '-c:a', 'libvorbis', file]);
+  it('counts frames by the video stream, not the longer audio', async () => {
+    // WebM gives the video stream's duration only as a tag; the file's runs to the end of the audio.
+    const file = join(directory, 'long-audio.webm');
+    await run(ffmpeg, ['-v', 'error', '-nostdin', '-y', '-f', 'lavfi', '-i', 'testsrc=size=64x48:rate=24000/1001:duration=2', '-f', 'lavfi', '-i', 'sine=duration=4', '-c:v', 'libvpx', '-c:a', 'libvorbis', file]);
     const reader = readFrames(file, { channels: 3 });
 
     const frames = await collect(reader);
     const summary = await reader.summary();
 
-    expect(frames).toHaveLength(72);
-    expect(summary.expectedFrames).toBe(73);
+    expect(frames).toHaveLength(48);
+    expect(summary.expectedFrames === 48 || summary.expectedFrames === 49).toBe(true);
     expect(summary.status).toBe('complete');
     expect(summary.framesLost).toBe(0);
   });

@@ -40,6 +40,8 @@ interface ProbeStream {
   duration?: string;
   nb_frames?: string;
   disposition?: { attached_pic?: number };
+  /** Matroska and WebM give a stream's duration only as a tag, e.g. DURATION "00:00:02.002000000". */
+  tags?: { DURATION?: string };
 }
 
 interface ProbeOutput {
@@ -98,7 +100,8 @@ function describeStream(file: string, stream: ProbeStream, formatName: string, f
     throw new DarkroomError('UNSUPPORTED_FORMAT', `${file} is not a video: ffprobe reports no frame rate for its video stream`, { file });
   }
 
-  const durationSeconds = parseSeconds(stream.duration) ?? parseSeconds(formatDuration);
+  // The file's duration runs to the end of its longest stream, which may be the audio.
+  const durationSeconds = parseSeconds(stream.duration) ?? parseClock(stream.tags?.DURATION) ?? parseSeconds(formatDuration);
   const storedCount = stream.nb_frames === undefined ? undefined : Number(stream.nb_frames);
   let frameCount: number | undefined;
   if (isPositiveInteger(storedCount)) frameCount = storedCount;
@@ -119,6 +122,13 @@ export function parseFrameRate(text: string | undefined): number | undefined {
 function parseSeconds(text: string | undefined): number | undefined {
   const seconds = text === undefined ? NaN : Number(text);
   return Number.isFinite(seconds) && seconds >= 0 ? seconds : undefined;
+}
+
+/** Parses a clock time such as "00:01:02.500000000" into seconds. */
+function parseClock(text: string | undefined): number | undefined {
+  const match = text === undefined ? null : /^(\d+):(\d{2}):(\d{2}(?:\.\d+)?)$/.exec(text.trim());
+  if (match === null) return undefined;
+  return Number(match[1]) * 3600 + Number(match[2]) * 60 + Number(match[3]);
 }
 
 function isPositiveInteger(value: unknown): value is number {
