@@ -151,13 +151,14 @@ describe('darkroom faceswap', () => {
   it('writes no video without a swapped face', async () => {
     const sky = join(directory, 'sky.avi');
     await run(binary('ffmpeg'), ['-v', 'error', '-nostdin', '-y', '-f', 'lavfi', '-i', 'color=c=0x3060a0:size=96x64:rate=10:d=0.5', '-c:v', 'mpeg4', sky]);
-    const out = join(directory, 'sky-out');
+    const out = join(directory, 'sky-out', 'nested');
 
     const result = await runCli(['faceswap', '--model', model, '--to', 'b', sky, '--out', out]);
 
     expect(result.stderr).toContain(`${sky}: no face found; nothing written`);
-    expect(result.stderr).toContain('0 of 1 file written');
-    expect(await stat(out).catch(() => 'missing')).toBe('missing');
+    expect(result.stderr).toContain('0 of 1 file written, so no output folder was left');
+    // Both folders that the run made are gone.
+    expect(await stat(join(directory, 'sky-out')).catch(() => 'missing')).toBe('missing');
   });
 
   it('reports bad files and goes on', async () => {

@@ -1,4 +1,4 @@
-import { mkdir, rmdir, stat } from 'node:fs/promises';
+import { mkdir, rmdir } from 'node:fs/promises';
 import path from 'node:path';
 
 import { assertNotAFile } from '../dataset/write.js';
@@ -10,6 +10,7 @@ import { SYNTHETIC_NOTE } from '../faces/synthetic.js';
 import { createLogger } from '../log.js';
 import { mediaKind } from '../media/kind.js';
 import { loadFaceSwap } from '../models/faceswap.js';
+import { countOf } from '../text.js';
 import { readInteger, readNumber, readPath, type RawOptions } from '../train/options.js';
 import { interruptSignal, parseCommandArgs, toCamelCase } from './args.js';
 import { startBackend } from './backend.js';
@@ -101,8 +102,8 @@ export async function faceswapCommand(args: readonly string[]): Promise<number> 
 
   const outDir = path.resolve(options.out);
   await assertNotAFile(outDir);
-  const outExisted = await stat(outDir).then(() => true, () => false);
-  await mkdir(outDir, { recursive: true });
+  // mkdir returns the first folder it made, or undefined when --out existed.
+  const created = await mkdir(outDir, { recursive: true });
   const signal = interruptSignal(() => log.info('Stopping; the file in progress is not written'));
   let failed = 0;
   let written = 0;
@@ -129,9 +130,10 @@ export async function faceswapCommand(args: readonly string[]): Promise<number> 
     }
   }
 
-  // A folder that this run created and left empty (Ctrl-C, or no face in any input) is removed again.
-  if (written === 0 && !outExisted) await rmdir(outDir).catch(() => undefined);
-  log.info(`${written} of ${inputs.length} file${inputs.length === 1 ? '' : 's'} written to ${outDir}${failed > 0 ? `; ${failed} could not be read` : ''}`);
+  // Folders that this run created and left empty (Ctrl-C, or no face in any input) are removed again.
+  if (written === 0 && created !== undefined) await removeEmptyFolders(outDir, created);
+  const where = written === 0 && created !== undefined ? ', so no output folder was left' : ` to ${outDir}`;
+  log.info(`${written} of ${countOf(inputs.length, 'file')} written${where}${failed > 0 ? `; ${failed} could not be read` : ''}`);
   if (signal.aborted) return 130;
   return failed > 0 ? 1 : 0;
 }
@@ -145,4 +147,14 @@ function uniqueOutput(output: string, taken: Set<string>): string {
   for (let count = 2; taken.has(candidate); count++) candidate = `${stem}-${count}${extension}`;
   taken.add(candidate);
   return candidate;
+}
+
+/** Removes `folder` and its parents up to and including `top`, while each is empty. */
+async function removeEmptyFolders(folder: string, top: string): Promise<void> {
+  let current = folder;
+  while (current.startsWith(top)) {
+    const removed = await rmdir(current).then(() => true, () => false);
+    if (!removed || current === top) return;
+    current = path.dirname(current);
+  }
 }
