@@ -128,7 +128,7 @@ describe('darkroom faces', () => {
     const out = join(directory, 'video-out');
 
     const result = await runCli(['faces', 'extract', video, '--out', out, '--every', '2', '--min-size', '20', '--size', '128']);
-    expect(result.stderr).toContain('portrait.avi: 3 faces kept from 3 of 3 frames read (every 2nd)');
+    expect(result.stderr).toContain('portrait.avi: 3 faces kept from 3 of 3 frames read (every 2nd frame)');
     expect(result.stderr).toContain('3 faces from 1 of 1 file');
     expect(result.code).toBe(0);
 

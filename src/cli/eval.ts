@@ -249,6 +249,7 @@ async function evalFaceSwapCommand(raw: Record<string, unknown>, backendFlag: un
   const aIdentity = raw.aIdentity === undefined ? undefined : readInteger(raw, 'aIdentity', 0, 0, 100);
   const bIdentity = raw.bIdentity === undefined ? undefined : readInteger(raw, 'bIdentity', 0, 0, 100);
   if (raw.video !== undefined && (typeof raw.video !== 'string' || raw.video === '')) throw invalidOption('a video file', '--video', raw.video);
+  if (typeof raw.video === 'string' && !existsSync(raw.video)) throw new DarkroomError('USAGE', `darkroom eval faceswap: --video ${raw.video} not found`);
   if (raw.video === undefined && ['every', 'minSize', 'mask', 'colourMatch'].some((key) => raw[key] !== undefined)) {
     throw new DarkroomError('USAGE', 'darkroom eval faceswap: --every, --min-size, --mask and --colour-match apply only with --video FILE');
   }

@@ -1,6 +1,7 @@
 import { DarkroomError } from '../errors.js';
 import { DEFAULT_FACE_OPTIONS, extractFaces, MAX_YAW_RATIO, resolveFaceExtractOptions, SAME_PERSON_DISTANCE, SPLIT_PERSON_DISTANCE } from '../faces/extract.js';
 import { createLogger } from '../log.js';
+import { countOf } from '../text.js';
 import { interruptSignal, parseCommandArgs, toCamelCase } from './args.js';
 import { startBackend } from './backend.js';
 
@@ -71,7 +72,8 @@ export async function facesCommand(args: readonly string[]): Promise<number> {
 
   const sizes = summary.identitySizes;
   if (options.cluster !== undefined) {
-    log.info(`Identities by k-means: ${sizes.join(', ')} faces ("identity" in faces.json)`);
+    log.info(`Identities by k-means: ${sizes.join(', ')} face${sizes.length === 1 && sizes[0] === 1 ? '' : 's'} ("identity" in faces.json)`);
+    if (sizes.length < options.cluster) log.warn(`Only ${countOf(sizes.length, 'identity', 'identities')} could be made from ${countOf(summary.faces, 'face')}, not the ${options.cluster} that --cluster asked for`);
     const nearest = summary.nearestIdentities;
     if (nearest !== undefined && nearest.distance < SPLIT_PERSON_DISTANCE) {
       log.warn(

@@ -22,7 +22,8 @@ Replaces the faces of one identity with the other, using a face-swap model from
 "darkroom train faceswap". For each face: detection and 68 landmarks (face-api), alignment to
 the template and crop size the model trained on, the shared encoder and the decoder of the
 --to identity, Reinhard colour transfer in Lab to the original face, and a feathered mask (the
-landmarks' convex hull, eroded and blurred) through which the decoded face is warped back.
+landmarks' convex hull with the forehead added, eroded and blurred; see --mask) through which
+the decoded face is warped back.
 With --to b, the faces nearer to identity a's mean descriptor than to b's are swapped; a model
 without descriptors in its darkroom.json swaps every face, and the log says so.
 
@@ -30,7 +31,8 @@ Folders are not searched recursively. Photos keep their name and format; videos 
 container takes the codec) and are written as .mp4 when their container is not .mp4, .m4v,
 .mov, .mkv or .avi. Every output carries the note "${SYNTHETIC_NOTE.split(':')[0]}: ..." in its metadata (XMP
 dc:description for photos, the comment tag for videos). A photo with no face to swap is
-reported and not written; an unreadable file is reported and the others go on.
+reported and not written, and so is a video in which no face was swapped. An unreadable file
+is reported and the others go on; a missing one is a usage error before any work.
 Exit status: 0 when every file was read, 1 when some could not be, 2 for a usage error.
 
 Only swap faces of people who have agreed to it.
@@ -97,7 +99,7 @@ export async function faceswapCommand(args: readonly string[]): Promise<number> 
   const model = swapModelOf(loaded, options.to);
   const swapper = new FaceSwapper(model, options);
   const source = model.identities[swapper.source];
-  log.info(`Model ${loaded.dir}: ${model.size}-pixel crops, swapping ${source} (${swapper.source}) to ${model.identities[options.to]} (${options.to})`);
+  log.info(`Model ${loaded.dir}: ${model.size}-pixel crops, swapping ${source} (${swapper.source}) to ${model.identities[options.to]} (${options.to}); mask ${options.mask}, colour match ${options.colourMatch}`);
   if (model.descriptors === undefined) log.warn(`${loaded.dir}/darkroom.json has no identity descriptors, so every face is swapped, whoever it is`);
 
   const outDir = path.resolve(options.out);

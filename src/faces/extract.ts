@@ -19,6 +19,7 @@ import { readInteger, readNumber, readPath, type RawOptions } from '../train/opt
 import { PHOTO_EXTENSIONS } from '../train/photos.js';
 import { VIDEO_EXTENSIONS } from '../train/video-anomaly.js';
 import { mediaKind } from '../media/kind.js';
+import { countOf, ordinal } from '../text.js';
 import { type Affine, alignFace, templateFor } from './align.js';
 import { type Box, type DetectedFace, descriptorDistance, detectFaces, type Point, type RgbFrame, yawRatio } from './detect.js';
 
@@ -271,15 +272,10 @@ async function extractSource(context: SourceContext): Promise<SourceSummary> {
     if (tally.faces + Object.values(tally.skipped).reduce((sum, count) => sum + count, 0) === 0) log.warn(`${file}: no face found`);
     else log.info(`${file}: ${tally.faces} face${tally.faces === 1 ? '' : 's'} kept${skippedText}`);
   } else {
-    log.info(`${file}: ${tally.faces} faces kept from ${tally.framesWithFaces} of ${tally.framesRead} frames read (every ${ordinal(context.options.every)})${skippedText}`);
+    const every = context.options.every === 1 ? 'every frame' : `every ${ordinal(context.options.every)} frame`;
+    log.info(`${file}: ${countOf(tally.faces, 'face')} kept from ${tally.framesWithFaces} of ${countOf(tally.framesRead, 'frame')} read (${every})${skippedText}`);
   }
   return { source: file, kind, ...tally };
-}
-
-function ordinal(n: number): string {
-  if (n === 1) return 'frame';
-  const suffix = n % 100 >= 11 && n % 100 <= 13 ? 'th' : ({ 1: 'st', 2: 'nd', 3: 'rd' } as Record<number, string>)[n % 10] ?? 'th';
-  return `${n}${suffix}`;
 }
 
 
