@@ -7,14 +7,14 @@ import { DarkroomError } from '../errors.js';
 import { METADATA_FILE, type ModelMetadata } from '../models/metadata.js';
 import { loadModel } from '../models/storage.js';
 
-/** What a model trained with --init records of the model it started from. */
+/** The record that a model trained with --init keeps of the model it started from. */
 export type InitialisedFrom = NonNullable<ModelMetadata['training']['initialisedFrom']>;
 
 /**
  * Copies the weights of the model saved in `dir` into `model`, which the task has just built
  * from the run's options. The saved model must be for the same task and have weights of the
- * same shapes in the same order; anything else (another loss head, other filter counts) is an
- * error that says what differs, since copying by position would silently scramble the layers.
+ * same shapes in the same order. Anything else (another loss head, other filter counts) raises
+ * an error that names the difference, because copying by position would scramble the layers.
  */
 export async function initialiseFrom(model: tfl.LayersModel, dir: string, modelTask: string): Promise<InitialisedFrom> {
   const source = path.resolve(dir);
@@ -30,15 +30,15 @@ export async function initialiseFrom(model: tfl.LayersModel, dir: string, modelT
     throw new DarkroomError('USAGE', `--init ${source} is a model for ${loaded.metadata.task}, not for ${modelTask}; give a model of the task being trained`);
   }
 
-  const wanted = model.weights.map((weight) => weight.shape.join('x'));
+  const expected = model.weights.map((weight) => weight.shape.join('x'));
   const found = loaded.model.weights.map((weight) => weight.shape.join('x'));
-  const differs = wanted.length !== found.length ? -1 : wanted.findIndex((shape, index) => shape !== found[index]);
-  if (wanted.length !== found.length || differs >= 0) {
+  const differs = expected.length !== found.length ? -1 : expected.findIndex((shape, index) => shape !== found[index]);
+  if (expected.length !== found.length || differs >= 0) {
     loaded.model.dispose();
     const detail =
       differs < 0
-        ? `it has ${found.length} weight tensors and this run's model ${wanted.length}`
-        : `its weight ${differs + 1} of ${found.length} is ${found[differs]} there and ${wanted[differs]} here`;
+        ? `it has ${found.length} weight tensors and this run's model ${expected.length}`
+        : `its weight ${differs + 1} of ${found.length} is ${found[differs]} there and ${expected[differs]} here`;
     throw new DarkroomError('USAGE', `--init ${source} was built with other settings (${detail}); train with the options it was trained with (see its darkroom.json)`);
   }
 
