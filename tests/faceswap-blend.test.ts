@@ -172,16 +172,7 @@ describe('warping the crop back', () => {
 
 describe('Reinhard colour transfer', () => {
   it('matches Lab mean and deviation', () => {
-    const size = 32;
-    const mask = new Float32Array(size * size).fill(1);
-    let seed = 5;
-    const random = (): number => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
-    const source = new Uint8Array(size * size * 3);
-    const target = new Uint8Array(size * size * 3);
-    for (let i = 0; i < size * size; i++) {
-      source.set([90 + 40 * random(), 120 + 30 * random(), 150 + 20 * random()], i * 3);
-      target.set([170 + 20 * random(), 120 + 40 * random(), 90 + 30 * random()], i * 3);
-    }
+    const { source, target, mask } = colourPair();
 
     const moved = labStatistics(reinhardTransfer(source, target, mask), mask);
     const targetStatistics = labStatistics(target, mask);
@@ -191,7 +182,7 @@ describe('Reinhard colour transfer', () => {
       expect(Math.abs(moved.mean[c] - targetStatistics.mean[c])).toBeLessThan(0.5);
       expect(Math.abs(moved.deviation[c] - targetStatistics.deviation[c])).toBeLessThan(0.5);
     }
-    expect(Math.abs(before.mean[1] - targetStatistics.mean[1])).toBeGreaterThan(10);
+    expect(Math.abs(before.mean[2] - targetStatistics.mean[2])).toBeGreaterThan(10);
   });
 
   it('matches lightness alone', () => {
