@@ -43,7 +43,8 @@ Options:
   --init DIR               start from the weights of the model in DIR (for example the
                            shipped models/colorize, to fine-tune it on your photos); the
                            run's options must build the same network, and the learning
-                           rate defaults to a tenth of the task's
+                           rate defaults to a tenth of the task's (not for vae, gan and
+                           faceswap)
   --overwrite              start over when --out already holds a model or checkpoint
   --backend NAME           auto, tensorflow-gpu, tensorflow, wasm or cpu (default auto)
   --threads N              threads that share each batch, data-parallel (default: one per
