@@ -133,7 +133,7 @@ async function runFaceSwap(task: FaceSwapTask): Promise<FaceSwapResult> {
   const loaded = await cachedLoad(faceSwaps, task.model, loadFaceSwap);
   const model = swapModelOf(loaded, options.to);
   if (model.descriptors === undefined) log.warn(`${task.model}/darkroom.json has no identity descriptors, so every face in ${task.inputPath} is swapped`);
-  const swapper = new FaceSwapper(model, { to: options.to, label: options.label, minSize: options.minSize, minScore: DEFAULT_SWAP_OPTIONS.minScore, mask: options.mask, colourMatch: options.colourMatch });
+  const swapper = new FaceSwapper(model, { ...options, minScore: DEFAULT_SWAP_OPTIONS.minScore });
 
   const kind = await mediaKind(task.inputPath);
   const output = kind === 'photo' ? task.outputPath : swapOutputPath(task.outputPath, path.dirname(task.outputPath), 'video');

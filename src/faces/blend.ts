@@ -168,13 +168,18 @@ export const COLOUR_MATCHES: readonly ColourMatch[] = ['lab', 'lightness', 'none
 export const DEFAULT_COLOUR_MATCH: ColourMatch = 'lab';
 
 export function resolveMaskRegion(value: unknown, option: string, code?: ErrorCode): MaskRegion {
-  if (!(MASK_REGIONS as readonly unknown[]).includes(value)) throw invalidOption(MASK_REGIONS.join(' or '), option, value, code);
-  return value as MaskRegion;
+  return readChoice(MASK_REGIONS, value, option, code);
 }
 
 export function resolveColourMatch(value: unknown, option: string, code?: ErrorCode): ColourMatch {
-  if (!(COLOUR_MATCHES as readonly unknown[]).includes(value)) throw invalidOption(`one of ${COLOUR_MATCHES.join(', ')}`, option, value, code);
-  return value as ColourMatch;
+  return readChoice(COLOUR_MATCHES, value, option, code);
+}
+
+/** Returns `value` when it is one of `choices`, and raises invalidOption naming them otherwise. */
+function readChoice<T extends string>(choices: readonly T[], value: unknown, option: string, code?: ErrorCode): T {
+  if ((choices as readonly unknown[]).includes(value)) return value as T;
+  const expected = choices.length === 2 ? choices.join(' or ') : `one of ${choices.join(', ')}`;
+  throw invalidOption(expected, option, value, code);
 }
 
 

@@ -32,8 +32,8 @@ export function parseFfmpegDescription(stderr: string): FfmpegDescription | unde
   const input = /^Input #0, ([^,]+(?:,[^,\s']+)*), from /m.exec(stderr);
   if (input === null) return undefined;
 
-  const clock = /Duration: (\d+):(\d{2}):(\d{2}(?:\.\d+)?)/.exec(stderr);
-  const duration = clock === null ? undefined : String(Number(clock[1]) * 3600 + Number(clock[2]) * 60 + Number(clock[3]));
+  const seconds = parseClock(/Duration: ([\d:.]+)/.exec(stderr)?.[1]);
+  const duration = seconds === undefined ? undefined : String(seconds);
 
   let video: FfmpegDescription['video'];
   const videoLine = /Stream #0:\d+\S*: Video: (\w+).*$/m.exec(stderr);
@@ -46,4 +46,11 @@ export function parseFfmpegDescription(stderr: string): FfmpegDescription | unde
 
   const audio = /Stream #0:\d+\S*: Audio: (\w+)/.exec(stderr);
   return { format: input[1], duration, ...(video === undefined ? {} : { video }), ...(audio === null ? {} : { audioCodec: audio[1] }) };
+}
+
+/** Parses a clock time such as "00:01:02.500000000" into seconds; undefined for anything else. */
+export function parseClock(text: string | undefined): number | undefined {
+  const match = text === undefined ? null : /^(\d+):(\d{2}):(\d{2}(?:\.\d+)?)$/.exec(text.trim());
+  if (match === null) return undefined;
+  return Number(match[1]) * 3600 + Number(match[2]) * 60 + Number(match[3]);
 }

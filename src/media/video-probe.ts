@@ -7,7 +7,7 @@ import { access, stat } from 'node:fs/promises';
 
 import { DarkroomError } from '../errors.js';
 import { cleanStderr, errorMessage, ffmpegFileUrl, requireBinary, spawnFailure } from './video-process.js';
-import { describeWithFfmpeg } from './video-probe-fallback.js';
+import { describeWithFfmpeg, parseClock } from './video-probe-fallback.js';
 
 /** Properties of a video's first video stream, as ffprobe reports them. */
 export interface VideoInfo {
@@ -122,13 +122,6 @@ export function parseFrameRate(text: string | undefined): number | undefined {
 function parseSeconds(text: string | undefined): number | undefined {
   const seconds = text === undefined ? NaN : Number(text);
   return Number.isFinite(seconds) && seconds >= 0 ? seconds : undefined;
-}
-
-/** Parses a clock time such as "00:01:02.500000000" into seconds. */
-function parseClock(text: string | undefined): number | undefined {
-  const match = text === undefined ? null : /^(\d+):(\d{2}):(\d{2}(?:\.\d+)?)$/.exec(text.trim());
-  if (match === null) return undefined;
-  return Number(match[1]) * 3600 + Number(match[2]) * 60 + Number(match[3]);
 }
 
 function isPositiveInteger(value: unknown): value is number {
