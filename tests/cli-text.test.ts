@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { ProgressBar } from '../src/progress.js';
 import { countOf, ordinal } from '../src/text.js';
 
-/** A non-terminal stream that keeps what is written. */
+/** Returns a non-terminal stream that keeps what is written to it. */
 function recorder(): { stream: NodeJS.WriteStream; lines: string[] } {
   const lines: string[] = [];
   const stream = { isTTY: false, write: (text: string) => lines.push(text) } as unknown as NodeJS.WriteStream;

@@ -204,7 +204,7 @@ describe('Reinhard colour transfer', () => {
   });
 });
 
-/** A bluish source and an orange target of 32x32 pixels, with a full mask. */
+/** Returns a bluish source and an orange target of 32x32 pixels, with a full mask. */
 function colourPair(): { source: Uint8Array; target: Uint8Array; mask: Float32Array } {
   const size = 32;
   const mask = new Float32Array(size * size).fill(1);

@@ -101,8 +101,8 @@ describe('denoise training', () => {
     const source = path.join(dir, 'init-source');
     await trainDenoise(options(source, { epochs: 1 }), { log, backend: 'wasm' });
     const out = path.join(dir, 'init-target');
-    // A learning rate of 1e-7 moves no weight by more than about 1e-7 in one Adam step, so the
-    // saved weights show which ones the run started from; seed 9 would build other ones.
+    // One Adam step at 1e-7 moves no weight by more than about 1e-7, so the saved weights show
+    // where the run started. Seed 9 alone would build other weights.
     await trainDenoise(options(out, { epochs: 1, stepsPerEpoch: 1, learningRate: 1e-7, seed: 9, init: source }), { log, backend: 'wasm' });
 
     const before = await loadModel(source);
