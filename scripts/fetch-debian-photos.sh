@@ -2,12 +2,14 @@
 # Rebuilds a folder of real colour photographs taken from Debian 12 packages
 # (list and licences: scripts/debian-photos.tsv), long side <= 512 px, JPEG quality 92.
 # Run from the project root after `npm ci` (uses sharp); needs apt lists (`apt-get update`).
-# Usage: scripts/fetch-debian-photos.sh OUT_DIR
+# A second list, scripts/debian-photos-test.tsv, names other photos (some from the same
+# packages) that no model here was trained, calibrated or tuned on, for testing only.
+# Usage: scripts/fetch-debian-photos.sh OUT_DIR [LIST.tsv]
 set -euo pipefail
 
-out=${1:?usage: $0 OUT_DIR}
+out=${1:?usage: $0 OUT_DIR [LIST.tsv]}
 scripts=$(cd "$(dirname "$0")" && pwd)
-tsv="$scripts/debian-photos.tsv"
+tsv=$(realpath "${2:-$scripts/debian-photos.tsv}")
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 # apt-get download drops privileges to _apt when run as root; mktemp's folder is private.

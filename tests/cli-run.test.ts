@@ -1,4 +1,4 @@
-import { copyFile, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { copyFile, cp, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import sharp from 'sharp';
@@ -140,5 +140,17 @@ describe('darkroom info', () => {
     expect(result.stdout).toMatch(/backend: +wasm/);
     expect(result.stdout).toMatch(/ffmpeg: +\S+/);
     expect(result.stdout).toContain('denoise v0.0.1-test');
+  });
+
+  it('aligns model names longer than the column', async () => {
+    const models = path.join(root, 'info-models');
+    await cp(path.join(root, 'models', 'denoise'), path.join(models, 'denoise'), { recursive: true });
+    await cp(path.join(root, 'models', 'denoise'), path.join(models, 'denoise-fine-tuned-on-scans'), { recursive: true });
+
+    const result = await runCli(['info', '--models', models], { cwd: root });
+
+    const rows = result.stdout.split('\n').filter((line) => line.includes('denoise v0.0.1-test'));
+    expect(rows).toHaveLength(2);
+    expect(rows.map((row) => row.indexOf('denoise v0.0.1-test'))).toEqual([31, 31]);
   });
 });

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 
-import { cropBorder, padReflect } from '../src/media/border.js';
+import { croppingRowSink, padReflect } from '../src/media/border.js';
 
 describe('mirror padding', () => {
   it('reflects about the edge pixels', () => {
@@ -21,11 +21,24 @@ describe('mirror padding', () => {
     expect(Array.from(pair.subarray(0, 8))).toEqual([2, 1, 2, 1, 2, 1, 2, 1]);
   });
 
-  it('crop undoes the padding', () => {
+  it('cropping row sink undoes the padding', async () => {
     const width = 5;
     const height = 3;
     const image = Uint8Array.from({ length: width * height * 3 }, (_, i) => i % 251);
     const padded = padReflect(image, width, height, 3, 4);
-    expect(cropBorder(padded, width + 8, height + 8, 3, 4)).toEqual(image);
+    const paddedRow = (width + 8) * 3;
+
+    for (const rowsPerCall of [1, 2, 5, 11]) {
+      const received: number[] = [];
+      const sink = croppingRowSink((rows, firstRow, rowCount) => {
+        expect(firstRow).toBe(received.length / (width * 3));
+        received.push(...rows.subarray(0, rowCount * width * 3));
+      }, width + 8, width, height, 4);
+      for (let row = 0; row < height + 8; row += rowsPerCall) {
+        const count = Math.min(rowsPerCall, height + 8 - row);
+        await sink(padded.slice(row * paddedRow, (row + count) * paddedRow), row, count);
+      }
+      expect(Uint8Array.from(received), `${rowsPerCall} rows per call`).toEqual(image);
+    }
   });
 });

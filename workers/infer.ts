@@ -9,8 +9,8 @@ import path from 'node:path';
 import { initBackend } from '../src/backend/select.js';
 import { DarkroomError } from '../src/errors.js';
 import { createLogger } from '../src/log.js';
-import { decodeImage, encodeImage } from '../src/media/image.js';
-import { applyStep, type RgbImage, type StepOptions } from '../src/models/apply.js';
+import { decodeImage } from '../src/media/image.js';
+import { runPhotoSteps } from '../src/pipeline/photo.js';
 import { loadModel, type LoadedModel } from '../src/models/storage.js';
 import type { FaceSwapResult, FaceSwapTask, GenerateResult, GenerateTask, PhotoResult, PhotoTask, ProbeResult, TaskFailure, VideoResult, VideoTask, WorkerData, WorkerTask } from '../src/pool/tasks.js';
 import type { FaceSwapStepOptions, GenerateStepOptions, VideoScanStepOptions } from '../src/pipeline/steps.js';
@@ -61,17 +61,8 @@ async function runPhoto(task: PhotoTask): Promise<PhotoResult> {
   await checkFileSize(task.inputPath, task.maxFileBytes);
 
   const decoded = await decodeImage(task.inputPath, { maxPixels: task.maxPixels });
-  let image: RgbImage = { width: decoded.width, height: decoded.height, rgb: decoded.rgb };
-  for (const step of task.steps) {
-    const loaded = await modelFor(step.model);
-    image = await applyStep(step.step, loaded, image, step.options as StepOptions, { log, source: task.inputPath });
-  }
-
-  // A grey input would be written back as grey, which would drop what colorize added.
-  const channels = task.steps.some((step) => step.step === 'colorize') ? 3 : decoded.channels;
-  // encodeImage resizes the alpha plane from sourceWidth x sourceHeight when a step upscaled.
-  await encodeImage({ ...decoded, channels, width: image.width, height: image.height, rgb: image.rgb }, task.outputPath);
-  return { ok: true, outputPath: task.outputPath, width: image.width, height: image.height, seconds: (performance.now() - started) / 1000, threadId };
+  const { width, height } = await runPhotoSteps(decoded, task.inputPath, task.steps, task.outputPath, { modelFor, log });
+  return { ok: true, outputPath: task.outputPath, width, height, seconds: (performance.now() - started) / 1000, threadId };
 }
 
 async function runVideo(task: VideoTask): Promise<VideoResult> {

@@ -33,17 +33,18 @@ export async function infoCommand(args: readonly string[]): Promise<number> {
 
   const modelsDir = typeof values.models === 'string' ? path.resolve(values.models) : await defaultModelsDir(resolveRoot(values.root));
   lines.push(`models:    ${modelsDir}`);
-  for (const entry of await readdir(modelsDir, { withFileTypes: true }).catch(() => [])) {
-    if (!entry.isDirectory()) continue;
+  const folders = (await readdir(modelsDir, { withFileTypes: true }).catch(() => [])).filter((entry) => entry.isDirectory());
+  const nameWidth = Math.max(12, ...folders.map((entry) => entry.name.length + 1));
+  for (const entry of folders) {
     try {
       const metadata = await readMetadata(path.join(modelsDir, entry.name));
       const figures = Object.entries(metadata.validation)
         .filter(([key]) => key.startsWith('psnr'))
         .map(([key, value]) => `${key} ${value.toFixed(2)} dB`)
         .join(', ');
-      lines.push(`  ${entry.name.padEnd(12)} ${metadata.task} v${metadata.version}, trained ${metadata.createdAt.slice(0, 10)}${figures ? `, validation ${figures}` : ''}`);
+      lines.push(`  ${entry.name.padEnd(nameWidth)} ${metadata.task} v${metadata.version}, trained ${metadata.createdAt.slice(0, 10)}${figures ? `, validation ${figures}` : ''}`);
     } catch (error) {
-      lines.push(`  ${entry.name.padEnd(12)} unreadable: ${(error as Error).message}`);
+      lines.push(`  ${entry.name.padEnd(nameWidth)} unreadable: ${(error as Error).message}`);
     }
   }
 

@@ -3,6 +3,7 @@
  * border, which a model trained on interior patches never saw. Extending the image by
  * reflection first gives the border pixels real-looking context.
  */
+import type { RowSink } from './tiling.js';
 
 /** Maps an index outside [0, length) back inside by reflection about the edge pixels. */
 function reflectIndex(index: number, length: number): number {
@@ -29,14 +30,22 @@ export function padReflect(data: Uint8Array, width: number, height: number, chan
   return padded;
 }
 
-/** Cuts `pad` pixels from every side of an image, undoing padReflect. */
-export function cropBorder(data: Uint8Array, paddedWidth: number, paddedHeight: number, channels: number, pad: number): Uint8Array {
-  const width = paddedWidth - 2 * pad;
-  const height = paddedHeight - 2 * pad;
-  const cropped = new Uint8Array(width * height * channels);
-  for (let y = 0; y < height; y++) {
-    const start = ((y + pad) * paddedWidth + pad) * channels;
-    cropped.set(data.subarray(start, start + width * channels), y * width * channels);
-  }
-  return cropped;
+/**
+ * Undoes padReflect on an image that arrives row by row: wraps `sink` so that it receives only
+ * the inner width x height part of RGB rows `paddedWidth` wide with `border` on every side.
+ */
+export function croppingRowSink(sink: RowSink, paddedWidth: number, width: number, height: number, border: number): RowSink {
+  let staging = new Uint8Array(0);
+  return async (rows, firstRow, rowCount) => {
+    const from = Math.max(firstRow, border);
+    const to = Math.min(firstRow + rowCount, border + height);
+    if (to <= from) return;
+
+    if (staging.length < (to - from) * width * 3) staging = new Uint8Array(rowCount * width * 3);
+    for (let row = from; row < to; row++) {
+      const start = ((row - firstRow) * paddedWidth + border) * 3;
+      staging.set(rows.subarray(start, start + width * 3), (row - from) * width * 3);
+    }
+    await sink(staging, from - border, to - from);
+  };
 }

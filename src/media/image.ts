@@ -17,14 +17,15 @@
  * while it writes the output format.
  */
 import type { Stats } from 'node:fs';
-import { open, stat } from 'node:fs/promises';
-import { crc32, deflateSync } from 'node:zlib';
+import { open, rm, stat } from 'node:fs/promises';
+import { deflateSync } from 'node:zlib';
 
 import sharp from 'sharp';
 
 import { DarkroomError, invalidOption } from '../errors.js';
 import { createLogger } from '../log.js';
-import { withAtomicOutput } from './atomic.js';
+import { temporaryPathFor, withAtomicOutput } from './atomic.js';
+import { pngChunk, PngStreamWriter } from './png-stream.js';
 
 const log = createLogger('media');
 
@@ -268,10 +269,10 @@ function splitAlpha(data: Buffer, pixelCount: number, channels: number): { rgb: 
 export async function encodeImage(image: DecodedImage, outPath: string, options: EncodeOptions = {}): Promise<void> {
   const quality = options.quality ?? DEFAULT_QUALITY;
   if (!Number.isInteger(quality) || quality < 1 || quality > 100) throw invalidOption('an integer from 1 to 100', 'quality', quality);
-  checkEncodeInput(image, outPath);
+  checkOutputSize(image, outPath, image.rgb.length);
 
   const { width, height, format } = image;
-  const writesGrey = image.channels === 1 && format !== 'webp' && format !== 'avif';
+  const writesGrey = writesAsGrey(image);
   const colour = writesGrey ? rgbToLuma(image.rgb) : image.rgb;
   const alpha = image.alpha === undefined ? undefined : await resizeAlpha(image);
   const { data, channels } = interleave(colour, writesGrey ? 1 : 3, alpha, width * height);
@@ -286,13 +287,84 @@ export async function encodeImage(image: DecodedImage, outPath: string, options:
   log.debug(`encoded ${outPath}: ${format} ${width}x${height}`);
 }
 
-function checkEncodeInput(image: DecodedImage, outPath: string): void {
+/** An image to write whose pixels are produced row by row instead of held in memory. */
+export type StreamedImage = Omit<DecodedImage, 'rgb'>;
+
+/**
+ * Receives RGB rows top to bottom: `rows` contains `rowCount` rows of width * 3 bytes starting at
+ * row `firstRow`, and may be reused by the producer after the call.
+ */
+export type RgbRowSink = (rows: Uint8Array, firstRow: number, rowCount: number) => Promise<void>;
+
+/**
+ * Writes an image like encodeImage, but `produce` hands over its pixels row by row, so an
+ * output larger than memory can be written. The rows go to a temporary PNG beside `outPath`
+ * (hidden, so watchers skip it, and removed afterwards), which sharp then streams into the
+ * output format. The result matches encodeImage of the same pixels: grey inputs become grey
+ * rows with the same luma weights, and the alpha plane, ICC profile, EXIF and XMP are kept.
+ * Only the resized alpha plane, one byte per pixel, is held whole.
+ */
+export async function encodeStreamedImage(image: StreamedImage, outPath: string, produce: (sink: RgbRowSink) => Promise<void>, options: EncodeOptions = {}): Promise<void> {
+  const quality = options.quality ?? DEFAULT_QUALITY;
+  if (!Number.isInteger(quality) || quality < 1 || quality > 100) throw invalidOption('an integer from 1 to 100', 'quality', quality);
+  checkOutputSize(image, outPath);
+
+  const { width, height } = image;
+  const writesGrey = writesAsGrey(image);
+  const colourChannels = writesGrey ? 1 : 3;
+  const alpha = image.alpha === undefined ? undefined : await resizeAlpha(image);
+  const channels = (alpha === undefined ? colourChannels : colourChannels + 1) as 1 | 2 | 3 | 4;
+
+  const chunks: Buffer[] = [];
+  if (image.icc !== undefined) chunks.push(pngIccpChunk(image.icc));
+  if (image.exif !== undefined) chunks.push(pngExifChunk(image.exif));
+  const spill = temporaryPathFor(outPath);
+  const writer = await PngStreamWriter.create(spill, { width, height, channels, chunks });
+
+  try {
+    let nextRow = 0;
+    await produce(async (rows, firstRow, rowCount) => {
+      if (firstRow !== nextRow) throw new Error(`Internal error: rows from ${firstRow} arrived when row ${nextRow} was expected.`);
+      const pixels = rowCount * width;
+      const colour = writesGrey ? rgbToLuma(rows.subarray(0, pixels * 3)) : rows.subarray(0, pixels * 3);
+      const { data } = interleave(colour, colourChannels, alpha?.subarray(firstRow * width, firstRow * width + pixels), pixels);
+      await writer.writeRows(data, rowCount);
+      nextRow += rowCount;
+    });
+    await writer.close();
+
+    // Sequential access makes libvips decode the PNG strip by strip while the encoder writes.
+    let pipeline = sharp(spill, { sequentialRead: true, limitInputPixels: false });
+    if (image.icc !== undefined) pipeline = pipeline.keepIccProfile();
+    if (image.exif !== undefined) pipeline = pipeline.keepExif();
+    if (image.xmp !== undefined) pipeline = pipeline.withXmp(image.xmp);
+    if (writesGrey) pipeline = pipeline.toColourspace('b-w');
+    const output = applyOutputFormat(pipeline, image, quality);
+    await withAtomicOutput(outPath, async (temporaryPath) => {
+      await output.toFile(temporaryPath);
+    });
+  } catch (error) {
+    await writer.abort();
+    throw error;
+  } finally {
+    await rm(spill, { force: true });
+  }
+  log.debug(`encoded ${outPath} from streamed rows: ${image.format} ${width}x${height}`);
+}
+
+/** Tells whether an image is written as grey: grey inputs are, except in WebP and AVIF, which this sharp build writes only in colour. */
+function writesAsGrey(image: StreamedImage): boolean {
+  return image.channels === 1 && image.format !== 'webp' && image.format !== 'avif';
+}
+
+/** Checks what encodeImage and encodeStreamedImage receive. `rgbLength` is the length of the pixels in memory, if any. */
+function checkOutputSize(image: StreamedImage, outPath: string, rgbLength?: number): void {
   const { width, height, sourceWidth, sourceHeight } = image;
   for (const [name, value] of [['width', width], ['height', height], ['sourceWidth', sourceWidth], ['sourceHeight', sourceHeight]] as const) {
     if (!Number.isInteger(value) || value <= 0) throw invalidOption('a positive integer', `image.${name}`, value);
   }
-  if (image.rgb.length !== width * height * 3) {
-    throw invalidOption(`${width * height * 3} bytes (width * height * 3)`, 'image.rgb.length', image.rgb.length);
+  if (rgbLength !== undefined && rgbLength !== width * height * 3) {
+    throw invalidOption(`${width * height * 3} bytes (width * height * 3)`, 'image.rgb.length', rgbLength);
   }
   if (image.alpha !== undefined && image.alpha.length !== sourceWidth * sourceHeight) {
     throw invalidOption(`${sourceWidth * sourceHeight} bytes (sourceWidth * sourceHeight)`, 'image.alpha.length', image.alpha.length);
@@ -313,7 +385,7 @@ function checkEncodeInput(image: DecodedImage, outPath: string): void {
 }
 
 /** Resizes the alpha plane to the output size when the caller upscaled the colour pixels. */
-async function resizeAlpha(image: DecodedImage): Promise<Uint8Array> {
+async function resizeAlpha(image: StreamedImage): Promise<Uint8Array> {
   const alpha = image.alpha as Uint8Array;
   if (image.width === image.sourceWidth && image.height === image.sourceHeight) return alpha;
 
@@ -379,7 +451,7 @@ export function jpegOptions(width: number, height: number, quality: number): sha
   return { quality, chromaSubsampling: '4:4:4', mozjpeg: false, optimiseCoding: width * height <= OPTIMISE_CODING_MAX_PIXELS };
 }
 
-function applyOutputFormat(pipeline: sharp.Sharp, image: DecodedImage, quality: number): sharp.Sharp {
+function applyOutputFormat(pipeline: sharp.Sharp, image: StreamedImage, quality: number): sharp.Sharp {
   switch (image.format) {
     case 'jpeg':
       return pipeline.jpeg(jpegOptions(image.width, image.height, quality));
@@ -429,15 +501,6 @@ export function float32ToRgb(values: Float32Array): Uint8Array {
 const PNG_SIGNATURE_LENGTH = 8;
 /** The IHDR chunk: 4 bytes length, 4 bytes type, 13 bytes data, 4 bytes CRC. */
 const PNG_IHDR_END = PNG_SIGNATURE_LENGTH + 4 + 4 + 13 + 4;
-
-function pngChunk(type: string, body: Buffer): Buffer {
-  const length = Buffer.alloc(4);
-  length.writeUInt32BE(body.length);
-  const typeAndBody = Buffer.concat([Buffer.from(type, 'latin1'), body]);
-  const crc = Buffer.alloc(4);
-  crc.writeUInt32BE(crc32(typeAndBody));
-  return Buffer.concat([length, typeAndBody, crc]);
-}
 
 /** iCCP: profile name, NUL, compression method 0 (zlib), compressed profile. */
 function pngIccpChunk(icc: Buffer): Buffer {

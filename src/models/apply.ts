@@ -2,9 +2,9 @@ import * as tf from '@tensorflow/tfjs-core';
 
 import { DarkroomError } from '../errors.js';
 import type { Logger } from '../log.js';
-import { cropBorder, padReflect } from '../media/border.js';
+import { croppingRowSink, padReflect } from '../media/border.js';
 import { meanChroma } from '../media/lab.js';
-import { runTiled } from '../media/tiling.js';
+import { type RowSink, runTiledInto } from '../media/tiling.js';
 import { colorizeImage } from './colorize.js';
 import { denoiseBatch } from './denoise.js';
 import type { LoadedModel } from './storage.js';
@@ -55,41 +55,76 @@ export async function applyStep(step: string, loaded: LoadedModel, image: RgbIma
   }
 
   switch (step) {
+    case 'colorize':
+      return colorize(loaded, image, options, context);
+    default: {
+      const tiled = tiledStep(step, loaded);
+      const scale = tiled.scale;
+      const rgb = new Uint8Array(image.width * scale * image.height * scale * 3);
+      const rowBytes = image.width * scale * 3;
+      await runTiledModel(loaded, image, options, tiled, (rows, firstRow, rowCount) => {
+        rgb.set(rows.subarray(0, rowCount * rowBytes), firstRow * rowBytes);
+      });
+      return { width: image.width * scale, height: image.height * scale, rgb };
+    }
+  }
+}
+
+/** A step that runs its model over the photo in tiles, and how. */
+interface TiledStep {
+  readonly scale: number;
+  /** Mirrored border added around the photo first and cropped from the result, in input pixels. */
+  readonly border: number;
+  readonly predict: (input: tf.Tensor4D) => tf.Tensor4D;
+}
+
+function tiledStep(step: string, loaded: LoadedModel): TiledStep {
+  switch (step) {
     case 'denoise':
-      return runTiledModel(loaded, image, options, 1, DENOISE_BORDER, (input) => denoiseBatch(loaded.model, input));
+      return { scale: 1, border: DENOISE_BORDER, predict: (input) => denoiseBatch(loaded.model, input) };
     // The upscale steps get no mirror padding, because it lowered PSNR in the outermost output
     // pixels by 1 to 3 dB. That was measured on samples/photos at 512 px with x2 and x4 models
     // of the default architecture, trained on those photos for 1200 steps.
     case 'upscale-x2':
-      return runTiledModel(loaded, image, options, 2, 0, (input) => upscaleBatch(loaded.model, input));
+      return { scale: 2, border: 0, predict: (input) => upscaleBatch(loaded.model, input) };
     case 'upscale-x4':
-      return runTiledModel(loaded, image, options, 4, 0, (input) => upscaleBatch(loaded.model, input));
-    case 'colorize':
-      return colorize(loaded, image, options, context);
+      return { scale: 4, border: 0, predict: (input) => upscaleBatch(loaded.model, input) };
     default:
       throw new DarkroomError('INVALID_PIPELINE', `No runner for the step "${step}"`);
   }
 }
 
+/** Output pixels per input pixel along each axis of a step that can hand over its output row by row, or undefined for one that cannot. */
+export function streamedStepScale(step: string): number | undefined {
+  return { denoise: 1, 'upscale-x2': 2, 'upscale-x4': 4 }[step];
+}
+
 /**
- * Runs a model over an image in tiles. With a `border`, the image is first mirror-padded by that
- * many pixels on every side, and the result is cropped by `border * scale`.
+ * Applies a tiled step (see streamedStepScale) and hands its output to `sink` row by row, top
+ * to bottom, instead of returning it, so that the output never needs to fit in memory.
  */
-async function runTiledModel(
-  loaded: LoadedModel,
-  image: RgbImage,
-  options: StepOptions,
-  scale: number,
-  border: number,
-  predict: (input: tf.Tensor4D) => tf.Tensor4D,
-): Promise<RgbImage> {
+export async function applyStepInto(step: string, loaded: LoadedModel, image: RgbImage, options: StepOptions, sink: RowSink): Promise<void> {
+  if (loaded.metadata.task !== step) {
+    throw new DarkroomError('MODEL_NOT_FOUND', `The model in ${loaded.dir} was trained for "${loaded.metadata.task}", not for the "${step}" step`);
+  }
+  await runTiledModel(loaded, image, options, tiledStep(step, loaded), sink);
+}
+
+/**
+ * Runs a model over an image in tiles and hands the output rows to `sink`. With a border, the
+ * image is first mirror-padded by that many pixels on every side, and `border * scale` rows and
+ * columns are cropped from every side of the result before the sink receives them.
+ */
+async function runTiledModel(loaded: LoadedModel, image: RgbImage, options: StepOptions, step: TiledStep, sink: RowSink): Promise<void> {
   if (options.tileSize === undefined || options.overlap === undefined) {
     throw new DarkroomError('INVALID_PIPELINE', 'A tiled step needs tileSize and overlap options');
   }
+  const { scale, border, predict } = step;
   const paddedWidth = image.width + 2 * border;
   const paddedHeight = image.height + 2 * border;
   const padded = border > 0 ? padReflect(image.rgb, image.width, image.height, 3, border) : image.rgb;
-  const rgb = await runTiled(
+
+  await runTiledInto(
     { width: paddedWidth, height: paddedHeight, channels: 3, data: padded },
     async (tile, tileHeight, tileWidth) => {
       const input = tf.tensor4d(tile, [1, tileHeight, tileWidth, 3]);
@@ -99,12 +134,8 @@ async function runTiledModel(
       return values;
     },
     { tileSize: options.tileSize, overlap: options.overlap, multipleOf: loaded.metadata.sizeMultiple, scale },
+    border > 0 ? croppingRowSink(sink, paddedWidth * scale, image.width * scale, image.height * scale, border * scale) : sink,
   );
-  return {
-    width: image.width * scale,
-    height: image.height * scale,
-    rgb: border > 0 ? cropBorder(rgb, paddedWidth * scale, paddedHeight * scale, 3, border * scale) : rgb,
-  };
 }
 
 async function colorize(loaded: LoadedModel, image: RgbImage, options: StepOptions, context: ApplyContext): Promise<RgbImage> {
