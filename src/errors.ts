@@ -8,6 +8,7 @@ export type ErrorCode =
   | 'INVALID_INPUT'
   | 'UNSUPPORTED_FORMAT'
   | 'TOO_LARGE'
+  | 'NOT_WRITABLE'
   | 'MODEL_NOT_FOUND'
   | 'BACKEND_UNAVAILABLE'
   | 'USAGE'

@@ -39,6 +39,21 @@ describe('darkroom run', () => {
     expect([png.width, png.height]).toEqual([90, 70]);
   });
 
+  it('removes partial outputs of killed runs', async () => {
+    const out = path.join(root, 'out-stale');
+    await mkdir(out, { recursive: true });
+    const orphan = path.join(out, `.street.jpg.${2 ** 22 + 12345}.0123456789ab.tmp`);
+    const ours = path.join(out, `.street.jpg.${process.pid}.0123456789ab.tmp`);
+    await writeFile(orphan, 'half a PNG');
+    await writeFile(ours, 'being written by a live process');
+
+    const result = await runCli(['run', 'denoise', path.join(root, 'in', 'street.jpg'), '--out', out], { cwd: root });
+
+    expect(result.code).toBe(0);
+    expect(result.stderr).toContain(`Removed 1 partial output left by an interrupted run in ${out}`);
+    expect((await readdir(out)).sort()).toEqual([path.basename(ours), 'street.jpg']);
+  });
+
   it('exits 1 and names each failed input', async () => {
     const bad = path.join(root, 'bad');
     await mkdir(bad, { recursive: true });
@@ -140,6 +155,15 @@ describe('darkroom info', () => {
     expect(result.stdout).toMatch(/backend: +wasm/);
     expect(result.stdout).toMatch(/ffmpeg: +\S+/);
     expect(result.stdout).toContain('denoise v0.0.1-test');
+  });
+
+  it('says when the models folder is missing', async () => {
+    const missing = path.join(root, 'no-such-models');
+
+    const result = await runCli(['info', '--models', missing], { cwd: root });
+
+    expect(result.code).toBe(0);
+    expect(result.stdout).toContain(`models:    ${missing} (folder not found)`);
   });
 
   it('aligns model names longer than the column', async () => {

@@ -4,7 +4,8 @@ import { basename, dirname, join } from 'node:path';
 
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 
-import { withAtomicOutput, writeFileAtomic } from '../src/media/atomic.js';
+import { DarkroomError } from '../src/errors.js';
+import { checkWritableFolder, withAtomicOutput, writeFileAtomic } from '../src/media/atomic.js';
 
 let directory: string;
 
@@ -86,5 +87,29 @@ describe('withAtomicOutput', () => {
     await expect(withAtomicOutput(path, async () => {})).rejects.toThrow(/ENOENT/);
 
     expect(await readdir(directory)).toEqual([]);
+  });
+});
+
+describe('checkWritableFolder', () => {
+  /** Replaces fs.access, because tests may run as root, which can write anywhere. */
+  const failingWith = (code: string) => async (): Promise<void> => {
+    throw Object.assign(new Error(`${code}: fake`), { code });
+  };
+
+  it('names the folder a user cannot write', async () => {
+    const error = await checkWritableFolder('/srv/outbox', failingWith('EACCES')).catch((caught: unknown) => caught);
+
+    expect(error).toBeInstanceOf(DarkroomError);
+    expect((error as DarkroomError).code).toBe('NOT_WRITABLE');
+    expect((error as DarkroomError).message).toBe('Cannot write into /srv/outbox (EACCES): make the folder writable for this user, or choose another output folder');
+  });
+
+  it('passes a missing folder and writable ones', async () => {
+    await expect(checkWritableFolder(join(directory, 'not-yet'), failingWith('ENOENT'))).resolves.toBeUndefined();
+    await expect(checkWritableFolder(directory)).resolves.toBeUndefined();
+  });
+
+  it('re-raises other errors unchanged', async () => {
+    await expect(checkWritableFolder(directory, failingWith('EIO'))).rejects.toThrow('EIO: fake');
   });
 });

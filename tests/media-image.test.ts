@@ -1,13 +1,13 @@
 import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { crc32 } from 'node:zlib';
 
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { DarkroomError } from '../src/errors.js';
 import { decodeImage, encodeImage, float32ToRgb, jpegOptions, resetExifOrientation, rgbToFloat32, type DecodedImage } from '../src/media/image.js';
+import { pngChunk } from '../src/media/png-stream.js';
 
 const LIMITS = { maxPixels: 100_000_000 };
 
@@ -63,21 +63,13 @@ async function decodeError(path: string, maxPixels = LIMITS.maxPixels): Promise<
 
 /** Builds a PNG whose header claims width x height but whose image data is garbage. */
 function pngHeaderOnly(width: number, height: number): Buffer {
-  const chunk = (type: string, body: Buffer): Buffer => {
-    const length = Buffer.alloc(4);
-    length.writeUInt32BE(body.length);
-    const typeAndBody = Buffer.concat([Buffer.from(type, 'latin1'), body]);
-    const crc = Buffer.alloc(4);
-    crc.writeUInt32BE(crc32(typeAndBody));
-    return Buffer.concat([length, typeAndBody, crc]);
-  };
   const header = Buffer.alloc(13);
   header.writeUInt32BE(width, 0);
   header.writeUInt32BE(height, 4);
   header[8] = 8; // bit depth
   header[9] = 2; // colour type: RGB
   const signature = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
-  return Buffer.concat([signature, chunk('IHDR', header), chunk('IDAT', Buffer.from('not zlib data')), chunk('IEND', Buffer.alloc(0))]);
+  return Buffer.concat([signature, pngChunk('IHDR', header), pngChunk('IDAT', Buffer.from('not zlib data')), pngChunk('IEND', Buffer.alloc(0))]);
 }
 
 describe('decodeImage and encodeImage round trips', () => {
@@ -356,7 +348,7 @@ describe('encodeImage after upscaling', () => {
     expect(error).toBeInstanceOf(DarkroomError);
     expect((error as DarkroomError).code).toBe('TOO_LARGE');
     expect((error as DarkroomError).message).toBe(
-      `Cannot write ${outPath}: the image is 16384x1, but WEBP allows at most 16383 pixels per side. Use a smaller scale or write PNG or TIFF.`,
+      `Cannot write ${outPath}: the image is 16384x1, but WEBP allows at most 16383 pixels per side. Outputs keep the input's format, so convert the input to PNG or TIFF first, or use a smaller scale.`,
     );
   });
 

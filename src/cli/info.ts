@@ -32,10 +32,11 @@ export async function infoCommand(args: readonly string[]): Promise<number> {
   }
 
   const modelsDir = typeof values.models === 'string' ? path.resolve(values.models) : await defaultModelsDir(resolveRoot(values.root));
-  lines.push(`models:    ${modelsDir}`);
-  const folders = (await readdir(modelsDir, { withFileTypes: true }).catch(() => [])).filter((entry) => entry.isDirectory());
-  const nameWidth = Math.max(12, ...folders.map((entry) => entry.name.length + 1));
-  for (const entry of folders) {
+  const folders = (await readdir(modelsDir, { withFileTypes: true }).catch(() => undefined))?.filter((entry) => entry.isDirectory());
+  lines.push(`models:    ${modelsDir}${folders === undefined ? ' (folder not found)' : folders.length === 0 ? ' (no model folders in it)' : ''}`);
+  const found = folders ?? [];
+  const nameWidth = Math.max(12, ...found.map((entry) => entry.name.length + 1));
+  for (const entry of found) {
     try {
       const metadata = await readMetadata(path.join(modelsDir, entry.name));
       const figures = Object.entries(metadata.validation)

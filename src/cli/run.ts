@@ -4,6 +4,7 @@ import path from 'node:path';
 import { resolveBackendRequest } from '../backend/select.js';
 import { DarkroomError } from '../errors.js';
 import { createLogger, type Logger } from '../log.js';
+import { checkWritableFolder, removeStaleTemporaries } from '../media/atomic.js';
 import { createInferencePool } from '../pool/pool.js';
 import { photoTaskFor } from '../pool/tasks.js';
 import { ProgressBar } from '../progress.js';
@@ -17,8 +18,9 @@ export const RUN_HELP = `Usage: darkroom run <pipeline> <files or folders...> --
 Runs a pipeline once on photos, without watching. Folders are searched recursively for
 photos (.jpg, .jpeg, .png, .webp, .tif, .tiff, .avif) and their layout is kept under --out.
 Each output keeps its input's name and format; files already in --out with those names are
-replaced, but an output never replaces an input. Exit status: 0 when every input succeeded,
-1 when some failed (each failure is named on stderr), 2 for a usage error.
+replaced, but an output never replaces an input. Photos run one per inference thread at a
+time. Exit status: 0 when every input succeeded, 1 when some failed (each failure is named
+on stderr), 2 for a usage error, 130 when Ctrl-C stopped the run.
 
 Options:
   --out DIR         output folder (created if missing)
@@ -59,6 +61,7 @@ export async function runCommand(args: readonly string[]): Promise<number> {
   const inputs = await collectInputs(targets, outDir, pipeline.output.suffix, log);
   if (inputs.length === 0) throw new DarkroomError('USAGE', `darkroom run: no photos found in ${targets.join(', ')}`);
   await checkPipelineModels([pipeline]);
+  await prepareOutputFolder(outDir, log);
 
   const pool = await createInferencePool({ backend: resolveBackendRequest(values.backend as string | undefined), threads: readThreads(values.threads), log });
   const signal = interruptSignal(() => log.info('Stopping: finishing the photos in progress (press Ctrl-C again to quit at once)'));
@@ -90,6 +93,22 @@ export async function runCommand(args: readonly string[]): Promise<number> {
   log.info(`${succeeded} of ${countOf(inputs.length, 'photo')} written to ${outDir}${failures.length > 0 ? `; ${failures.length} failed` : ''}`);
   if (signal.aborted) return 130;
   return failures.length > 0 ? 1 : 0;
+}
+
+/**
+ * Checks that --out can be written, before any model loads, and removes the hidden partial
+ * outputs that a killed run left there, as watch does in its outboxes.
+ */
+async function prepareOutputFolder(outDir: string, log: Logger): Promise<void> {
+  try {
+    await checkWritableFolder(outDir);
+  } catch (error) {
+    if (error instanceof DarkroomError) throw new DarkroomError('USAGE', `darkroom run: ${error.message}`);
+    throw error;
+  }
+
+  const removed = await removeStaleTemporaries(outDir);
+  if (removed > 0) log.info(`Removed ${countOf(removed, 'partial output')} left by an interrupted run in ${outDir}`);
 }
 
 /**

@@ -1,7 +1,8 @@
 import path from 'node:path';
 
 import { createLogger } from '../log.js';
-import { removeStaleTemporaries } from '../media/atomic.js';
+import { DarkroomError } from '../errors.js';
+import { checkWritableFolder, removeStaleTemporaries } from '../media/atomic.js';
 import { createInferencePool } from '../pool/pool.js';
 import { faceSwapTaskFor, generateTaskFor, photoTaskFor, videoTaskFor } from '../pool/tasks.js';
 import { countOf } from '../text.js';
@@ -43,12 +44,13 @@ export async function watchCommand(args: readonly string[]): Promise<number> {
   const log = createLogger('watch');
   const root = resolveRoot(values.root);
   const pipelines = await runnablePipelines(await loadProjectPipelines(root, values.pipelines), log);
+  await checkWritableFolders(pipelines.flatMap((pipeline) => [path.join(root, 'outbox', pipeline.name), path.join(root, 'failed', pipeline.name)]));
   const lock = await acquireWatchLock(root);
   const pool = await createInferencePool({ backend: resolveBackendRequest(values.backend as string | undefined), threads: readThreads(values.threads), log });
   const journal = Journal.open(root);
   for (const pipeline of pipelines) {
     const removed = await removeStaleTemporaries(path.join(root, 'outbox', pipeline.name));
-    if (removed > 0) log.info(`Removed ${removed} partial output${removed === 1 ? '' : 's'} left by an interrupted run in outbox/${pipeline.name}/`);
+    if (removed > 0) log.info(`Removed ${countOf(removed, 'partial output')} left by an interrupted run in outbox/${pipeline.name}/`);
   }
 
   const watcher = startWatcher({
@@ -103,4 +105,19 @@ export async function watchCommand(args: readonly string[]): Promise<number> {
   await lock.release();
   log.debug('Pool and journal closed');
   return 0;
+}
+
+/**
+ * Rejects outbox and failed folders that this user cannot write into before watching starts,
+ * because every photo would fail there, and a failed photo is not retried until it changes.
+ */
+async function checkWritableFolders(folders: readonly string[]): Promise<void> {
+  for (const folder of folders) {
+    try {
+      await checkWritableFolder(folder);
+    } catch (error) {
+      if (error instanceof DarkroomError) throw new DarkroomError('USAGE', `darkroom watch: ${error.message}`);
+      throw error;
+    }
+  }
 }

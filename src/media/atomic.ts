@@ -7,9 +7,11 @@
  * system, which is why the temporary file sits next to the destination and not in os.tmpdir().
  */
 import { randomBytes } from 'node:crypto';
-import { open, readdir, rename, rm, writeFile } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { access, open, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 
+import { DarkroomError } from '../errors.js';
 import { createLogger } from '../log.js';
 
 const log = createLogger('media');
@@ -71,6 +73,26 @@ async function fsyncDirectory(directory: string): Promise<void> {
     await fsyncPath(directory);
   } catch (error) {
     log.debug(`fsync of directory ${directory} failed after an atomic rename: ${String(error)}`);
+  }
+}
+
+/** Error codes of a folder that the process may not write into. */
+const NOT_WRITABLE_CODES = new Set(['EACCES', 'EPERM', 'EROFS']);
+
+/**
+ * Rejects a folder that this process may not write into, with a message that names the folder,
+ * so that a photo fails before any model runs instead of with a raw error from the encoder
+ * about a hidden temporary file. A missing folder passes: callers create it.
+ */
+export async function checkWritableFolder(dir: string, check: (dir: string, mode: number) => Promise<void> = access): Promise<void> {
+  try {
+    await check(dir, constants.W_OK);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code ?? '';
+    if (code === 'ENOENT') return;
+    if (!NOT_WRITABLE_CODES.has(code)) throw error;
+
+    throw new DarkroomError('NOT_WRITABLE', `Cannot write into ${dir} (${code}): make the folder writable for this user, or choose another output folder`, { file: dir, cause: error });
   }
 }
 

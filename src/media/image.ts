@@ -378,7 +378,7 @@ function checkOutputSize(image: StreamedImage, outPath: string, rgbLength?: numb
     throw new DarkroomError(
       'TOO_LARGE',
       `Cannot write ${outPath}: the image is ${width}x${height}, but ${image.format.toUpperCase()} allows at most ` +
-        `${maxDimension} pixels per side. Use a smaller scale or write PNG or TIFF.`,
+        `${maxDimension} pixels per side. Outputs keep the input's format, so convert the input to PNG or TIFF first, or use a smaller scale.`,
       { file: outPath },
     );
   }

@@ -4,7 +4,10 @@
  * instead, so that, for example, a 24-megapixel photo enlarged four times (1.1 GB of RGB)
  * never sits in memory whole.
  */
+import path from 'node:path';
+
 import type { Logger } from '../log.js';
+import { checkWritableFolder } from '../media/atomic.js';
 import { type DecodedImage, encodeImage, encodeStreamedImage } from '../media/image.js';
 import { applyStep, applyStepInto, type RgbImage, type StepOptions, streamedStepScale } from '../models/apply.js';
 import type { LoadedModel } from '../models/storage.js';
@@ -32,6 +35,8 @@ export interface PhotoJobOptions {
 
 /** Runs `steps` on `decoded`, writes the result to `outputPath` in the input's format and returns the output size. */
 export async function runPhotoSteps(decoded: DecodedImage, source: string, steps: readonly PhotoStep[], outputPath: string, options: PhotoJobOptions): Promise<{ width: number; height: number }> {
+  await checkWritableFolder(path.dirname(outputPath));
+
   const context = { log: options.log, source };
   let image: RgbImage = { width: decoded.width, height: decoded.height, rgb: decoded.rgb };
 
