@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 
 import { ProgressBar } from '../src/progress.js';
-import { countOf, ordinal } from '../src/text.js';
+import { countOf, displayWidth, ordinal, padEndColumns, padStartColumns } from '../src/text.js';
 
 /** Returns a non-terminal stream that keeps what is written to it. */
 function recorder(): { stream: NodeJS.WriteStream; lines: string[] } {
@@ -49,5 +49,22 @@ describe('ordinal', () => {
 
   it('names 11th to 13th and 21st', () => {
     expect([11, 12, 13, 21, 112].map(ordinal)).toEqual(['11th', '12th', '13th', '21st', '112th']);
+  });
+});
+
+describe('displayWidth', () => {
+  it('counts wide East Asian characters as two columns', () => {
+    expect(displayWidth('photo')).toBe(5);
+    expect(displayWidth('modèle')).toBe(6);
+    expect(displayWidth('照片')).toBe(4);
+    expect(displayWidth('사진')).toBe(4);
+    expect(displayWidth('ＡＢ')).toBe(4);
+    expect(displayWidth('𠀋')).toBe(2);
+  });
+
+  it('pads to columns, not characters', () => {
+    expect(padEndColumns('up4-照片', 10)).toBe('up4-照片  ');
+    expect(padStartColumns('照片', 6)).toBe('  照片');
+    expect(padEndColumns('longer than the width', 4)).toBe('longer than the width');
   });
 });

@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
 
 import { type ColorizeEvalRow, formatColorizeTable } from '../src/eval/colorize.js';
+import { renderTable } from '../src/eval/table.js';
+import { displayWidth } from '../src/text.js';
 
 function row(photo: string, split: ColorizeEvalRow['split'], model: number, modelColourfulness: number): ColorizeEvalRow {
   return { photo, split, width: 64, height: 48, grey: 20, model, originalColourfulness: 40, modelColourfulness };
@@ -16,5 +18,14 @@ describe('colorize eval table', () => {
     expect(all).toMatch(/4 photos\s+20\.00\s+25\.25\s+\+5\.25\s+40\.0\s+26\.5\s+66%$/);
     expect(heldOut).toMatch(/2 photos\s+20\.00\s+21\.50\s+\+1\.50\s+40\.0\s+15\.0\s+38%$/);
     expect(lines.find((line) => line.startsWith('b.jpg'))).toMatch(/^b\.jpg\s+calibration\s/);
+  });
+});
+
+describe('renderTable', () => {
+  it('aligns rows with wide characters', () => {
+    const table = renderTable('title', ['photo', 'split', 'PSNR'], [['照片.jpg', 'train', '21.50'], ['photo.jpg', 'unseen', '9.00']], [['mean', '2 photos', '15.25']]);
+
+    const widths = table.split('\n').slice(1).map((line) => displayWidth(line));
+    expect(new Set(widths).size).toBe(1);
   });
 });

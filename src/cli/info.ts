@@ -4,6 +4,7 @@ import path from 'node:path';
 import { initBackend, resolveBackendRequest } from '../backend/select.js';
 import { locateBinary } from '../media/ffmpeg.js';
 import { readMetadata } from '../models/metadata.js';
+import { displayWidth, padEndColumns } from '../text.js';
 import { parseCommandArgs } from './args.js';
 import { PACKAGE_ROOT, resolveRoot } from './project.js';
 import { VERSION } from './version.js';
@@ -35,7 +36,7 @@ export async function infoCommand(args: readonly string[]): Promise<number> {
   const folders = (await readdir(modelsDir, { withFileTypes: true }).catch(() => undefined))?.filter((entry) => entry.isDirectory());
   lines.push(`models:    ${modelsDir}${folders === undefined ? ' (folder not found)' : folders.length === 0 ? ' (no model folders in it)' : ''}`);
   const found = folders ?? [];
-  const nameWidth = Math.max(12, ...found.map((entry) => entry.name.length + 1));
+  const nameWidth = Math.max(12, ...found.map((entry) => displayWidth(entry.name) + 1));
   for (const entry of found) {
     try {
       const metadata = await readMetadata(path.join(modelsDir, entry.name));
@@ -43,9 +44,9 @@ export async function infoCommand(args: readonly string[]): Promise<number> {
         .filter(([key]) => key.startsWith('psnr'))
         .map(([key, value]) => `${key} ${value.toFixed(2)} dB`)
         .join(', ');
-      lines.push(`  ${entry.name.padEnd(nameWidth)} ${metadata.task} v${metadata.version}, trained ${metadata.createdAt.slice(0, 10)}${figures ? `, validation ${figures}` : ''}`);
+      lines.push(`  ${padEndColumns(entry.name, nameWidth)} ${metadata.task} v${metadata.version}, trained ${metadata.createdAt.slice(0, 10)}${figures ? `, validation ${figures}` : ''}`);
     } catch (error) {
-      lines.push(`  ${entry.name.padEnd(nameWidth)} unreadable: ${(error as Error).message}`);
+      lines.push(`  ${padEndColumns(entry.name, nameWidth)} unreadable: ${(error as Error).message}`);
     }
   }
 

@@ -1,4 +1,5 @@
 import type { LoadedModel } from '../models/storage.js';
+import { displayWidth, padEndColumns, padStartColumns } from '../text.js';
 import type { PhotoSplit } from './denoise.js';
 
 /** Returns whether the model trained on a photo, calibrated on it, validated on it, or never saw it. */
@@ -24,8 +25,8 @@ export function mean(values: readonly number[]): number {
  */
 export function renderTable(title: string, header: readonly string[], body: readonly string[][], footer: readonly string[][]): string {
   const table = [header, ...body, ...footer];
-  const widths = header.map((_, column) => Math.max(...table.map((cells) => cells[column].length)));
-  const render = (cells: readonly string[]): string => cells.map((cell, column) => (column < 2 ? cell.padEnd(widths[column]) : cell.padStart(widths[column]))).join('  ');
+  const widths = header.map((_, column) => Math.max(...table.map((cells) => displayWidth(cells[column]))));
+  const render = (cells: readonly string[]): string => cells.map((cell, column) => (column < 2 ? padEndColumns(cell, widths[column]) : padStartColumns(cell, widths[column]))).join('  ');
   const rule = widths.map((width) => '-'.repeat(width)).join('  ');
   return [title, render(header), rule, ...body.map(render), rule, ...footer.map(render)].join('\n');
 }
