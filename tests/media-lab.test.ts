@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 
 import { colourfulness, psnrLuminance } from '../src/eval/metrics.js';
-import { greyWithSameLightness, lightnessOf, meanChroma, rgbToLab, writeLabAsRgb } from '../src/media/lab.js';
+import { greyWithSameLightness, lightnessOf, linearToSrgbCode, meanChroma, rgbToLab, writeLabAsRgb } from '../src/media/lab.js';
 import { upscaleBicubic } from '../src/media/resample.js';
 
 describe('CIE Lab conversion', () => {
@@ -105,5 +105,31 @@ describe('bicubic upscaling', () => {
     for (let x = 0; x < 8; x++) ramp.fill(x * 20, x * 3, x * 3 + 3);
     const up = upscaleBicubic({ width: 8, height: 1, rgb: ramp }, 16, 1);
     for (let x = 4; x < 12; x++) expect(up[x * 3]).toBe(Math.round(((x + 0.5) / 2 - 0.5) * 20));
+  });
+});
+
+describe('linearToSrgbCode', () => {
+  /** The sRGB transfer function of IEC 61966-2-1, rounded to 8 bits, as it was computed before the lookup. */
+  const reference = (value: number): number => Math.round(255 * (value <= 0.0031308 ? 12.92 * value : 1.055 * value ** (1 / 2.4) - 0.055));
+  const inverse = (code: number): number => (code <= 0.04045 ? code / 12.92 : ((code + 0.055) / 1.055) ** 2.4);
+
+  it('matches the formula on a dense grid', () => {
+    const mismatches: number[] = [];
+    for (let i = 0; i <= 1_000_000; i++) {
+      const value = i / 1_000_000;
+      if (linearToSrgbCode(value) !== reference(value)) mismatches.push(value);
+    }
+    expect(mismatches).toEqual([]);
+  });
+
+  it('matches the formula at every code boundary', () => {
+    const mismatches: number[] = [];
+    for (let k = 0; k < 255; k++) {
+      const threshold = inverse((k + 0.5) / 255);
+      for (const value of [threshold, threshold - 1e-15, threshold + 1e-15, threshold - 1e-10, threshold + 1e-10, threshold - 1e-7, threshold + 1e-7]) {
+        if (value >= 0 && value <= 1 && linearToSrgbCode(value) !== reference(value)) mismatches.push(value);
+      }
+    }
+    expect(mismatches).toEqual([]);
   });
 });

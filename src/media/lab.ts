@@ -27,6 +27,54 @@ function linearToSrgb(value: number): number {
   return value <= 0.0031308 ? 12.92 * value : 1.055 * value ** (1 / 2.4) - 0.055;
 }
 
+/**
+ * Linear-light values where the 8-bit sRGB code steps up: entry k is where 255 * sRGB reaches
+ * k + 0.5, so a value's code is the number of entries at or below it.
+ */
+const CODE_THRESHOLDS = Float64Array.from({ length: 255 }, (_, k) => {
+  const value = (k + 0.5) / 255;
+  return value <= 0.04045 ? value / 12.92 : ((value + 0.055) / 1.055) ** 2.4;
+});
+
+/** Values this close to a threshold take the exact formula, because the inverted thresholds carry rounding error. */
+const THRESHOLD_MARGIN = 1e-9;
+
+/** Buckets of equal width over linear [0, 1] for the direct lookup in linearToSrgbCode. */
+const CODE_BUCKETS = 4096;
+
+/** The code of every value in each bucket, or -1 where a code threshold falls inside the bucket or near its ends. */
+const BUCKET_CODES = Int16Array.from({ length: CODE_BUCKETS + 1 }, (_, bucket) => {
+  const start = bucket / CODE_BUCKETS;
+  const end = Math.min(1, (bucket + 1) / CODE_BUCKETS);
+  const crossed = CODE_THRESHOLDS.some((threshold) => threshold > start - THRESHOLD_MARGIN && threshold < end + THRESHOLD_MARGIN);
+  return crossed ? -1 : searchCode(start);
+});
+
+/**
+ * Returns Math.round(255 * sRGB(value)) for a linear value in [0, 1] without a power per
+ * channel. Most values read their code from BUCKET_CODES, and the rest are found by binary
+ * search over CODE_THRESHOLDS. Joining colour to lightness on a 1024x768 photo took 160 ms with
+ * the power, 117 ms with the search alone and 35 to 43 ms with the buckets.
+ */
+export function linearToSrgbCode(value: number): number {
+  const code = BUCKET_CODES[Math.floor(value * CODE_BUCKETS)];
+  return code >= 0 ? code : searchCode(value);
+}
+
+function searchCode(value: number): number {
+  let low = 0;
+  let high = CODE_THRESHOLDS.length;
+  while (low < high) {
+    const middle = (low + high) >> 1;
+    if (CODE_THRESHOLDS[middle] <= value) low = middle + 1;
+    else high = middle;
+  }
+
+  const nearBelow = low > 0 && value - CODE_THRESHOLDS[low - 1] < THRESHOLD_MARGIN;
+  const nearAbove = low < CODE_THRESHOLDS.length && CODE_THRESHOLDS[low] - value < THRESHOLD_MARGIN;
+  return nearBelow || nearAbove ? Math.round(255 * linearToSrgb(value)) : low;
+}
+
 /** Converts one 8-bit sRGB pixel to [L, a, b]. */
 export function rgbToLab(red: number, green: number, blue: number): [number, number, number] {
   const r = SRGB_TO_LINEAR[red];
@@ -90,8 +138,7 @@ export function writeLabAsRgb(lightness: number, a: number, b: number, rgb: Uint
     labToLinear(clampedLightness, a * low, b * low, scratch);
   }
   for (let c = 0; c < 3; c++) {
-    const value = Math.round(255 * linearToSrgb(Math.min(1, Math.max(0, scratch[c]))));
-    rgb[offset + c] = value;
+    rgb[offset + c] = linearToSrgbCode(Math.min(1, Math.max(0, scratch[c])));
   }
 }
 
