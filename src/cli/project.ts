@@ -7,6 +7,7 @@ import { loadPipelines } from '../pipeline/load.js';
 import type { ResolvedPipeline } from '../pipeline/schema.js';
 import { defaultStepRegistry } from '../pipeline/steps.js';
 import type { Logger } from '../log.js';
+import { checkWritableFolder } from '../media/atomic.js';
 import { METADATA_FILE, readMetadata } from '../models/metadata.js';
 
 /** The darkroom package folder, which ships pipelines/ and models/. */
@@ -142,4 +143,19 @@ export async function runnablePipelines(pipelines: readonly ResolvedPipeline[], 
 /** Formats a failure so that the input's path appears once, whether or not the message names it. */
 export function describeFailure(inputPath: string, message: string): string {
   return message.includes(inputPath) ? message : `${inputPath}: ${message}`;
+}
+
+/**
+ * Rejects output folders that this user cannot write into as a usage error of `command`, so
+ * that the command stops before any model loads instead of failing every input.
+ */
+export async function checkOutputFolders(command: string, folders: readonly string[]): Promise<void> {
+  for (const folder of folders) {
+    try {
+      await checkWritableFolder(folder);
+    } catch (error) {
+      if (error instanceof DarkroomError) throw new DarkroomError('USAGE', `darkroom ${command}: ${error.message}`);
+      throw error;
+    }
+  }
 }

@@ -4,14 +4,14 @@ import path from 'node:path';
 import { resolveBackendRequest } from '../backend/select.js';
 import { DarkroomError } from '../errors.js';
 import { createLogger, type Logger } from '../log.js';
-import { checkWritableFolder, removeStaleTemporaries } from '../media/atomic.js';
+import { removeStaleTemporaries } from '../media/atomic.js';
 import { createInferencePool } from '../pool/pool.js';
 import { photoTaskFor } from '../pool/tasks.js';
 import { ProgressBar } from '../progress.js';
 import { countOf } from '../text.js';
 import { PHOTO_EXTENSIONS } from '../train/photos.js';
 import { interruptSignal, parseCommandArgs } from './args.js';
-import { checkPipelineModels, describeFailure, findPipeline, loadProjectPipelines, readThreads, resolveRoot } from './project.js';
+import { checkOutputFolders, checkPipelineModels, describeFailure, findPipeline, loadProjectPipelines, readThreads, resolveRoot } from './project.js';
 
 export const RUN_HELP = `Usage: darkroom run <pipeline> <files or folders...> --out DIR [--threads N]
 
@@ -100,12 +100,7 @@ export async function runCommand(args: readonly string[]): Promise<number> {
  * outputs that a killed run left there, as watch does in its outboxes.
  */
 async function prepareOutputFolder(outDir: string, log: Logger): Promise<void> {
-  try {
-    await checkWritableFolder(outDir);
-  } catch (error) {
-    if (error instanceof DarkroomError) throw new DarkroomError('USAGE', `darkroom run: ${error.message}`);
-    throw error;
-  }
+  await checkOutputFolders('run', [outDir]);
 
   const removed = await removeStaleTemporaries(outDir);
   if (removed > 0) log.info(`Removed ${countOf(removed, 'partial output')} left by an interrupted run in ${outDir}`);

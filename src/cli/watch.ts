@@ -1,8 +1,7 @@
 import path from 'node:path';
 
 import { createLogger } from '../log.js';
-import { DarkroomError } from '../errors.js';
-import { checkWritableFolder, removeStaleTemporaries } from '../media/atomic.js';
+import { removeStaleTemporaries } from '../media/atomic.js';
 import { createInferencePool } from '../pool/pool.js';
 import { faceSwapTaskFor, generateTaskFor, photoTaskFor, videoTaskFor } from '../pool/tasks.js';
 import { countOf } from '../text.js';
@@ -11,7 +10,7 @@ import { acquireWatchLock } from '../watch/lock.js';
 import { startWatcher } from '../watch/watcher.js';
 import { interruptSignal, parseCommandArgs } from './args.js';
 import { resolveBackendRequest } from '../backend/select.js';
-import { loadProjectPipelines, readThreads, resolveRoot, runnablePipelines } from './project.js';
+import { checkOutputFolders, loadProjectPipelines, readThreads, resolveRoot, runnablePipelines } from './project.js';
 
 export const WATCH_HELP = `Usage: darkroom watch [--root DIR] [--pipelines DIR] [--threads N]
 
@@ -44,7 +43,8 @@ export async function watchCommand(args: readonly string[]): Promise<number> {
   const log = createLogger('watch');
   const root = resolveRoot(values.root);
   const pipelines = await runnablePipelines(await loadProjectPipelines(root, values.pipelines), log);
-  await checkWritableFolders(pipelines.flatMap((pipeline) => [path.join(root, 'outbox', pipeline.name), path.join(root, 'failed', pipeline.name)]));
+  // A failed photo is not retried until it changes, so an unwritable outbox must stop watch at the start.
+  await checkOutputFolders('watch', pipelines.flatMap((pipeline) => [path.join(root, 'outbox', pipeline.name), path.join(root, 'failed', pipeline.name)]));
   const lock = await acquireWatchLock(root);
   const pool = await createInferencePool({ backend: resolveBackendRequest(values.backend as string | undefined), threads: readThreads(values.threads), log });
   const journal = Journal.open(root);
@@ -105,19 +105,4 @@ export async function watchCommand(args: readonly string[]): Promise<number> {
   await lock.release();
   log.debug('Pool and journal closed');
   return 0;
-}
-
-/**
- * Rejects outbox and failed folders that this user cannot write into before watching starts,
- * because every photo would fail there, and a failed photo is not retried until it changes.
- */
-async function checkWritableFolders(folders: readonly string[]): Promise<void> {
-  for (const folder of folders) {
-    try {
-      await checkWritableFolder(folder);
-    } catch (error) {
-      if (error instanceof DarkroomError) throw new DarkroomError('USAGE', `darkroom watch: ${error.message}`);
-      throw error;
-    }
-  }
 }

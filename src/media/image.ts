@@ -267,8 +267,7 @@ function splitAlpha(data: Buffer, pixelCount: number, channels: number): { rgb: 
  * does not write it there, and IPTC is not kept for any format.
  */
 export async function encodeImage(image: DecodedImage, outPath: string, options: EncodeOptions = {}): Promise<void> {
-  const quality = options.quality ?? DEFAULT_QUALITY;
-  if (!Number.isInteger(quality) || quality < 1 || quality > 100) throw invalidOption('an integer from 1 to 100', 'quality', quality);
+  const quality = resolveQuality(options);
   checkOutputSize(image, outPath, image.rgb.length);
 
   const { width, height, format } = image;
@@ -305,8 +304,7 @@ export type RgbRowSink = (rows: Uint8Array, firstRow: number, rowCount: number) 
  * Only the resized alpha plane, one byte per pixel, is held whole.
  */
 export async function encodeStreamedImage(image: StreamedImage, outPath: string, produce: (sink: RgbRowSink) => Promise<void>, options: EncodeOptions = {}): Promise<void> {
-  const quality = options.quality ?? DEFAULT_QUALITY;
-  if (!Number.isInteger(quality) || quality < 1 || quality > 100) throw invalidOption('an integer from 1 to 100', 'quality', quality);
+  const quality = resolveQuality(options);
   checkOutputSize(image, outPath);
 
   const { width, height } = image;
@@ -315,11 +313,8 @@ export async function encodeStreamedImage(image: StreamedImage, outPath: string,
   const alpha = image.alpha === undefined ? undefined : await resizeAlpha(image);
   const channels = (alpha === undefined ? colourChannels : colourChannels + 1) as 1 | 2 | 3 | 4;
 
-  const chunks: Buffer[] = [];
-  if (image.icc !== undefined) chunks.push(pngIccpChunk(image.icc));
-  if (image.exif !== undefined) chunks.push(pngExifChunk(image.exif));
   const spill = temporaryPathFor(outPath);
-  const writer = await PngStreamWriter.create(spill, { width, height, channels, chunks });
+  const writer = await PngStreamWriter.create(spill, { width, height, channels, chunks: metadataChunks(image) });
 
   try {
     let nextRow = 0;
@@ -333,11 +328,8 @@ export async function encodeStreamedImage(image: StreamedImage, outPath: string,
     });
     await writer.close();
 
-    // Sequential access makes libvips decode the PNG strip by strip while the encoder writes.
-    let pipeline = sharp(spill, { sequentialRead: true, limitInputPixels: false });
-    if (image.icc !== undefined) pipeline = pipeline.keepIccProfile();
-    if (image.exif !== undefined) pipeline = pipeline.keepExif();
-    if (image.xmp !== undefined) pipeline = pipeline.withXmp(image.xmp);
+    // Sequential access lets libvips decode the PNG strip by strip while the encoder writes.
+    let pipeline = keepMetadata(sharp(spill, { sequentialRead: true, limitInputPixels: false }), image);
     if (writesGrey) pipeline = pipeline.toColourspace('b-w');
     const output = applyOutputFormat(pipeline, image, quality);
     await withAtomicOutput(outPath, async (temporaryPath) => {
@@ -355,6 +347,13 @@ export async function encodeStreamedImage(image: StreamedImage, outPath: string,
 /** Tells whether an image is written as grey: grey inputs are, except in WebP and AVIF, which this sharp build writes only in colour. */
 function writesAsGrey(image: StreamedImage): boolean {
   return image.channels === 1 && image.format !== 'webp' && image.format !== 'avif';
+}
+
+/** Returns the quality option, checked, or the default of 95. */
+function resolveQuality(options: EncodeOptions): number {
+  const quality = options.quality ?? DEFAULT_QUALITY;
+  if (!Number.isInteger(quality) || quality < 1 || quality > 100) throw invalidOption('an integer from 1 to 100', 'quality', quality);
+  return quality;
 }
 
 /** Checks what encodeImage and encodeStreamedImage receive. `rgbLength` is the length of the pixels in memory, if any. */
@@ -422,20 +421,28 @@ async function pipelineWithMetadata(data: Uint8Array, width: number, height: num
   const raw = sharp(data, { raw: { width, height, channels }, limitInputPixels: false });
   const grey = channels <= 2;
 
-  let pipeline = raw;
-  if (image.icc !== undefined || image.exif !== undefined) {
-    const png = await (grey ? raw.toColourspace('b-w') : raw).png({ compressionLevel: 0 }).toBuffer();
-    const chunks: Buffer[] = [];
-    if (image.icc !== undefined) chunks.push(pngIccpChunk(image.icc));
-    if (image.exif !== undefined) chunks.push(pngExifChunk(image.exif));
+  const chunks = metadataChunks(image);
+  if (chunks.length === 0) return keepMetadata(raw, image);
 
-    pipeline = sharp(insertPngChunks(png, chunks), { limitInputPixels: false });
-    if (image.icc !== undefined) pipeline = pipeline.keepIccProfile();
-    if (image.exif !== undefined) pipeline = pipeline.keepExif();
-  }
+  const png = await (grey ? raw.toColourspace('b-w') : raw).png({ compressionLevel: 0 }).toBuffer();
+  return keepMetadata(sharp(insertPngChunks(png, chunks), { limitInputPixels: false }), image);
+}
 
-  if (image.xmp !== undefined) pipeline = pipeline.withXmp(image.xmp);
-  return pipeline;
+/** Returns the PNG chunks that carry the image's ICC profile and EXIF, in that order. */
+function metadataChunks(image: StreamedImage): Buffer[] {
+  const chunks: Buffer[] = [];
+  if (image.icc !== undefined) chunks.push(pngIccpChunk(image.icc));
+  if (image.exif !== undefined) chunks.push(pngExifChunk(image.exif));
+  return chunks;
+}
+
+/** Makes sharp keep the ICC profile and EXIF that a PNG from metadataChunks carries, and adds the XMP packet. */
+function keepMetadata(pipeline: sharp.Sharp, image: StreamedImage): sharp.Sharp {
+  let withMetadata = pipeline;
+  if (image.icc !== undefined) withMetadata = withMetadata.keepIccProfile();
+  if (image.exif !== undefined) withMetadata = withMetadata.keepExif();
+  if (image.xmp !== undefined) withMetadata = withMetadata.withXmp(image.xmp);
+  return withMetadata;
 }
 
 /**

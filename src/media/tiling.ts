@@ -91,10 +91,15 @@ export async function runTiled(input: TiledInput, infer: TileInference, options:
   const scale = options.scale ?? 1;
   const rowBytes = input.width * scale * (options.outChannels ?? input.channels);
   const output = new Uint8Array(input.height * scale * rowBytes);
-  await runTiledInto(input, infer, options, (rows, firstRow, rowCount) => {
-    output.set(rows.subarray(0, rowCount * rowBytes), firstRow * rowBytes);
-  });
+  await runTiledInto(input, infer, options, rowsInto(output, rowBytes));
   return output;
+}
+
+/** Returns a RowSink that copies the rows it receives into `output`, whose rows are `rowBytes` long. */
+export function rowsInto(output: Uint8Array, rowBytes: number): RowSink {
+  return (rows, firstRow, rowCount) => {
+    output.set(rows.subarray(0, rowCount * rowBytes), firstRow * rowBytes);
+  };
 }
 
 /**

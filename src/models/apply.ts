@@ -4,7 +4,7 @@ import { DarkroomError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { croppingRowSink, padReflect } from '../media/border.js';
 import { meanChroma } from '../media/lab.js';
-import { type RowSink, runTiledInto } from '../media/tiling.js';
+import { type RowSink, rowsInto, runTiledInto } from '../media/tiling.js';
 import { colorizeImage } from './colorize.js';
 import { denoiseBatch } from './denoise.js';
 import type { LoadedModel } from './storage.js';
@@ -50,23 +50,19 @@ const COLOUR_INPUT_CHROMA = 3;
  * the next, without encoding in between; the upscale steps return a larger image.
  */
 export async function applyStep(step: string, loaded: LoadedModel, image: RgbImage, options: StepOptions, context: ApplyContext = {}): Promise<RgbImage> {
+  checkModelTask(step, loaded);
+  if (step === 'colorize') return colorize(loaded, image, options, context);
+
+  const tiled = tiledStep(step);
+  const scale = tiled.scale;
+  const rgb = new Uint8Array(image.width * scale * image.height * scale * 3);
+  await runTiledModel(loaded, image, options, tiled, rowsInto(rgb, image.width * scale * 3));
+  return { width: image.width * scale, height: image.height * scale, rgb };
+}
+
+function checkModelTask(step: string, loaded: LoadedModel): void {
   if (loaded.metadata.task !== step) {
     throw new DarkroomError('MODEL_NOT_FOUND', `The model in ${loaded.dir} was trained for "${loaded.metadata.task}", not for the "${step}" step`);
-  }
-
-  switch (step) {
-    case 'colorize':
-      return colorize(loaded, image, options, context);
-    default: {
-      const tiled = tiledStep(step, loaded);
-      const scale = tiled.scale;
-      const rgb = new Uint8Array(image.width * scale * image.height * scale * 3);
-      const rowBytes = image.width * scale * 3;
-      await runTiledModel(loaded, image, options, tiled, (rows, firstRow, rowCount) => {
-        rgb.set(rows.subarray(0, rowCount * rowBytes), firstRow * rowBytes);
-      });
-      return { width: image.width * scale, height: image.height * scale, rgb };
-    }
   }
 }
 
@@ -75,28 +71,27 @@ interface TiledStep {
   readonly scale: number;
   /** Mirrored border added around the photo first and cropped from the result, in input pixels. */
   readonly border: number;
-  readonly predict: (input: tf.Tensor4D) => tf.Tensor4D;
+  readonly predict: (model: LoadedModel['model'], input: tf.Tensor4D) => tf.Tensor4D;
 }
 
-function tiledStep(step: string, loaded: LoadedModel): TiledStep {
-  switch (step) {
-    case 'denoise':
-      return { scale: 1, border: DENOISE_BORDER, predict: (input) => denoiseBatch(loaded.model, input) };
-    // The upscale steps get no mirror padding, because it lowered PSNR in the outermost output
-    // pixels by 1 to 3 dB. That was measured on samples/photos at 512 px with x2 and x4 models
-    // of the default architecture, trained on those photos for 1200 steps.
-    case 'upscale-x2':
-      return { scale: 2, border: 0, predict: (input) => upscaleBatch(loaded.model, input) };
-    case 'upscale-x4':
-      return { scale: 4, border: 0, predict: (input) => upscaleBatch(loaded.model, input) };
-    default:
-      throw new DarkroomError('INVALID_PIPELINE', `No runner for the step "${step}"`);
-  }
+const TILED_STEPS: ReadonlyMap<string, TiledStep> = new Map([
+  ['denoise', { scale: 1, border: DENOISE_BORDER, predict: denoiseBatch }],
+  // The upscale steps get no mirror padding, because it lowered PSNR in the outermost output
+  // pixels by 1 to 3 dB. That was measured on samples/photos at 512 px with x2 and x4 models
+  // of the default architecture, trained on those photos for 1200 steps.
+  ['upscale-x2', { scale: 2, border: 0, predict: upscaleBatch }],
+  ['upscale-x4', { scale: 4, border: 0, predict: upscaleBatch }],
+]);
+
+function tiledStep(step: string): TiledStep {
+  const tiled = TILED_STEPS.get(step);
+  if (tiled === undefined) throw new DarkroomError('INVALID_PIPELINE', `No runner for the step "${step}"`);
+  return tiled;
 }
 
 /** Output pixels per input pixel along each axis of a step that can hand over its output row by row, or undefined for one that cannot. */
 export function streamedStepScale(step: string): number | undefined {
-  return { denoise: 1, 'upscale-x2': 2, 'upscale-x4': 4 }[step];
+  return TILED_STEPS.get(step)?.scale;
 }
 
 /**
@@ -104,10 +99,8 @@ export function streamedStepScale(step: string): number | undefined {
  * to bottom, instead of returning it, so that the output never needs to fit in memory.
  */
 export async function applyStepInto(step: string, loaded: LoadedModel, image: RgbImage, options: StepOptions, sink: RowSink): Promise<void> {
-  if (loaded.metadata.task !== step) {
-    throw new DarkroomError('MODEL_NOT_FOUND', `The model in ${loaded.dir} was trained for "${loaded.metadata.task}", not for the "${step}" step`);
-  }
-  await runTiledModel(loaded, image, options, tiledStep(step, loaded), sink);
+  checkModelTask(step, loaded);
+  await runTiledModel(loaded, image, options, tiledStep(step), sink);
 }
 
 /**
@@ -128,7 +121,7 @@ async function runTiledModel(loaded: LoadedModel, image: RgbImage, options: Step
     { width: paddedWidth, height: paddedHeight, channels: 3, data: padded },
     async (tile, tileHeight, tileWidth) => {
       const input = tf.tensor4d(tile, [1, tileHeight, tileWidth, 3]);
-      const output = predict(input);
+      const output = predict(loaded.model, input);
       const values = (await output.data()) as Float32Array;
       tf.dispose([input, output]);
       return values;
