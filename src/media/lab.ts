@@ -42,7 +42,7 @@ const THRESHOLD_MARGIN = 1e-9;
 /** Buckets of equal width over linear [0, 1] for the direct lookup in linearToSrgbCode. */
 const CODE_BUCKETS = 4096;
 
-/** The code of every value in each bucket, or -1 where a code threshold falls inside the bucket or near its ends. */
+/** Code shared by all values of each bucket, or -1 for a bucket with a code threshold inside it or near its ends. */
 const BUCKET_CODES = Int16Array.from({ length: CODE_BUCKETS + 1 }, (_, bucket) => {
   const start = bucket / CODE_BUCKETS;
   const end = Math.min(1, (bucket + 1) / CODE_BUCKETS);
