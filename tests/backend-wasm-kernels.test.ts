@@ -9,10 +9,12 @@ import {
 } from '@tensorflow/tfjs-core';
 import type { NamedAttrMap } from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { initBackend } from '../src/backend/select.js';
-import { registerWasmTrainingKernels, WASM_TRAINING_KERNELS } from '../src/backend/wasm-kernels.js';
+import { simdFilterGradientAvailable } from '../src/backend/filter-gradient.js';
+import { registerWasmTrainingKernels, useFilterGradientRoute, WASM_TRAINING_KERNELS } from '../src/backend/wasm-kernels.js';
+import type { FilterGradientRoute } from '../src/backend/wasm-kernels.js';
 import { onBothBackends, seededTensor, seededValues } from './helpers/backends.js';
 
 type Pad = 'same' | 'valid' | number | [[number, number], [number, number], [number, number], [number, number]];
@@ -197,9 +199,38 @@ describe('wasm Conv2DBackpropInput', () => {
   });
 });
 
+/**
+ * Shapes for the SIMD kernel's blocking: blocks of 4 input channels and 8 or 4 output channels,
+ * the channels past them, and enough rows to need several row blocks.
+ */
+const SIMD_BLOCK_CASES: ConvCase[] = [
+  makeCase({ batch: 2, height: 40, width: 40, inChannels: 9, outChannels: 14, filterHeight: 3, filterWidth: 3, strides: [1, 1], pad: 'same' }),
+  makeCase({ batch: 3, height: 33, width: 31, inChannels: 8, outChannels: 20, filterHeight: 3, filterWidth: 3, strides: [2, 2], pad: 'same' }),
+  makeCase({ batch: 2, height: 24, width: 24, inChannels: 12, outChannels: 37, filterHeight: 1, filterWidth: 1, strides: [1, 1], pad: 'valid' }),
+  makeCase({ batch: 1, height: 70, width: 66, inChannels: 4, outChannels: 8, filterHeight: 5, filterWidth: 3, strides: [1, 2], pad: 'valid' }),
+];
+
 describe('wasm Conv2DBackpropFilter', () => {
-  it.each(CASES)('matches cpu: $label', async (c) => {
+  it('runs the SIMD kernel on this Node', () => {
+    expect(simdFilterGradientAvailable()).toBe(true);
+  });
+
+  it.each([...CASES, ...SIMD_BLOCK_CASES])('matches cpu: $label', async (c) => {
     expectSameOutputs(await onBothBackends(filterGradient(c)));
+  });
+
+  describe('through the forward convolution', () => {
+    let previous: FilterGradientRoute;
+    beforeAll(() => {
+      previous = useFilterGradientRoute('convolution');
+    });
+    afterAll(() => {
+      useFilterGradientRoute(previous);
+    });
+
+    it.each([...EDGE_CASES, ...SIMD_BLOCK_CASES])('matches cpu: $label', async (c) => {
+      expectSameOutputs(await onBothBackends(filterGradient(c)));
+    });
   });
 
   it('rejects NCHW data', () => {

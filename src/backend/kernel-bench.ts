@@ -1,12 +1,13 @@
 /**
  * Times the wasm convolution kernels: the forward Conv2D that tfjs-backend-wasm ships, the two
- * gradient kernels from wasm-kernels.ts, and the Conv2DBackpropInput they replaced.
+ * gradient kernels from wasm-kernels.ts, the filter gradient's older route through the forward
+ * convolution, and the Conv2DBackpropInput that tfjs-backend-wasm ships.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { Conv2D, Conv2DBackpropFilter, Conv2DBackpropInput } from '@tensorflow/tfjs-core';
 import type { KernelBackend, NamedAttrMap, NamedTensorInfoMap, TensorInfo } from '@tensorflow/tfjs-core';
 import { initBackend } from './select.js';
-import { replacedWasmKernel } from './wasm-kernels.js';
+import { replacedWasmKernel, useFilterGradientRoute } from './wasm-kernels.js';
 
 export interface ConvBenchShape {
   batch: number;
@@ -19,7 +20,10 @@ export interface ConvBenchShape {
 }
 
 export interface ConvBenchRow {
-  /** Kernel name, with " (replaced)" for the Conv2DBackpropInput that tfjs-backend-wasm ships. */
+  /**
+   * Kernel name, with " (replaced)" for the Conv2DBackpropInput that tfjs-backend-wasm ships and
+   * " (convolution route)" for the filter gradient's older route.
+   */
   op: string;
   /** Forward-pass geometry, e.g. "n16 64x64 32->32 k3x3 s2 same". */
   shape: string;
@@ -80,6 +84,16 @@ function runReplacedKernel(kernelName: string, inputs: NamedTensorInfoMap, attrs
   };
 }
 
+/** Runs `run` with the filter gradient that the SIMD kernel replaced, for the kernel table. */
+function throughConvolution(run: () => tf.TensorContainer): tf.TensorContainer {
+  const previous = useFilterGradientRoute('convolution');
+  try {
+    return run();
+  } finally {
+    useFilterGradientRoute(previous);
+  }
+}
+
 function benchShape(shape: ConvBenchShape, options: Required<Omit<ConvBenchOptions, 'shapes'>>): ConvBenchRow[] {
   const { batch, height, width, inChannels, outChannels, filterSize, stride } = shape;
   const x = tf.randomUniform([batch, height, width, inChannels], -1, 1, 'float32', 1) as tf.Tensor4D;
@@ -96,6 +110,7 @@ function benchShape(shape: ConvBenchShape, options: Required<Omit<ConvBenchOptio
     [Conv2D, () => tf.conv2d(x, filter, stride, 'same')],
     [Conv2DBackpropInput, () => tf.engine().runKernel(Conv2DBackpropInput, { dy, filter }, inputAttrs)],
     [Conv2DBackpropFilter, () => tf.engine().runKernel(Conv2DBackpropFilter, { x, dy }, filterAttrs)],
+    [`${Conv2DBackpropFilter} (convolution route)`, () => throughConvolution(() => tf.engine().runKernel(Conv2DBackpropFilter, { x, dy }, filterAttrs))],
   ];
   if (options.includeReplaced) {
     runs.push([`${Conv2DBackpropInput} (replaced)`, runReplacedKernel(Conv2DBackpropInput, { dy, filter }, inputAttrs)]);
