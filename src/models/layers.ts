@@ -6,6 +6,8 @@ import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 
 import { registerMissingGradients } from '../backend/gradients.js';
+// Replaces tfjs-layers' ConvLSTM2D step with one that convolves all four gates at once.
+import './convlstm.js';
 
 registerMissingGradients();
 

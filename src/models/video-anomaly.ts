@@ -3,6 +3,8 @@ import * as tfl from '@tensorflow/tfjs-layers';
 
 import { invalidOption } from '../errors.js';
 import { type Initializer, resolveLayerWidths, seededInitializers } from './blocks.js';
+// Replaces tfjs-layers' ConvLSTM2D step with one that convolves all four gates at once.
+import './convlstm.js';
 
 /**
  * Architecture of the spatio-temporal autoencoder for video anomaly detection, after Chong and
