@@ -4,6 +4,9 @@
 # Run from the project root after `npm ci` (uses sharp); needs apt lists (`apt-get update`).
 # A second list, scripts/debian-photos-test.tsv, names other photos (some from the same
 # packages) that no model here was trained, calibrated or tuned on, for testing only.
+# scripts/debian-photos-test3.tsv is a third test set from 27 other packages, and
+# scripts/debian-photos-more.tsv lists the 81 photos of 20 further packages that an
+# experimental colorizer added to its training photos (the README says what came of it).
 # Usage: scripts/fetch-debian-photos.sh OUT_DIR [LIST.tsv]
 set -euo pipefail
 
