@@ -12,7 +12,7 @@ import * as tfl from '@tensorflow/tfjs-layers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { initBackend } from '../src/backend/select.js';
-import { simdFilterGradientAvailable } from '../src/backend/filter-gradient.js';
+import { simdFilterGradient, simdFilterGradientAvailable } from '../src/backend/filter-gradient.js';
 import { registerWasmTrainingKernels, useFilterGradientRoute, WASM_TRAINING_KERNELS } from '../src/backend/wasm-kernels.js';
 import type { FilterGradientRoute } from '../src/backend/wasm-kernels.js';
 import { onBothBackends, seededTensor, seededValues } from './helpers/backends.js';
@@ -213,6 +213,27 @@ const SIMD_BLOCK_CASES: ConvCase[] = [
 describe('wasm Conv2DBackpropFilter', () => {
   it('runs the SIMD kernel on this Node', () => {
     expect(simdFilterGradientAvailable()).toBe(true);
+  });
+
+  it('declines tensors past the 2 GB of the SIMD kernel', () => {
+    // Only the lengths are read before the size check, so no 2 GB array is needed.
+    const huge = { length: 2 ** 29 } as Float32Array;
+    const geometry = {
+      batch: 1,
+      inHeight: 2 ** 13,
+      inWidth: 2 ** 16,
+      inChannels: 1,
+      outHeight: 2 ** 13,
+      outWidth: 2 ** 16,
+      outChannels: 1,
+      filterHeight: 1,
+      filterWidth: 1,
+      strideHeight: 1,
+      strideWidth: 1,
+      padTop: 0,
+      padLeft: 0,
+    };
+    expect(simdFilterGradient(huge, huge, geometry)).toBeUndefined();
   });
 
   it.each([...CASES, ...SIMD_BLOCK_CASES])('matches cpu: $label', async (c) => {

@@ -78,6 +78,16 @@ function kernelModule(): KernelModule | null {
   return loaded;
 }
 
+/** Grows the module's memory, and returns false when the process cannot spare that much. */
+function grow(memory: WebAssembly.Memory, pages: number): boolean {
+  try {
+    memory.grow(pages);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /** True when this runtime compiles the SIMD module. */
 export function simdFilterGradientAvailable(): boolean {
   return kernelModule() !== null;
@@ -85,8 +95,9 @@ export function simdFilterGradientAvailable(): boolean {
 
 /**
  * Computes dw [filterHeight, filterWidth, inChannels, outChannels] for NHWC `x` and `dy`.
- * Returns undefined when the module cannot run here or the tensors do not fit in its 2 GB of
- * addressable memory, so that the caller can take another route.
+ * Returns undefined when the module cannot run here, or the tensors do not fit in its 2 GB of
+ * addressable memory or in what the process can still allocate, so that the caller can take
+ * another route.
  */
 export function simdFilterGradient(x: Float32Array, dy: Float32Array, geometry: FilterGradientGeometry): Float32Array | undefined {
   const kernel = kernelModule();
@@ -100,7 +111,7 @@ export function simdFilterGradient(x: Float32Array, dy: Float32Array, geometry: 
   const end = dwOffset + outputLength * 4;
   if (end > MAX_MODULE_BYTES) return undefined;
   const shortBy = end - kernel.memory.buffer.byteLength;
-  if (shortBy > 0) kernel.memory.grow(Math.ceil(shortBy / PAGE_BYTES));
+  if (shortBy > 0 && !grow(kernel.memory, Math.ceil(shortBy / PAGE_BYTES))) return undefined;
 
   // Views are taken after growing, which detaches the old buffer.
   const buffer = kernel.memory.buffer;
