@@ -68,7 +68,7 @@ function instantiate(): KernelModule | null {
     const heapBase = exports.__heap_base.value as number;
     return { memory: exports.memory, run: exports.filter_gradient, base: (heapBase + 15) & ~15 };
   } catch {
-    // A runtime without WebAssembly SIMD rejects the module; the caller then uses its fallback.
+    // A runtime without WebAssembly SIMD rejects the module, so the caller takes its fallback.
     return null;
   }
 }
