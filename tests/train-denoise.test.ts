@@ -1,3 +1,4 @@
+import * as tf from '@tensorflow/tfjs-core';
 import { cp, mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -7,10 +8,12 @@ import { initBackend } from '../src/backend/select.js';
 import { createLogger } from '../src/log.js';
 import { loadModel } from '../src/models/storage.js';
 import { resolveDenoiseTrainOptions, trainDenoise } from '../src/train/denoise.js';
+import { roundMetrics } from '../src/train/loop.js';
 import { addGaussianNoise } from '../src/train/noise.js';
 import { splitByName } from '../src/train/photos.js';
 import { SeededRandom } from '../src/train/random.js';
 import { writeSyntheticPhoto } from './helpers/images.js';
+import { abortAfterReads } from './helpers/abort.js';
 import { TINY_ARCHITECTURE } from './helpers/models.js';
 
 const log = createLogger('test', () => {});
@@ -80,6 +83,29 @@ describe('denoise training', () => {
     expect(result.interrupted).toBe(true);
     expect((await stat(path.join(out, 'checkpoint', 'state.json'))).isFile()).toBe(true);
     await expect(stat(path.join(out, 'model.json'))).rejects.toThrow();
+  });
+
+  it('resumes mid-epoch to the weights of an uninterrupted run', async () => {
+    const whole = path.join(dir, 'mid-epoch-whole');
+    const split = path.join(dir, 'mid-epoch-split');
+    await trainDenoise(options(whole), { log, backend: 'wasm' });
+
+    // Stops after 4 steps: one into epoch 2.
+    const signal = abortAfterReads(4);
+    const stopped = await trainDenoise(options(split), { log, backend: 'wasm', signal });
+    const state = JSON.parse(await readFile(path.join(split, 'checkpoint', 'state.json'), 'utf8'));
+    const resumed = await trainDenoise(options(split, { resume: true }), { log, backend: 'wasm' });
+
+    expect(stopped.interrupted).toBe(true);
+    expect(state).toMatchObject({ epoch: 1, step: 4, stepInEpoch: 1 });
+    expect(resumed.interrupted).toBe(false);
+    const expected = (await loadModel(whole)).model.getWeights();
+    const actual = (await loadModel(split)).model.getWeights();
+    for (let i = 0; i < expected.length; i++) {
+      const difference = (await tf.max(tf.abs(tf.sub(expected[i]!, actual[i]!))).data())[0]!;
+      expect(difference, `weight ${i}`).toBeLessThan(1e-6);
+    }
+    expect((await loadModel(split)).metadata.training.steps).toBe(6);
   });
 
   it('starts from the same weights for the same seed', async () => {
@@ -224,5 +250,11 @@ describe('training data', () => {
     }
     expect(Math.abs(sum / count)).toBeLessThan(0.03);
     expect(Math.sqrt(squares / count)).toBeCloseTo(1, 1);
+  });
+});
+
+describe('progress metrics', () => {
+  it('keeps three significant digits below 0.01', () => {
+    expect(roundMetrics({ loss: 0.5, psnr: 31.234, trainingFrameMse: 0.002354, zero: 0 })).toEqual({ psnr: '31.23', trainingFrameMse: '0.00235', zero: '0.00' });
   });
 });

@@ -1,3 +1,4 @@
+import * as tf from '@tensorflow/tfjs-core';
 import { access, mkdir, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -9,6 +10,7 @@ import { loadFaceSwap } from '../src/models/faceswap.js';
 import { resolveFaceSwapTrainOptions, trainFaceSwap } from '../src/train/faceswap.js';
 import { readFaceSet } from '../src/train/faceswap-data.js';
 import { runCli } from './helpers/cli.js';
+import { abortAfterReads } from './helpers/abort.js';
 import { syntheticFace, writeCrop, writeFaceExtract, writePlainCrops } from './helpers/faces.js';
 
 let dir: string;
@@ -99,6 +101,29 @@ describe('darkroom train faceswap', () => {
     expect(result.interrupted).toBe(true);
     expect(await exists(path.join(stopped, 'checkpoint', 'state.json'))).toBe(true);
     expect(await exists(path.join(stopped, 'darkroom.json'))).toBe(false);
+  });
+
+  it('resumes mid-epoch to the weights of an uninterrupted run', async () => {
+    const whole = path.join(dir, 'mid-epoch-whole');
+    const split = path.join(dir, 'mid-epoch-split');
+    await train({ a: plainA, b: plainB, out: whole, epochs: 1 });
+
+    // Stops after the first of 2 steps.
+    const signal = abortAfterReads(1);
+    const stopped = await train({ a: plainA, b: plainB, out: split, epochs: 1 }, signal);
+    const state = JSON.parse(await readFile(path.join(split, 'checkpoint', 'state.json'), 'utf8'));
+    lines.length = 0;
+    await train({ a: plainA, b: plainB, out: split, epochs: 1, resume: true });
+
+    expect(stopped.interrupted).toBe(true);
+    expect(state).toMatchObject({ epoch: 0, stepInEpoch: 1 });
+    expect(lines.join('\n')).toContain('Resuming from the checkpoint after step 1 of epoch 1 of 1');
+    const expected = (await loadFaceSwap(whole)).networks.encoder.getWeights();
+    const actual = (await loadFaceSwap(split)).networks.encoder.getWeights();
+    for (let i = 0; i < expected.length; i++) {
+      const difference = (await tf.max(tf.abs(tf.sub(expected[i]!, actual[i]!))).data())[0]!;
+      expect(difference, `encoder weight ${i}`).toBeLessThan(1e-6);
+    }
   });
 
   it('trains on plain crop folders', async () => {

@@ -10,7 +10,13 @@ import { loadModel, saveModel } from '../models/storage.js';
 export interface TrainingState {
   readonly task: string;
   readonly epoch: number;
+  /** Steps done in all. */
   readonly step: number;
+  /** Steps done in epoch `epoch + 1`, when a run stopped mid-epoch. */
+  readonly stepInEpoch?: number;
+  /** Sum of the losses of those `stepInEpoch` steps, for the epoch's mean loss. */
+  readonly epochLossSum?: number;
+  /** State of the random generator after the last step done. */
   readonly randomState: number;
   readonly elapsedSeconds: number;
   readonly history: readonly Readonly<Record<string, number>>[];

@@ -22,6 +22,10 @@ export interface TrainLoopOptions {
   readonly stepsPerEpoch: number;
   /** Epochs already done, when resuming. */
   readonly startEpoch: number;
+  /** Steps of epoch `startEpoch + 1` already done, when resuming mid-epoch. */
+  readonly startStep?: number;
+  /** Sum of the losses of those steps. */
+  readonly startLossSum?: number;
   readonly learningRate: (epochProgress: number) => number;
   readonly makeBatch: () => Batch;
   readonly loss: (predictions: tf.Tensor, targets: tf.Tensor) => tf.Scalar;
@@ -31,7 +35,7 @@ export interface TrainLoopOptions {
   readonly validate: (epoch: number) => Promise<Record<string, number>>;
   readonly onEpochEnd: (epoch: number, metrics: Record<string, number>, seconds: number) => Promise<void>;
   /** Called when `signal` aborts mid-epoch, to keep what the finished steps learned. */
-  readonly onInterrupt: (epoch: number, completedSteps: number) => Promise<void>;
+  readonly onInterrupt: (epoch: number, completedSteps: number, lossSum: number) => Promise<void>;
   readonly signal?: AbortSignal;
   readonly log: Logger;
 }
@@ -52,7 +56,8 @@ export async function runTrainLoop(options: TrainLoopOptions): Promise<TrainLoop
   const { model, optimizer, epochs, stepsPerEpoch, log } = options;
   const totalSteps = epochs * stepsPerEpoch;
   const progress = new ProgressBar({ label: options.label, total: totalSteps, unit: 'step' });
-  progress.resumeFrom(options.startEpoch * stepsPerEpoch);
+  const startStep = options.startStep ?? 0;
+  progress.resumeFrom(options.startEpoch * stepsPerEpoch + startStep);
 
   let lastMetrics: Record<string, number> = {};
   let stepSeconds = 0;
@@ -60,13 +65,14 @@ export async function runTrainLoop(options: TrainLoopOptions): Promise<TrainLoop
 
   for (let epoch = options.startEpoch; epoch < epochs; epoch++) {
     const epochStarted = performance.now();
-    let lossSum = 0;
+    const resumed = epoch === options.startEpoch;
+    let lossSum = resumed ? (options.startLossSum ?? 0) : 0;
 
-    for (let step = 0; step < stepsPerEpoch; step++) {
+    for (let step = resumed ? startStep : 0; step < stepsPerEpoch; step++) {
       if (options.signal?.aborted) {
         progress.finish();
-        log.info(`Stopping after ${step} steps of epoch ${epoch + 1}: the checkpoint keeps these weights, and --resume starts epoch ${epoch + 1} again`);
-        await options.onInterrupt(epoch, step);
+        log.info(`Stopping after ${step} steps of epoch ${epoch + 1}: the checkpoint keeps them, and --resume continues with step ${step + 1}`);
+        await options.onInterrupt(epoch, step, lossSum);
         return { interrupted: true, epochsDone: epoch, lastMetrics, secondsPerStep: stepsTimed > 0 ? stepSeconds / stepsTimed : NaN };
       }
 
@@ -89,6 +95,8 @@ export async function runTrainLoop(options: TrainLoopOptions): Promise<TrainLoop
 
     lastMetrics = { loss: lossSum / stepsPerEpoch, ...(await options.validate(epoch)) };
     const seconds = (performance.now() - epochStarted) / 1000;
+    // The bar's last line then shows this epoch's validation, not the one before it.
+    progress.update((epoch + 1) * stepsPerEpoch, { epoch: `${epoch + 1}/${epochs}`, loss: lastMetrics.loss!, ...roundMetrics(lastMetrics) });
     await options.onEpochEnd(epoch, lastMetrics, seconds);
   }
 
@@ -103,10 +111,12 @@ async function minimizeHere(options: TrainLoopOptions, batch: Batch): Promise<nu
   return loss;
 }
 
-function roundMetrics(metrics: Record<string, number>): Record<string, string> {
+/** Formats metrics for the bar: two decimals, or three significant digits below 0.01, which two decimals would show as 0.00. */
+export function roundMetrics(metrics: Record<string, number>): Record<string, string> {
   const rounded: Record<string, string> = {};
   for (const [key, value] of Object.entries(metrics)) {
-    if (key !== 'loss') rounded[key] = value.toFixed(2);
+    if (key === 'loss') continue;
+    rounded[key] = value !== 0 && Math.abs(value) < 0.01 ? value.toPrecision(3) : value.toFixed(2);
   }
   return rounded;
 }

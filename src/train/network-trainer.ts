@@ -66,6 +66,13 @@ interface NetworkState {
   readonly fingerprint?: string;
   readonly epoch: number;
   readonly randomState: number;
+  /**
+   * When a run stopped mid-epoch: the steps done in epoch `epoch + 1`, the sums of their metrics,
+   * and the random state before that epoch's shuffle, which a resume repeats.
+   */
+  readonly stepInEpoch?: number;
+  readonly epochSums?: Readonly<Record<string, number>>;
+  readonly epochRandomState?: number;
   readonly elapsedSeconds: number;
   readonly history: readonly Readonly<Record<string, number>>[];
   readonly options: Readonly<Record<string, unknown>>;
@@ -118,7 +125,11 @@ export async function trainNetworks(settings: NetworkRunSettings, load: () => Pr
     random.currentState = state.randomState;
     history = [...state.history];
     elapsedBefore = state.elapsedSeconds;
-    log.info(`Resuming from the checkpoint after epoch ${startEpoch} of ${settings.epochs}`);
+    log.info(
+      (state.stepInEpoch ?? 0) > 0
+        ? `Resuming from the checkpoint after step ${state.stepInEpoch} of epoch ${startEpoch + 1} of ${settings.epochs}`
+        : `Resuming from the checkpoint after epoch ${startEpoch} of ${settings.epochs}`,
+    );
   } else {
     networks = run.build();
   }
@@ -128,15 +139,26 @@ export async function trainNetworks(settings: NetworkRunSettings, load: () => Pr
   const totalSteps = settings.epochs * stepsPerEpoch;
   const schedule = cosineSchedule(settings.learningRate, 0.1);
   const progress = new ProgressBar({ label: `train ${kind}`, total: totalSteps, unit: 'step' });
-  progress.resumeFrom(startEpoch * stepsPerEpoch);
+  const resumeStep = state?.stepInEpoch ?? 0;
+  progress.resumeFrom(startEpoch * stepsPerEpoch + resumeStep);
   let lastMetrics: Record<string, number> = history.at(-1) ?? {};
 
-  const saveCheckpoint = async (epoch: number): Promise<void> => {
+  const saveCheckpoint = async (epoch: number, partial?: { stepInEpoch: number; epochSums: Record<string, number>; epochRandomState: number }): Promise<void> => {
     await mkdir(checkpointDir, { recursive: true });
     const metadata = run.metadata(epoch, lastMetrics, elapsed());
     for (const [name, network] of Object.entries(networks)) await saveModel(network, path.join(checkpointDir, name), metadata as never);
     for (const [name, optimizer] of Object.entries(optimizers)) await writeOptimizerWeights(optimizer, ...optimizerFiles(checkpointDir, name));
-    const stateData: NetworkState = { kind, data: settings.data, fingerprint: run.fingerprint, epoch, randomState: random.currentState, elapsedSeconds: elapsed(), history, options: { ...settings.options } };
+    const stateData: NetworkState = {
+      kind,
+      data: settings.data,
+      fingerprint: run.fingerprint,
+      epoch,
+      randomState: random.currentState,
+      ...partial,
+      elapsedSeconds: elapsed(),
+      history,
+      options: { ...settings.options },
+    };
     const temporary = path.join(checkpointDir, `.${STATE_FILE}.tmp`);
     await writeFile(temporary, JSON.stringify(stateData, null, 2));
     await rename(temporary, path.join(checkpointDir, STATE_FILE));
@@ -144,14 +166,21 @@ export async function trainNetworks(settings: NetworkRunSettings, load: () => Pr
 
   for (let epoch = startEpoch; epoch < settings.epochs; epoch++) {
     const epochStarted = performance.now();
+    const resumed = epoch === startEpoch && resumeStep > 0 && state !== undefined;
+    const epochRandomState = resumed ? (state.epochRandomState ?? state.randomState) : random.currentState;
+    random.currentState = epochRandomState;
     run.beginEpoch(random);
-    const sums: Record<string, number> = {};
+    // A resume shuffles as the stopped epoch did, then draws what its remaining steps would have drawn.
+    if (resumed) random.currentState = state.randomState;
+    const sums: Record<string, number> = resumed ? { ...state.epochSums } : {};
 
-    for (let step = 0; step < stepsPerEpoch; step++) {
+    for (let step = resumed ? resumeStep : 0; step < stepsPerEpoch; step++) {
       if (context.signal?.aborted) {
         progress.finish();
-        log.info(`Stopping in epoch ${epoch + 1}: the checkpoint keeps the weights of the finished steps, and --resume starts epoch ${epoch + 1} again`);
-        await saveCheckpoint(epoch);
+        log.info(`Stopping after ${step} steps of epoch ${epoch + 1}: the checkpoint keeps them, and --resume continues with step ${step + 1}`);
+        // Stopped before the epoch's first step, the checkpoint takes the state before its shuffle.
+        if (step === 0) random.currentState = epochRandomState;
+        await saveCheckpoint(epoch, step > 0 ? { stepInEpoch: step, epochSums: sums, epochRandomState } : undefined);
         log.info(`Checkpoint saved in ${checkpointDir}; continue with the same command and --resume`);
         return { interrupted: true, metrics: lastMetrics };
       }

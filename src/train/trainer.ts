@@ -129,6 +129,8 @@ export async function trainTask<O extends TaskTrainOptions, T extends TrainingIt
   const optimizer = tf.train.adam(options.learningRate);
   let model: tfl.LayersModel;
   let startEpoch = 0;
+  let startStep = 0;
+  let startLossSum = 0;
   let history: Record<string, number>[] = [];
   let elapsedBefore = 0;
   let initialised: InitialisedFrom | undefined;
@@ -153,11 +155,17 @@ export async function trainTask<O extends TaskTrainOptions, T extends TrainingIt
     model = checkpoint.model;
     await optimizer.setWeights(checkpoint.optimizerWeights);
     startEpoch = checkpoint.state.epoch;
+    startStep = checkpoint.state.stepInEpoch ?? 0;
+    startLossSum = checkpoint.state.epochLossSum ?? 0;
     random.currentState = checkpoint.state.randomState;
     history = [...checkpoint.state.history];
     elapsedBefore = checkpoint.state.elapsedSeconds;
     initialised = checkpoint.metadata.training.initialisedFrom;
-    log.info(`Resuming from the checkpoint after epoch ${startEpoch} of ${options.epochs}`);
+    log.info(
+      startStep > 0
+        ? `Resuming from the checkpoint after step ${startStep} of epoch ${startEpoch + 1} of ${options.epochs}`
+        : `Resuming from the checkpoint after epoch ${startEpoch} of ${options.epochs}`,
+    );
   } else {
     model = task.buildModel(options);
     if (options.init !== undefined) {
@@ -202,10 +210,11 @@ export async function trainTask<O extends TaskTrainOptions, T extends TrainingIt
     ...(prepared.inference === undefined ? {} : { inference: prepared.inference() }),
   });
 
-  const stateFor = (epoch: number): TrainingState => ({
+  const stateFor = (epoch: number, stepInEpoch = 0, epochLossSum = 0): TrainingState => ({
     task: modelTask,
     epoch,
-    step: epoch * options.stepsPerEpoch,
+    step: epoch * options.stepsPerEpoch + stepInEpoch,
+    ...(stepInEpoch > 0 ? { stepInEpoch, epochLossSum } : {}),
     randomState: random.currentState,
     elapsedSeconds: elapsed(),
     history,
@@ -224,6 +233,8 @@ export async function trainTask<O extends TaskTrainOptions, T extends TrainingIt
     epochs: options.epochs,
     stepsPerEpoch: options.stepsPerEpoch,
     startEpoch,
+    startStep,
+    startLossSum,
     learningRate: cosineSchedule(options.learningRate),
     signal: context.signal,
     log,
@@ -236,10 +247,10 @@ export async function trainTask<O extends TaskTrainOptions, T extends TrainingIt
       log.info(`epoch ${epoch + 1}/${options.epochs}: ${formatMetrics(metrics)} (${seconds.toFixed(0)} s)`);
       await saveCheckpoint(options.out, model, optimizer, metadataFor(epoch + 1, metrics), stateFor(epoch + 1));
     },
-    onInterrupt: async (epoch) => {
-      // The partial epoch's steps are kept in the weights, but the checkpoint counts the epoch
-      // as not done, so a resume repeats it with fresh random patches.
-      await saveCheckpoint(options.out, model, optimizer, metadataFor(epoch, history.at(-1) ?? {}), stateFor(epoch));
+    onInterrupt: async (epoch, completedSteps, lossSum) => {
+      // The random state is that after the last finished step, so a resume draws the batches
+      // that an uninterrupted run would have drawn next.
+      await saveCheckpoint(options.out, model, optimizer, metadataFor(epoch, history.at(-1) ?? {}), stateFor(epoch, completedSteps, lossSum));
     },
   }).finally(() => parallel?.close());
 
