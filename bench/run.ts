@@ -297,6 +297,7 @@ async function main(): Promise<void> {
   if (ONLY.has('generators')) progress('generators: generation and training step');
   const generators = ONLY.has('generators') ? await timeGenerators() : [];
   const kernels = QUICK || !ONLY.has('kernels') ? [] : await benchConvKernels();
+  if (QUICK && PARTIAL && ONLY.has('kernels')) notes.push('kernels: skipped, because --quick leaves out the kernel rows; run without --quick to time them');
 
   // PyTorch last, so that it never shares the cores with a project measurement.
   let torch: TorchResults | undefined;

@@ -63,6 +63,8 @@ describe('colorize training', () => {
     expect(loaded.metadata.training.workingSize).toBe(64);
     expect(loaded.metadata.training.steps).toBe(4);
     expect(loaded.metadata.training.files.validation).toHaveLength(1);
+    // Too few photos to keep some for calibration: the validation photo calibrates and is listed so.
+    expect(loaded.metadata.training.files.calibration).toEqual(loaded.metadata.training.files.validation);
     expect(loaded.metadata.validation.greyPsnr).toBeGreaterThan(0);
     expect(loaded.metadata.validation.psnr).toBeGreaterThan(0);
     expect(loaded.metadata.inference?.chromaBoost).toBeGreaterThanOrEqual(0);

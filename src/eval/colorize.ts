@@ -6,6 +6,7 @@ import { ProgressBar } from '../progress.js';
 import { listPhotos, loadPhotos } from '../train/photos.js';
 import type { PhotoSplit } from './denoise.js';
 import { colourfulness, psnr } from './metrics.js';
+import { countOf } from '../text.js';
 import { heldOutRows, mean, photoSplit, renderTable, signed } from './table.js';
 
 export interface ColorizeEvalRow {
@@ -75,7 +76,7 @@ export function formatColorizeTable(rows: readonly ColorizeEvalRow[]): string {
     const model = mean(subset.map((row) => row.model));
     const original = mean(subset.map((row) => row.originalColourfulness));
     const result = mean(subset.map((row) => row.modelColourfulness));
-    return [label, `${subset.length} photos`, '', grey.toFixed(2), model.toFixed(2), signed(model - grey), original.toFixed(1), result.toFixed(1), formatRatio(result, original)];
+    return [label, countOf(subset.length, 'photo'), '', grey.toFixed(2), model.toFixed(2), signed(model - grey), original.toFixed(1), result.toFixed(1), formatRatio(result, original)];
   };
   const footer = [meanRow('mean', rows)];
   const notTrained = heldOutRows(rows);

@@ -9,6 +9,7 @@ import { addGaussianNoise } from '../train/noise.js';
 import { listPhotos, loadPhotos } from '../train/photos.js';
 import { bestGaussianBlur, bestMedian } from './baselines.js';
 import { psnr } from './metrics.js';
+import { countOf } from '../text.js';
 import { heldOutRows, mean, photoSplit, renderTable, signed } from './table.js';
 
 /**
@@ -95,7 +96,7 @@ export function formatDenoiseTable(rows: readonly DenoiseEvalRow[], sigma: numbe
     const average = (pick: (row: DenoiseEvalRow) => number): number => mean(subset.map(pick));
     return [
       label,
-      `${subset.length} photos`,
+      countOf(subset.length, 'photo'),
       '',
       average((row) => row.noisy).toFixed(2),
       average((row) => row.gaussian).toFixed(2),

@@ -8,6 +8,7 @@ import { listPhotos, loadPhotos } from '../train/photos.js';
 import { makePair } from '../train/upscale.js';
 import type { PhotoSplit } from './denoise.js';
 import { psnrLuminance } from './metrics.js';
+import { countOf } from '../text.js';
 import { heldOutRows, mean, photoSplit, renderTable, signed } from './table.js';
 
 export interface UpscaleEvalRow {
@@ -63,7 +64,7 @@ export function formatUpscaleTable(rows: readonly UpscaleEvalRow[], scale: numbe
   const meanRow = (label: string, subset: readonly UpscaleEvalRow[]): string[] => {
     const bicubic = mean(subset.map((row) => row.bicubic));
     const model = mean(subset.map((row) => row.model));
-    return [label, `${subset.length} photos`, '', bicubic.toFixed(2), model.toFixed(2), signed(model - bicubic)];
+    return [label, countOf(subset.length, 'photo'), '', bicubic.toFixed(2), model.toFixed(2), signed(model - bicubic)];
   };
   const footer = [meanRow('mean', rows)];
   const notTrained = heldOutRows(rows);

@@ -336,7 +336,8 @@ export const COLORIZE_TRAINING: TrainingTask<ColorizeTrainOptions> = {
         return validateColorizer(model, validation, settings);
       },
       inference: () => (bins ? { ...settings } : { chromaBoost: settings.chromaBoost }),
-      calibration: split.calibration.map((photo) => photo.name),
+      // Validation photos that calibrated the factor are listed too, so that eval does not count them as unseen.
+      calibration: (split.calibration.length > 0 ? split.calibration : photos.validation).map((photo) => photo.name),
     };
   },
 };
