@@ -10,7 +10,7 @@ import { loadModel } from '../src/models/storage.js';
 import { resolveDenoiseTrainOptions, trainDenoise } from '../src/train/denoise.js';
 import { roundMetrics } from '../src/train/loop.js';
 import { addGaussianNoise } from '../src/train/noise.js';
-import { splitByName } from '../src/train/photos.js';
+import { listPhotos, splitByName } from '../src/train/photos.js';
 import { SeededRandom } from '../src/train/random.js';
 import { writeSyntheticPhoto } from './helpers/images.js';
 import { abortAfterReads } from './helpers/abort.js';
@@ -256,5 +256,15 @@ describe('training data', () => {
 describe('progress metrics', () => {
   it('keeps three significant digits below 0.01', () => {
     expect(roundMetrics({ loss: 0.5, psnr: 31.234, trainingFrameMse: 0.002354, zero: 0 })).toEqual({ psnr: '31.23', trainingFrameMse: '0.00235', zero: '0.00' });
+  });
+});
+
+describe('training data folder', () => {
+  it('names a missing folder and a file given as the folder', async () => {
+    const missing = path.join(dir, 'no-such-folder');
+    const file = path.join(data, 'photo 0.png');
+
+    await expect(listPhotos(missing)).rejects.toThrow(`Data folder ${missing}: it does not exist; give --data a folder of photos`);
+    await expect(listPhotos(file)).rejects.toThrow(`Data folder ${file}: it is a file, not a folder; give --data a folder of photos`);
   });
 });

@@ -23,7 +23,10 @@ export async function listPhotos(dir: string): Promise<string[]> {
   try {
     entries = await readdir(dir);
   } catch (error) {
-    throw new DarkroomError('INVALID_INPUT', `Data folder ${dir} cannot be read: ${(error as Error).message}`, { file: dir, cause: error });
+    const code = (error as NodeJS.ErrnoException).code;
+    const reason =
+      code === 'ENOENT' ? 'it does not exist' : code === 'ENOTDIR' ? 'it is a file, not a folder' : `it cannot be read (${(error as Error).message})`;
+    throw new DarkroomError('INVALID_INPUT', `Data folder ${dir}: ${reason}; give --data a folder of photos`, { file: dir, cause: error });
   }
   return entries
     .filter((name) => !name.startsWith('.') && PHOTO_EXTENSIONS.has(path.extname(name).toLowerCase()))
