@@ -51,6 +51,14 @@ describe('darkroom train', () => {
     expect(result.stderr).toContain(`${out} already contains a model or checkpoint; add --resume to continue its training, or --overwrite to start over and replace it`);
   });
 
+  it('exits 2 for --resume without a checkpoint', async () => {
+    const out = path.join(root, 'never-trained');
+    const result = await runCli(['train', 'denoise', '--data', data, '--out', out, '--epochs', '1', '--steps-per-epoch', '1', ...SMALL, '--resume']);
+
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain(`No checkpoint to resume in ${path.join(out, 'checkpoint')}; run without --resume to start over`);
+  });
+
   it('exits 2 for an invalid option', async () => {
     const result = await runCli(['train', 'denoise', '--data', data, '--out', path.join(root, 'x'), '--patch-size', '30']);
 

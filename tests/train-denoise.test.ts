@@ -60,6 +60,8 @@ describe('denoise training', () => {
     expect(loaded.metadata.training.files.validation).toHaveLength(1);
     expect(loaded.metadata.training.files.train).toHaveLength(3);
     expect(loaded.metadata.validation.psnr25).toBeGreaterThan(0);
+    expect(loaded.metadata.validation).not.toHaveProperty('loss');
+    expect(loaded.metadata.training.finalLoss).toBe(result.metrics.loss);
     expect(loaded.metadata.architecture).toMatchObject(TINY_ARCHITECTURE);
   });
 
@@ -106,6 +108,22 @@ describe('denoise training', () => {
       expect(difference, `weight ${i}`).toBeLessThan(1e-6);
     }
     expect((await loadModel(split)).metadata.training.steps).toBe(6);
+  });
+
+  it('holds out the same photos when broken files are added', async () => {
+    const withBroken = path.join(dir, 'photos-and-broken');
+    await cp(data, withBroken, { recursive: true });
+    await writeFile(path.join(withBroken, 'notes.jpg'), 'not an image');
+    await writeFile(path.join(withBroken, 'half.png'), (await readFile(path.join(data, 'photo 0.png'))).subarray(0, 100));
+    const clean = path.join(dir, 'split-clean');
+    const broken = path.join(dir, 'split-broken');
+    await trainDenoise(options(clean, { epochs: 1, stepsPerEpoch: 1 }), { log, backend: 'wasm' });
+    await trainDenoise(options(broken, { data: withBroken, epochs: 1, stepsPerEpoch: 1 }), { log, backend: 'wasm' });
+
+    const cleanFiles = (await loadModel(clean)).metadata.training.files;
+    const brokenFiles = (await loadModel(broken)).metadata.training.files;
+    expect(brokenFiles.validation).toEqual(cleanFiles.validation);
+    expect(brokenFiles.train).toEqual(cleanFiles.train);
   });
 
   it('starts from the same weights for the same seed', async () => {

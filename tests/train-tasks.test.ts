@@ -150,7 +150,7 @@ describe('upscale training', () => {
     const out = path.join(dir, 'upscale-resume');
     await trainTask(UPSCALE_TRAINING, upscaleOptions(out, 2, { epochs: 1 }), { log, backend: 'wasm' });
     await expect(trainTask(UPSCALE_TRAINING, upscaleOptions(out, 4, { resume: true }), { log, backend: 'wasm' })).rejects.toThrow(
-      `The checkpoint in ${out} is for "upscale-x2", not upscale-x4`,
+      `The checkpoint in ${out} is for "upscale-x2", not upscale-x4; resume with the same task, or start over with --overwrite`,
     );
     const result = await trainTask(UPSCALE_TRAINING, upscaleOptions(out, 2, { resume: true }), { log, backend: 'wasm' });
 

@@ -33,6 +33,8 @@ export interface ModelMetadata {
     loss?: string;
     /** Share of each video, from its start, that a video model trained on. */
     trainFraction?: number;
+    /** Mean training loss over the last epoch's steps. */
+    finalLoss?: number;
     /** The model whose weights this run started from (--init), with that model's own training. */
     initialisedFrom?: Readonly<{ model: string; version: string; steps: number; seconds: number; initialisedFrom?: unknown }>;
   }>;

@@ -95,7 +95,7 @@ export async function trainNetworks(settings: NetworkRunSettings, load: () => Pr
     throw new DarkroomError('USAGE', `${out} already contains a model or checkpoint; add --resume to continue its training, or --overwrite to start over and replace it`);
   }
   const state = settings.resume ? await readState(checkpointDir) : undefined;
-  if (settings.resume && state === undefined) throw new DarkroomError('INVALID_INPUT', `No checkpoint to resume in ${checkpointDir}; run without --resume to start over`);
+  if (settings.resume && state === undefined) throw new DarkroomError('USAGE', `No checkpoint to resume in ${checkpointDir}; run without --resume to start over`);
   if (state !== undefined && state.kind !== kind) throw new DarkroomError('INVALID_INPUT', `The checkpoint in ${out} is for a ${state.kind}, not a ${kind}`);
   if (state !== undefined && state.data !== settings.data) {
     throw new DarkroomError('USAGE', `The checkpoint in ${out} was trained on ${settings.dataLabel} ${state.data}, not ${settings.data}; resume with the same data, or start over with --overwrite`);

@@ -17,16 +17,22 @@ export interface TrainingPhoto {
   readonly rgb: Uint8Array;
 }
 
+function unreadableFolderReason(error: NodeJS.ErrnoException): string {
+  if (error.code === 'ENOENT') return 'it does not exist';
+  if (error.code === 'ENOTDIR') return 'it is a file, not a folder';
+  return `it cannot be read (${error.message})`;
+}
+
 /** Lists the photos in a folder (not recursive), sorted by name. */
 export async function listPhotos(dir: string): Promise<string[]> {
   let entries: string[];
   try {
     entries = await readdir(dir);
   } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    const reason =
-      code === 'ENOENT' ? 'it does not exist' : code === 'ENOTDIR' ? 'it is a file, not a folder' : `it cannot be read (${(error as Error).message})`;
-    throw new DarkroomError('INVALID_INPUT', `Data folder ${dir}: ${reason}; give --data a folder of photos`, { file: dir, cause: error });
+    throw new DarkroomError('INVALID_INPUT', `Data folder ${dir}: ${unreadableFolderReason(error as NodeJS.ErrnoException)}; give --data a folder of photos`, {
+      file: dir,
+      cause: error,
+    });
   }
   return entries
     .filter((name) => !name.startsWith('.') && PHOTO_EXTENSIONS.has(path.extname(name).toLowerCase()))

@@ -137,10 +137,10 @@ export async function trainTask<O extends TaskTrainOptions, T extends TrainingIt
 
   const checkpoint = options.resume ? await loadCheckpoint(options.out) : undefined;
   if (options.resume && checkpoint === undefined) {
-    throw new DarkroomError('INVALID_INPUT', `No checkpoint to resume in ${path.join(options.out, 'checkpoint')}; run without --resume to start over`);
+    throw new DarkroomError('USAGE', `No checkpoint to resume in ${path.join(options.out, 'checkpoint')}; run without --resume to start over`);
   }
   if (checkpoint !== undefined) {
-    if (checkpoint.state.task !== modelTask) throw new DarkroomError('INVALID_INPUT', `The checkpoint in ${options.out} is for "${checkpoint.state.task}", not ${modelTask}`);
+    if (checkpoint.state.task !== modelTask) throw new DarkroomError('USAGE', `The checkpoint in ${options.out} is for "${checkpoint.state.task}", not ${modelTask}; resume with the same task, or start over with --overwrite`);
     const saved = JSON.stringify(checkpoint.state.options.inputs ?? checkpoint.state.options.data);
     const requested = JSON.stringify((options as unknown as { inputs?: unknown }).inputs ?? options.data);
     if (saved !== requested) {
@@ -181,7 +181,8 @@ export async function trainTask<O extends TaskTrainOptions, T extends TrainingIt
   const elapsed = (): number => elapsedBefore + (performance.now() - started) / 1000;
   const taskFields = task.metadata(options);
 
-  const metadataFor = (epochs: number, validation: Record<string, number>): ModelMetadata => ({
+  // The loop's metrics hold the epoch's mean training loss beside the validation figures.
+  const metadataFor = (epochs: number, { loss: finalLoss, ...validation }: Record<string, number>): ModelMetadata => ({
     format: 'darkroom-model',
     formatVersion: 1,
     task: modelTask,
@@ -204,6 +205,7 @@ export async function trainTask<O extends TaskTrainOptions, T extends TrainingIt
       seconds: Math.round(elapsed()),
       backend: context.backend,
       ...taskFields.training,
+      ...(finalLoss === undefined ? {} : { finalLoss }),
       ...(initialised === undefined ? {} : { initialisedFrom: initialised }),
     },
     validation,
@@ -272,10 +274,15 @@ async function loadPhotoData(options: PhotoTrainOptions, log: Logger): Promise<T
     throw new DarkroomError('INVALID_INPUT', `No photos (.jpg, .png, .webp, .tif, .avif) found in ${options.data}`, { file: options.data });
   }
 
-  const split = splitByName(files, options.validationFraction);
-  const train = await loadPhotos(split.train, options.maxSide, log);
-  const validation = await loadPhotos(split.validation, options.maxSide, log);
-  if (train.length === 0) throw new DarkroomError('INVALID_INPUT', `None of the photos in ${options.data} could be decoded`, { file: options.data });
+  const photos = await loadPhotos(files, options.maxSide, log);
+  if (photos.length === 0) {
+    throw new DarkroomError('INVALID_INPUT', `None of the photos in ${options.data} could be decoded; the warnings above give each file's reason`, { file: options.data });
+  }
+
+  // Only the photos that decoded are split, so that a broken file does not change which photos are held out.
+  const heldOut = new Set(splitByName(photos.map((photo) => photo.name), options.validationFraction).validation);
+  const train = photos.filter((photo) => !heldOut.has(photo.name));
+  const validation = photos.filter((photo) => heldOut.has(photo.name));
   log.info(`Training on ${countOf(train.length, 'photo')}, validating on ${validation.length} (${validation.map((p) => p.name).join(', ') || 'none'})`);
   log.info(`Photos larger than ${options.maxSide} px on the long side are scaled down`);
   return { train, validation };
