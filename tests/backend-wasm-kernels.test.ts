@@ -219,7 +219,7 @@ describe('wasm Conv2DBackpropFilter', () => {
     // Only the lengths are read before the size check, so no 2 GB array is needed.
     const huge = { length: 2 ** 29 } as Float32Array;
     const geometry = {
-      batch: 1,
+      batchSize: 1,
       inHeight: 2 ** 13,
       inWidth: 2 ** 16,
       inChannels: 1,
@@ -230,8 +230,7 @@ describe('wasm Conv2DBackpropFilter', () => {
       filterWidth: 1,
       strideHeight: 1,
       strideWidth: 1,
-      padTop: 0,
-      padLeft: 0,
+      padInfo: { top: 0, left: 0, right: 0, bottom: 0, type: 'VALID' as const },
     };
     expect(simdFilterGradient(huge, huge, geometry)).toBeUndefined();
   });

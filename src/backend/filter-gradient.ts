@@ -6,6 +6,8 @@
  * largest call and keeps that size, since wasm memory cannot shrink: about 47 MB for the
  * colorizer's bins head at the default batch.
  */
+import type { backend_util } from '@tensorflow/tfjs-core';
+
 import { FILTER_GRADIENT_WASM } from './kernels/filter-gradient-wasm.js';
 
 const PAGE_BYTES = 65536;
@@ -38,21 +40,22 @@ interface KernelModule {
   base: number;
 }
 
-export interface FilterGradientGeometry {
-  batch: number;
-  inHeight: number;
-  inWidth: number;
-  inChannels: number;
-  outHeight: number;
-  outWidth: number;
-  outChannels: number;
-  filterHeight: number;
-  filterWidth: number;
-  strideHeight: number;
-  strideWidth: number;
-  padTop: number;
-  padLeft: number;
-}
+/** The geometry that the kernel reads from the forward convolution's Conv2DInfo. */
+export type FilterGradientGeometry = Pick<
+  backend_util.Conv2DInfo,
+  | 'batchSize'
+  | 'inHeight'
+  | 'inWidth'
+  | 'inChannels'
+  | 'outHeight'
+  | 'outWidth'
+  | 'outChannels'
+  | 'filterHeight'
+  | 'filterWidth'
+  | 'strideHeight'
+  | 'strideWidth'
+  | 'padInfo'
+>;
 
 let loaded: KernelModule | null | undefined;
 
@@ -121,7 +124,7 @@ export function simdFilterGradient(x: Float32Array, dy: Float32Array, geometry: 
     xOffset,
     dyOffset,
     dwOffset,
-    g.batch,
+    g.batchSize,
     g.inHeight,
     g.inWidth,
     g.inChannels,
@@ -132,8 +135,8 @@ export function simdFilterGradient(x: Float32Array, dy: Float32Array, geometry: 
     g.filterWidth,
     g.strideHeight,
     g.strideWidth,
-    g.padTop,
-    g.padLeft,
+    g.padInfo.top,
+    g.padInfo.left,
   );
   return new Float32Array(buffer, dwOffset, outputLength).slice();
 }

@@ -125,10 +125,23 @@ interface KernelArgs {
   attrs?: NamedAttrMap;
 }
 
-/** The two calls of the wasm backend that the SIMD filter gradient needs. */
-interface WasmHeapAccess {
-  typedArrayFromHeap(info: TensorInfo): Float32Array;
-  makeOutput(shape: number[], dtype: 'float32'): TensorInfo;
+/** The methods of tfjs-backend-wasm's BackendWasm (4.22.0) that its own kernels use to write outputs. */
+export interface WasmBackend {
+  makeOutput(shape: number[], dtype: tf.DataType): TensorInfo;
+  /** A view of the tensor's memory in the wasm heap. Growing the heap detaches earlier views. */
+  typedArrayFromHeap(info: TensorInfo): Float32Array | Int32Array | Uint8Array;
+}
+
+/**
+ * Returns a convolution gradient kernel's two inputs, after checking that both are there, that
+ * the data is NHWC and that both are float32.
+ */
+function requireConvGradientInputs(kernelName: string, inputs: NamedTensorInfoMap, names: readonly [string, string], dataFormat: string | undefined): [TensorInfo, TensorInfo] {
+  const first = requireInput(kernelName, inputs, names[0]);
+  const second = requireInput(kernelName, inputs, names[1]);
+  requireChannelsLast(kernelName, dataFormat);
+  requireFloat32(kernelName, first, second);
+  return [first, second];
 }
 
 /**
@@ -139,42 +152,22 @@ interface WasmHeapAccess {
  */
 function conv2DBackpropFilterKernel({ inputs, backend, attrs }: KernelArgs): TensorInfo {
   const { strides, pad, dataFormat, dimRoundingMode, filterShape } = attrs as unknown as Conv2DBackpropFilterAttrs;
-  const xInfo = requireInput(Conv2DBackpropFilter, inputs, 'x');
-  const dyInfo = requireInput(Conv2DBackpropFilter, inputs, 'dy');
-  requireChannelsLast(Conv2DBackpropFilter, dataFormat);
-  requireFloat32(Conv2DBackpropFilter, xInfo, dyInfo);
+  const [xInfo, dyInfo] = requireConvGradientInputs(Conv2DBackpropFilter, inputs, ['x', 'dy'], dataFormat);
 
   const info = backend_util.computeConv2DInfo(xInfo.shape as Shape4D, filterShape, strides, 1, pad, dimRoundingMode, false, 'channelsLast');
-  const [, outHeight, outWidth] = dyInfo.shape;
-  const heap = backend as WasmHeapAccess;
-  const values =
-    filterGradientRoute === 'simd'
-      ? simdFilterGradient(heap.typedArrayFromHeap(xInfo), heap.typedArrayFromHeap(dyInfo), {
-          batch: info.batchSize,
-          inHeight: info.inHeight,
-          inWidth: info.inWidth,
-          inChannels: info.inChannels,
-          outHeight: outHeight!,
-          outWidth: outWidth!,
-          outChannels: info.outChannels,
-          filterHeight: info.filterHeight,
-          filterWidth: info.filterWidth,
-          strideHeight: info.strideHeight,
-          strideWidth: info.strideWidth,
-          padTop: info.padInfo.top,
-          padLeft: info.padInfo.left,
-        })
-      : undefined;
+  const wasm = backend as WasmBackend;
+  // Both inputs are float32, as checked above.
+  const values = filterGradientRoute === 'simd' ? simdFilterGradient(wasm.typedArrayFromHeap(xInfo) as Float32Array, wasm.typedArrayFromHeap(dyInfo) as Float32Array, info) : undefined;
   if (values === undefined) return filterGradientByConvolution(xInfo, dyInfo, info, filterShape);
 
   // The output is made after the kernel ran, because making it may grow the backend's memory and
   // detach the views of x and dy.
-  const output = heap.makeOutput([...filterShape], 'float32');
-  heap.typedArrayFromHeap(output).set(values);
+  const output = wasm.makeOutput([...filterShape], 'float32');
+  wasm.typedArrayFromHeap(output).set(values);
   return output;
 }
 
-/** Which filter gradient the wasm backend runs: the SIMD kernel, or the forward convolution. */
+/** The route of the filter gradient on the wasm backend: the SIMD kernel, or the forward convolution. */
 export type FilterGradientRoute = 'simd' | 'convolution';
 
 let filterGradientRoute: FilterGradientRoute = 'simd';
@@ -311,10 +304,7 @@ function phaseFilter(filter: Float32Array, filterShape: Shape4D, rowsPlan: Phase
  */
 function conv2DBackpropInputKernel({ inputs, backend, attrs }: KernelArgs): TensorInfo {
   const { strides, pad, dataFormat, dimRoundingMode, inputShape } = attrs as unknown as Conv2DBackpropInputAttrs;
-  const dyInfo = requireInput(Conv2DBackpropInput, inputs, 'dy');
-  const filterInfo = requireInput(Conv2DBackpropInput, inputs, 'filter');
-  requireChannelsLast(Conv2DBackpropInput, dataFormat);
-  requireFloat32(Conv2DBackpropInput, dyInfo, filterInfo);
+  const [dyInfo, filterInfo] = requireConvGradientInputs(Conv2DBackpropInput, inputs, ['dy', 'filter'], dataFormat);
 
   const filterShape = filterInfo.shape as Shape4D;
   const info = backend_util.computeConv2DInfo(inputShape, filterShape, strides, 1, pad, dimRoundingMode, false, 'channelsLast');

@@ -20,14 +20,7 @@ import { getKernel, registerKernel, Transpose, unregisterKernel, Unpack } from '
 import type { KernelConfig, KernelFunc, NamedAttrMap, NamedTensorInfoMap, TensorInfo, TransposeAttrs, UnpackAttrs } from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-wasm';
 
-import { WASM_BACKEND } from './wasm-kernels.js';
-
-/** The methods of tfjs-backend-wasm's BackendWasm (4.22.0) that its own kernels use to write outputs. */
-interface WasmBackend {
-  makeOutput(shape: number[], dtype: tf.DataType): TensorInfo;
-  /** A view of the tensor's memory in the wasm heap. Growing the heap detaches earlier views. */
-  typedArrayFromHeap(info: TensorInfo): Float32Array | Int32Array | Uint8Array;
-}
+import { WASM_BACKEND, type WasmBackend } from './wasm-kernels.js';
 
 /**
  * Merges the axes that a permutation keeps next to each other and in order, so that the stock
