@@ -5,8 +5,9 @@
  * every time step, then runs eight convolutions and four bias additions per step, each with a
  * quarter of the output channels. A convolution with the whole kernel gives the four gates'
  * pre-activations side by side in its channels, in the same order as that split, so one input
- * convolution, one recurrent convolution and one split compute the same step. Fewer and wider
- * convolutions suit XNNPACK better, and the backward pass shrinks alike.
+ * convolution, one recurrent convolution and one split compute the same step. The gain is small
+ * because the split costs part of what the fewer convolutions save: a video-model training step
+ * took 0 to 15 % less time in the runs that BENCHMARKS.md lists.
  *
  * The cell class is not exported, so importing this module replaces `call` on the prototype of
  * the cell that `tfl.layers.convLstm2dCell` builds. That keeps the class name, configuration and
@@ -40,6 +41,9 @@ interface CellPrototype {
 
 const GATES = 4;
 
+/** The prototype of tfjs-layers' ConvLSTM2DCell, whose `call` this module replaces. */
+const CELL_PROTOTYPE = Object.getPrototypeOf(tfl.layers.convLstm2dCell({ filters: 1, kernelSize: 1 })) as CellPrototype;
+
 /** Runs one ConvLSTM step with both kernels whole, as the stock step computes it gate by gate. */
 function fusedStep(cell: ConvLstmCellFields, x: tf.Tensor, hPrevious: tf.Tensor, cPrevious: tf.Tensor): tf.Tensor[] {
   return tf.tidy(() => {
@@ -58,17 +62,16 @@ function fusedStep(cell: ConvLstmCellFields, x: tf.Tensor, hPrevious: tf.Tensor,
 }
 
 function installFusedStep(): void {
-  const prototype = Object.getPrototypeOf(tfl.layers.convLstm2dCell({ filters: 1, kernelSize: 1 })) as CellPrototype;
-  if ((prototype.call as { fused?: boolean }).fused === true) return;
+  if ((CELL_PROTOTYPE.call as { fused?: boolean }).fused === true) return;
 
-  const stockCall = prototype.call;
+  const stockCall = CELL_PROTOTYPE.call;
   const call: CellCall = function (this: ConvLstmCellFields, inputs, kwargs) {
     const plain = this.dropout === 0 && this.recurrentDropout === 0 && this.dataFormat === 'channelsLast';
     if (!plain || !Array.isArray(inputs) || inputs.length !== 3) return stockCall.call(this, inputs, kwargs);
     return fusedStep(this, inputs[0]!, inputs[1]!, inputs[2]!);
   };
   Object.assign(call, { fused: true, stock: stockCall });
-  prototype.call = call;
+  CELL_PROTOTYPE.call = call;
 }
 
 installFusedStep();
@@ -79,12 +82,11 @@ installFusedStep();
  * one again afterwards.
  */
 export function withStockConvLstmStep<T>(compute: () => T): T {
-  const prototype = Object.getPrototypeOf(tfl.layers.convLstm2dCell({ filters: 1, kernelSize: 1 })) as CellPrototype;
-  const fused = prototype.call;
-  prototype.call = (fused as { stock?: CellCall }).stock ?? fused;
+  const fused = CELL_PROTOTYPE.call;
+  CELL_PROTOTYPE.call = (fused as { stock?: CellCall }).stock ?? fused;
   try {
     return compute();
   } finally {
-    prototype.call = fused;
+    CELL_PROTOTYPE.call = fused;
   }
 }

@@ -71,7 +71,7 @@ export async function runTrainLoop(options: TrainLoopOptions): Promise<TrainLoop
     for (let step = resumed ? startStep : 0; step < stepsPerEpoch; step++) {
       if (options.signal?.aborted) {
         progress.finish();
-        log.info(`Stopping after ${step} steps of epoch ${epoch + 1}: the checkpoint keeps them, and --resume continues with step ${step + 1}`);
+        log.info(stoppingMessage(epoch, step));
         await options.onInterrupt(epoch, step, lossSum);
         return { interrupted: true, epochsDone: epoch, lastMetrics, secondsPerStep: stepsTimed > 0 ? stepSeconds / stepsTimed : NaN };
       }
@@ -119,6 +119,18 @@ export function roundMetrics(metrics: Record<string, number>): Record<string, st
     rounded[key] = value !== 0 && Math.abs(value) < 0.01 ? value.toPrecision(3) : value.toFixed(2);
   }
   return rounded;
+}
+
+/** Returns the log line of a run that Ctrl-C stops after `step` steps of the 0-based `epoch`. */
+export function stoppingMessage(epoch: number, step: number): string {
+  return `Stopping after ${step} steps of epoch ${epoch + 1}: the checkpoint keeps them, and --resume continues with step ${step + 1}`;
+}
+
+/** Returns the log line of a run that resumes after `epochsDone` epochs and `stepInEpoch` steps of the next one. */
+export function resumingMessage(epochsDone: number, stepInEpoch: number, epochs: number): string {
+  return stepInEpoch > 0
+    ? `Resuming from the checkpoint after step ${stepInEpoch} of epoch ${epochsDone + 1} of ${epochs}`
+    : `Resuming from the checkpoint after epoch ${epochsDone} of ${epochs}`;
 }
 
 /**

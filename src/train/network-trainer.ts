@@ -9,7 +9,7 @@ import type { Logger } from '../log.js';
 import { loadModel, saveModel } from '../models/storage.js';
 import { ProgressBar } from '../progress.js';
 import { readOptimizerWeights, writeOptimizerWeights } from './checkpoint.js';
-import { cosineSchedule, setLearningRate } from './loop.js';
+import { cosineSchedule, resumingMessage, setLearningRate, stoppingMessage } from './loop.js';
 import { SeededRandom } from './random.js';
 import { rejectChangedOptions } from './trainer.js';
 
@@ -125,11 +125,7 @@ export async function trainNetworks(settings: NetworkRunSettings, load: () => Pr
     random.currentState = state.randomState;
     history = [...state.history];
     elapsedBefore = state.elapsedSeconds;
-    log.info(
-      (state.stepInEpoch ?? 0) > 0
-        ? `Resuming from the checkpoint after step ${state.stepInEpoch} of epoch ${startEpoch + 1} of ${settings.epochs}`
-        : `Resuming from the checkpoint after epoch ${startEpoch} of ${settings.epochs}`,
-    );
+    log.info(resumingMessage(startEpoch, state.stepInEpoch ?? 0, settings.epochs));
   } else {
     networks = run.build();
   }
@@ -177,7 +173,7 @@ export async function trainNetworks(settings: NetworkRunSettings, load: () => Pr
     for (let step = resumed ? resumeStep : 0; step < stepsPerEpoch; step++) {
       if (context.signal?.aborted) {
         progress.finish();
-        log.info(`Stopping after ${step} steps of epoch ${epoch + 1}: the checkpoint keeps them, and --resume continues with step ${step + 1}`);
+        log.info(stoppingMessage(epoch, step));
         // Stopped before the epoch's first step, the checkpoint takes the state before its shuffle.
         if (step === 0) random.currentState = epochRandomState;
         await saveCheckpoint(epoch, step > 0 ? { stepInEpoch: step, epochSums: sums, epochRandomState } : undefined);

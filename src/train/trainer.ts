@@ -14,7 +14,7 @@ import { countOf } from '../text.js';
 import { loadCheckpoint, saveCheckpoint, type TrainingState } from './checkpoint.js';
 import { DataParallelTrainer, type LossFunction } from './data-parallel.js';
 import { initialiseFrom, type InitialisedFrom } from './init-weights.js';
-import { type Batch, cosineSchedule, runTrainLoop } from './loop.js';
+import { type Batch, cosineSchedule, resumingMessage, runTrainLoop } from './loop.js';
 import type { CommonTrainOptions, RawOptions } from './options.js';
 import { listPhotos, loadPhotos, splitByName, type TrainingPhoto } from './photos.js';
 import { SeededRandom } from './random.js';
@@ -161,11 +161,7 @@ export async function trainTask<O extends TaskTrainOptions, T extends TrainingIt
     history = [...checkpoint.state.history];
     elapsedBefore = checkpoint.state.elapsedSeconds;
     initialised = checkpoint.metadata.training.initialisedFrom;
-    log.info(
-      startStep > 0
-        ? `Resuming from the checkpoint after step ${startStep} of epoch ${startEpoch + 1} of ${options.epochs}`
-        : `Resuming from the checkpoint after epoch ${startEpoch} of ${options.epochs}`,
-    );
+    log.info(resumingMessage(startEpoch, startStep, options.epochs));
   } else {
     model = task.buildModel(options);
     if (options.init !== undefined) {
