@@ -6,7 +6,7 @@
 # packages) that no model here was trained, calibrated or tuned on, for testing only.
 # scripts/debian-photos-test3.tsv is a third test set from 27 other packages, and
 # scripts/debian-photos-more.tsv lists the 81 photos of 20 further packages that an
-# experimental colorizer added to its training photos (the README says what came of it).
+# experimental colorizer added to its training photos (the README gives the result).
 # Usage: scripts/fetch-debian-photos.sh OUT_DIR [LIST.tsv]
 set -euo pipefail
 

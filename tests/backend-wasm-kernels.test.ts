@@ -215,7 +215,7 @@ describe('wasm Conv2DBackpropFilter', () => {
     expect(simdFilterGradientAvailable()).toBe(true);
   });
 
-  it('declines tensors past the 2 GB of the SIMD kernel', () => {
+  it('declines tensors past 2 GB', () => {
     // Only the lengths are read before the size check, so no 2 GB array is needed.
     const huge = { length: 2 ** 29 } as Float32Array;
     const geometry = {

@@ -87,7 +87,7 @@ describe('denoise training', () => {
     await expect(stat(path.join(out, 'model.json'))).rejects.toThrow();
   });
 
-  it('resumes mid-epoch to the weights of an uninterrupted run', async () => {
+  it('mid-epoch resume matches an uninterrupted run', async () => {
     const whole = path.join(dir, 'mid-epoch-whole');
     const split = path.join(dir, 'mid-epoch-split');
     await trainDenoise(options(whole), { log, backend: 'wasm' });
@@ -110,7 +110,7 @@ describe('denoise training', () => {
     expect((await loadModel(split)).metadata.training.steps).toBe(6);
   });
 
-  it('holds out the same photos when broken files are added', async () => {
+  it('broken files keep the held-out split', async () => {
     const withBroken = path.join(dir, 'photos-and-broken');
     await cp(data, withBroken, { recursive: true });
     await writeFile(path.join(withBroken, 'notes.jpg'), 'not an image');
@@ -278,7 +278,7 @@ describe('progress metrics', () => {
 });
 
 describe('training data folder', () => {
-  it('names a missing folder and a file given as the folder', async () => {
+  it('names a missing folder or a file', async () => {
     const missing = path.join(dir, 'no-such-folder');
     const file = path.join(data, 'photo 0.png');
 

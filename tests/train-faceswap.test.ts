@@ -103,7 +103,7 @@ describe('darkroom train faceswap', () => {
     expect(await exists(path.join(stopped, 'darkroom.json'))).toBe(false);
   });
 
-  it('resumes mid-epoch to the weights of an uninterrupted run', async () => {
+  it('mid-epoch resume matches an uninterrupted run', async () => {
     const whole = path.join(dir, 'mid-epoch-whole');
     const split = path.join(dir, 'mid-epoch-split');
     await train({ a: plainA, b: plainB, out: whole, epochs: 1 });
