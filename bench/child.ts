@@ -142,10 +142,10 @@ async function runTrain(job: Extract<ChildJob, { kind: 'train' }>): Promise<Reco
   const optimizer = tf.train.adam(options.learningRate);
   const batch = syntheticBatch(model, options.batchSize, options.patchSize, raw.loss === 'bins');
 
-  const parallel = job.threads > 1 ? await DataParallelTrainer.start(model, optimizer, loss, job.threads, { backend: backend.name, command, options: { ...options } }) : undefined;
+  const parallel = job.threads > 1 ? await DataParallelTrainer.forModel(model, optimizer, loss, job.threads, { backend: backend.name, command, options: { ...options } }) : undefined;
   const step = async (): Promise<void> => {
     if (parallel !== undefined) {
-      await parallel.step(batch);
+      await parallel.stepBatch(batch);
       return;
     }
     const value = optimizer.minimize(() => loss(model.apply(batch.inputs, { training: true }) as tf.Tensor, batch.targets), true)!;

@@ -61,12 +61,12 @@ describe('data-parallel training', () => {
     // Plain SGD, because Adam would hide a gradient that is off by a constant factor.
     const singleOptimizer = tf.train.sgd(0.5);
     const parallelOptimizer = tf.train.sgd(0.5);
-    const parallel = await DataParallelTrainer.start(parallelModel, parallelOptimizer, meanSquaredError, 2, { backend: 'wasm', command: 'denoise', options: {} });
+    const parallel = await DataParallelTrainer.forModel(parallelModel, parallelOptimizer, meanSquaredError, 2, { backend: 'wasm', command: 'denoise', options: {} });
 
     try {
       for (const batch of batches(3, 5)) {
         const singleLoss = singleOptimizer.minimize(() => meanSquaredError(single.apply(batch.inputs, { training: true }) as tf.Tensor, batch.targets), true)!;
-        const parallelLoss = await parallel.step(batch);
+        const parallelLoss = await parallel.stepBatch(batch);
 
         expect(parallelLoss).toBeCloseTo(singleLoss.dataSync()[0], 5);
         singleLoss.dispose();
@@ -91,12 +91,12 @@ describe('data-parallel training', () => {
       targets: tf.softmax(tf.randomNormal([4, 8, 8, bins], 0, 1, 'float32', 4)),
     };
     const singleOptimizer = tf.train.adam(0.01);
-    const parallel = await DataParallelTrainer.start(parallelModel, tf.train.adam(0.01), loss, 2, { backend: 'wasm', command: 'colorize', options });
+    const parallel = await DataParallelTrainer.forModel(parallelModel, tf.train.adam(0.01), loss, 2, { backend: 'wasm', command: 'colorize', options });
 
     try {
       for (let step = 0; step < 2; step++) {
         singleOptimizer.minimize(() => loss(single.apply(batch.inputs, { training: true }) as tf.Tensor, batch.targets));
-        await parallel.step(batch);
+        await parallel.stepBatch(batch);
       }
     } finally {
       await parallel.close();

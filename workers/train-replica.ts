@@ -1,5 +1,5 @@
 /**
- * Worker thread of data-parallel training (src/train/data-parallel.ts): a replica of the model
+ * Worker thread of data-parallel training (src/train/data-parallel.ts): a replica of the networks
  * that computes the gradient of one shard of each batch and sends it to the main thread.
  */
 import * as tf from '@tensorflow/tfjs-core';
@@ -7,34 +7,35 @@ import * as tfl from '@tensorflow/tfjs-layers';
 import { parentPort, workerData } from 'node:worker_threads';
 
 import { initBackend } from '../src/backend/select.js';
-import { type ReplicaSetup, shardGradients, type ShardReply, type ShardRequest } from '../src/train/data-parallel.js';
-import { TRAINING_TASKS } from '../src/train/tasks.js';
+import { type ReplicaSetup, shardGradients, type ShardReply, type ShardRequest, trainableVariables } from '../src/train/data-parallel.js';
+import { shardProgramFor } from '../src/train/shard-programs.js';
 
 const setup = workerData as ReplicaSetup;
 const ready = (async () => {
   await initBackend(setup.backend);
-  const task = TRAINING_TASKS.get(setup.command);
-  if (task === undefined) throw new Error(`Unknown training task ${JSON.stringify(setup.command)}`);
-  const model = await tfl.loadLayersModel(tf.io.fromMemory(setup.artifacts));
-  return { model, loss: task.loss(setup.options as never) };
+  const program = shardProgramFor(setup.command, setup.options);
+  const networks: Record<string, tfl.LayersModel> = {};
+  for (const [name, artifacts] of Object.entries(setup.artifacts)) networks[name] = await tfl.loadLayersModel(tf.io.fromMemory(artifacts));
+  return { networks, program };
 })();
 
-async function computeShard(request: ShardRequest): Promise<{ loss: number; gradients: Float32Array[] }> {
-  const { model, loss } = await ready;
-  const variables = model.trainableWeights.map((weight) => weight.read() as tf.Variable);
+async function computeShard(request: ShardRequest): Promise<{ metrics: Record<string, number>; gradients: Float32Array[] }> {
+  const { networks, program } = await ready;
+  const variables = trainableVariables(networks);
   if (request.weights !== undefined) {
     request.weights.forEach((values, index) => tf.tidy(() => variables[index].assign(tf.tensor(values, variables[index].shape))));
   }
 
+  const names: string[] = [];
   const result = tf.tidy(() => {
-    const inputs = tf.tensor(request.inputs, request.inputShape);
-    const targets = tf.tensor(request.targets, request.targetShape);
-    const shard = shardGradients(model, loss, inputs, targets, request.scale);
-    return [shard.loss, ...shard.gradients];
+    const tensors = request.tensors.map((tensor) => tf.tensor(tensor.values, tensor.shape));
+    const shard = shardGradients(networks, program, tensors, request.scale);
+    names.push(...Object.keys(shard.metrics));
+    return [...Object.values(shard.metrics), ...shard.gradients];
   });
-  const [value, ...gradients] = result;
+  const metrics = Object.fromEntries(names.map((name, index) => [name, result[index].dataSync()[0]]));
   // Copies, so that the transferred buffers are the gradients' own and not the backend's memory.
-  const reply = { loss: value.dataSync()[0], gradients: gradients.map((gradient) => new Float32Array(gradient.dataSync())) };
+  const reply = { metrics, gradients: result.slice(names.length).map((gradient) => new Float32Array(gradient.dataSync())) };
   tf.dispose(result);
   return reply;
 }

@@ -48,8 +48,8 @@ Options:
   --overwrite              start over when --out already holds a model or checkpoint
   --backend NAME           auto, tensorflow-gpu, tensorflow, wasm or cpu (default auto)
   --threads N              threads that share each batch, data-parallel (default: one per
-                           core on wasm and cpu, 1 on tfjs-node); vae, gan and faceswap
-                           use one
+                           core on wasm and cpu, 1 on tfjs-node); faceswap shares each
+                           step's crops the same way; vae and gan use one
 
 denoise:
   --min-sigma X            lowest noise standard deviation, 0-255 scale (default 0)
@@ -77,7 +77,7 @@ of images, with one sub-folder per class to make the model conditional on the cl
   --max-images-per-class N read at most N images of each class, for quick trials
   A preview grid from fixed noise is written to DIR/previews/ after every epoch.
 faceswap (defaults: 20 epochs of 150 steps, batch 8 crops of each identity, learning rate
-0.0001, --validation-fraction 0.1; about 40 minutes on one core):
+0.0001, --validation-fraction 0.1; about 40 minutes on one core with 64-pixel crops):
   --a DIR, --b DIR         the two identities' aligned crops (64 or 128 pixels): the output
                            folder of "darkroom faces extract", or a folder of square crops
   --a-identity N           train A on identity group N of an extract output only (see
@@ -157,14 +157,14 @@ export async function trainCommand(args: readonly string[]): Promise<number> {
   if (positionals.length > 1) throw new DarkroomError('USAGE', `darkroom train: unexpected argument ${JSON.stringify(positionals[1])}`);
   const threads = readThreads(values.threads);
   const { threads: _threads, ...raw } = toCamelCase(values);
-  if (threads !== undefined && threads > 1 && [...GENERATOR_KINDS, 'faceswap'].includes(taskName)) {
+  if (threads !== undefined && threads > 1 && (GENERATOR_KINDS as readonly string[]).includes(taskName)) {
     throw new DarkroomError('USAGE', `darkroom train ${taskName}: --threads does not apply; the ${taskName} trains on one thread`);
   }
   if (raw.init !== undefined && [...GENERATOR_KINDS, 'faceswap'].includes(taskName)) {
     throw new DarkroomError('USAGE', `darkroom train ${taskName}: --init does not apply; it starts denoise, colorize, upscale and video-anomaly from a saved model`);
   }
   if ((GENERATOR_KINDS as readonly string[]).includes(taskName)) return trainGeneratorCommand(taskName as GeneratorKind, raw, values.backend);
-  if (taskName === 'faceswap') return trainFaceSwapCommand(raw, values.backend);
+  if (taskName === 'faceswap') return trainFaceSwapCommand(raw, values.backend, threads);
 
   const task = TRAINING_TASKS.get(taskName);
   if (task === undefined) throw invalidOption(`one of ${names.join(', ')}`, 'the train task', taskName, 'USAGE');
@@ -179,6 +179,12 @@ export async function trainCommand(args: readonly string[]): Promise<number> {
 
   const options = task.resolveOptions(raw);
   const context = await startTraining(values.backend);
+  const result = await trainTask(task, options, { ...context, threads: trainingThreads(threads, context) });
+  return result.interrupted ? 130 : 0;
+}
+
+/** --threads checked against the backend, or the backend's advice when it is not given. */
+function trainingThreads(threads: number | undefined, context: { log: Logger; backend: string; threadsAdvised: number }): number {
   if (threads !== undefined && threads > 1 && context.threadsAdvised === 1) {
     throw invalidOption(`1 with the ${context.backend} backend, which uses every core from one thread`, '--threads', threads);
   }
@@ -186,8 +192,7 @@ export async function trainCommand(args: readonly string[]): Promise<number> {
   if (threads !== undefined && threads > os.availableParallelism()) {
     context.log.warn(`--threads ${threads} is more than the ${os.availableParallelism()} cores here; the threads will share cores and each step will be slower`);
   }
-  const result = await trainTask(task, options, { ...context, threads: threads ?? context.threadsAdvised });
-  return result.interrupted ? 130 : 0;
+  return threads ?? context.threadsAdvised;
 }
 
 /** Starts the backend and the Ctrl-C handler that every training command shares. */
@@ -219,9 +224,10 @@ async function trainGeneratorCommand(kind: GeneratorKind, raw: Record<string, un
   return result.interrupted ? 130 : 0;
 }
 
-async function trainFaceSwapCommand(raw: Record<string, unknown>, backendFlag: unknown): Promise<number> {
+async function trainFaceSwapCommand(raw: Record<string, unknown>, backendFlag: unknown, threads: number | undefined): Promise<number> {
   rejectOtherTasksFlags('faceswap', raw, FACESWAP_FLAGS);
   const options = resolveFaceSwapTrainOptions(raw);
-  const result = await trainFaceSwap(options, await startTraining(backendFlag));
+  const context = await startTraining(backendFlag);
+  const result = await trainFaceSwap(options, { ...context, threads: trainingThreads(threads, context) });
   return result.interrupted ? 130 : 0;
 }

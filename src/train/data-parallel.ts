@@ -12,8 +12,8 @@ import type { Batch } from './loop.js';
 
 /**
  * Data-parallel training over worker threads. The wasm backend runs one thread per process, so
- * a training step on one core leaves the others idle. Each replica keeps a copy of the model and
- * computes the gradient of its share of the batch. The main thread sums the shares' gradients,
+ * a training step on one core leaves the others idle. Each replica keeps a copy of the networks
+ * and computes the gradient of its share of the batch. The main thread sums the shares' gradients,
  * weighted by their sizes, applies them with its optimizer, and sends the new weights with the
  * next shards. Every replica starts each step from the same weights, and the summed gradient is
  * that of the whole batch, so the result is single-thread training's up to float rounding.
@@ -22,29 +22,46 @@ import type { Batch } from './loop.js';
  * step must reach every replica once, which a task queue does not promise.
  */
 
-/** Setup of a replica thread: enough to rebuild the model and the task's loss. */
+/** Setup of a replica thread: enough to rebuild the networks and the task's loss. */
 export interface ReplicaSetup {
   readonly backend: BackendName;
-  /** The `darkroom train` task, whose `loss(options)` the replica calls. */
+  /** The `darkroom train` task, whose shard program (src/train/shard-programs.ts) the replica runs. */
   readonly command: string;
   readonly options: Readonly<Record<string, unknown>>;
-  readonly artifacts: tf.io.ModelArtifacts;
+  /** Each network's topology and weights, by name, in the order of their trainable weights. */
+  readonly artifacts: Readonly<Record<string, tf.io.ModelArtifacts>>;
+}
+
+/** A tensor as it crosses threads. */
+export interface ShardTensor {
+  readonly values: Float32Array;
+  readonly shape: number[];
 }
 
 export interface ShardRequest {
   /** The main thread's weights after the last step, one array per trainable weight; absent on the first step. */
   readonly weights?: Float32Array[];
-  readonly inputs: Float32Array;
-  readonly inputShape: number[];
-  readonly targets: Float32Array;
-  readonly targetShape: number[];
-  /** The shard's share of the batch, which scales its mean loss. */
+  /** The shard's rows of each of the step's tensors. */
+  readonly tensors: ShardTensor[];
+  /** The shard's share of the batch, which scales its mean loss and metrics. */
   readonly scale: number;
 }
 
-export type ShardReply = { readonly loss: number; readonly gradients: Float32Array[] } | { readonly error: string };
+export type ShardReply = { readonly metrics: Record<string, number>; readonly gradients: Float32Array[] } | { readonly error: string };
 
 export type LossFunction = (predictions: tf.Tensor, targets: tf.Tensor) => tf.Scalar;
+
+/**
+ * What a training step computes from the networks and the step's tensors (each with the batch
+ * as its first axis): batch means, `loss` the one minimised and the others reported. Each must be
+ * a mean over the batch, so that the shards' values, weighted by their shares, add up to it.
+ */
+export type ShardProgram = (networks: Readonly<Record<string, tfl.LayersModel>>, tensors: readonly tf.Tensor[]) => { readonly loss: tf.Scalar } & Readonly<Record<string, tf.Scalar>>;
+
+/** The program of the one-network tasks: the network `model` maps tensors[0] to predictions of tensors[1]. */
+export function singleModelProgram(loss: LossFunction): ShardProgram {
+  return (networks, [inputs, targets]) => ({ loss: loss(networks.model.apply(inputs, { training: true }) as tf.Tensor, targets) });
+}
 
 /** Sizes of `parts` shards of a batch of `size`, as even as possible, largest first. */
 export function shardSizes(size: number, parts: number): number[] {
@@ -52,14 +69,25 @@ export function shardSizes(size: number, parts: number): number[] {
   return Array.from({ length: count }, (_, index) => Math.floor(size / count) + (index < size % count ? 1 : 0));
 }
 
+/** The trainable variables of all networks, network by network in key order: the order gradients and weights travel in. */
+export function trainableVariables(networks: Readonly<Record<string, tfl.LayersModel>>): tf.Variable[] {
+  return Object.values(networks).flatMap((network) => network.trainableWeights.map((weight) => weight.read() as tf.Variable));
+}
+
 /**
- * Computes the gradient of `loss` over a shard, scaled by the shard's share of the batch, for
- * each trainable weight in order. Replicas and the main thread both call this.
+ * Computes the program's metrics and the gradient of its loss over a shard, all scaled by the
+ * shard's share of the batch, for each trainable variable in order. Replicas and the main
+ * thread both call this.
  */
-export function shardGradients(model: tfl.LayersModel, loss: LossFunction, inputs: tf.Tensor, targets: tf.Tensor, scale: number): { loss: tf.Scalar; gradients: tf.Tensor[] } {
-  const variables = model.trainableWeights.map((weight) => weight.read() as tf.Variable);
-  const { value, grads } = tf.variableGrads(() => tf.mul(loss(model.apply(inputs, { training: true }) as tf.Tensor, targets), scale) as tf.Scalar, variables);
-  return { loss: value, gradients: variables.map((variable) => grads[variable.name]) };
+export function shardGradients(networks: Readonly<Record<string, tfl.LayersModel>>, program: ShardProgram, tensors: readonly tf.Tensor[], scale: number): { metrics: Record<string, tf.Scalar>; gradients: tf.Tensor[] } {
+  const variables = trainableVariables(networks);
+  const others: Record<string, tf.Scalar> = {};
+  const { value, grads } = tf.variableGrads(() => {
+    const { loss, ...rest } = program(networks, tensors);
+    for (const [name, metric] of Object.entries(rest)) others[name] = tf.keep(tf.mul(metric, scale));
+    return tf.mul(loss, scale) as tf.Scalar;
+  }, variables);
+  return { metrics: { loss: value, ...others }, gradients: variables.map((variable) => grads[variable.name]) };
 }
 
 /** Locates a compiled worker: beside this module in dist/, or in dist/ when running from source. */
@@ -96,7 +124,7 @@ class Replica {
     if (this.failure !== undefined) return Promise.reject(this.failure);
     return new Promise((resolve, reject) => {
       this.pending = { resolve, reject };
-      const transfer = [request.inputs.buffer, request.targets.buffer] as ArrayBuffer[];
+      const transfer = request.tensors.map((tensor) => tensor.values.buffer as ArrayBuffer);
       this.worker.postMessage(request, transfer);
     });
   }
@@ -108,66 +136,80 @@ class Replica {
 }
 
 /**
- * The main thread's model and optimizer plus `threads - 1` replicas. `step` replaces
- * `optimizer.minimize` in the training loop.
+ * The main thread's networks and optimizer plus `threads - 1` replicas. `step` replaces
+ * `optimizer.minimize` in a training loop.
  */
 export class DataParallelTrainer {
   private weightsForReplicas: Float32Array[] | undefined;
 
   private constructor(
-    private readonly model: tfl.LayersModel,
+    private readonly networks: Readonly<Record<string, tfl.LayersModel>>,
     private readonly optimizer: tf.Optimizer,
-    private readonly loss: LossFunction,
+    private readonly program: ShardProgram,
     private readonly replicas: Replica[],
   ) {}
 
-  /** Starts `threads - 1` replica threads with copies of `model`. */
-  static async start(model: tfl.LayersModel, optimizer: tf.Optimizer, loss: LossFunction, threads: number, setup: Omit<ReplicaSetup, 'artifacts'>): Promise<DataParallelTrainer> {
-    const artifacts = await captureArtifacts(model);
+  /** Starts `threads - 1` replica threads with copies of `networks`. */
+  static async start(networks: Readonly<Record<string, tfl.LayersModel>>, optimizer: tf.Optimizer, program: ShardProgram, threads: number, setup: Omit<ReplicaSetup, 'artifacts'>): Promise<DataParallelTrainer> {
+    const artifacts: Record<string, tf.io.ModelArtifacts> = {};
+    for (const [name, network] of Object.entries(networks)) artifacts[name] = await captureArtifacts(network);
     const file = resolveReplicaFile();
     const replicas = Array.from({ length: threads - 1 }, () => new Replica(new Worker(file, { workerData: { ...setup, artifacts } satisfies ReplicaSetup })));
-    return new DataParallelTrainer(model, optimizer, loss, replicas);
+    return new DataParallelTrainer(networks, optimizer, program, replicas);
+  }
+
+  /** The one-network tasks' trainer: `loss(model(inputs), targets)`. */
+  static forModel(model: tfl.LayersModel, optimizer: tf.Optimizer, loss: LossFunction, threads: number, setup: Omit<ReplicaSetup, 'artifacts'>): Promise<DataParallelTrainer> {
+    return DataParallelTrainer.start({ model }, optimizer, singleModelProgram(loss), threads, setup);
   }
 
   get threads(): number {
     return this.replicas.length + 1;
   }
 
-  /** One optimizer step on `batch`, split over the threads; returns the batch's mean loss. */
-  async step(batch: Batch): Promise<number> {
-    const size = batch.inputs.shape[0];
+  /** One optimizer step of a one-network task on `batch`; returns the batch's mean loss. */
+  async stepBatch(batch: Batch): Promise<number> {
+    return (await this.step([batch.inputs, batch.targets])).loss;
+  }
+
+  /**
+   * Takes one optimizer step on the batch of `tensors`, which share their first axis. The
+   * threads split the batch; the metrics returned are those of the whole batch.
+   */
+  async step(tensors: readonly tf.Tensor[]): Promise<Record<string, number>> {
+    const size = tensors[0].shape[0];
     const sizes = shardSizes(size, this.threads);
-    const inputs = (await batch.inputs.data()) as Float32Array;
-    const targets = (await batch.targets.data()) as Float32Array;
-    const inputRow = inputs.length / size;
-    const targetRow = targets.length / size;
+    const values = await Promise.all(tensors.map(async (tensor) => (await tensor.data()) as Float32Array));
 
     // Replicas take the shards after the first, and start before the main thread computes its own.
     let offset = sizes[0];
     const replies = sizes.slice(1).map((shard, index) => {
       const request: ShardRequest = {
         weights: this.weightsForReplicas,
-        inputs: inputs.slice(offset * inputRow, (offset + shard) * inputRow),
-        inputShape: [shard, ...batch.inputs.shape.slice(1)],
-        targets: targets.slice(offset * targetRow, (offset + shard) * targetRow),
-        targetShape: [shard, ...batch.targets.shape.slice(1)],
+        tensors: tensors.map((tensor, which) => {
+          const row = values[which].length / size;
+          return { values: values[which].slice(offset * row, (offset + shard) * row), shape: [shard, ...tensor.shape.slice(1)] };
+        }),
         scale: shard / size,
       };
       offset += shard;
       return this.replicas[index].run(request);
     });
 
+    const ownNames: string[] = [];
     const own = tf.tidy(() => {
-      const shardInputs = tf.slice(batch.inputs, 0, sizes[0]);
-      const shardTargets = tf.slice(batch.targets, 0, sizes[0]);
-      const result = shardGradients(this.model, this.loss, shardInputs, shardTargets, sizes[0] / size);
-      return [result.loss, ...result.gradients];
+      const shard = tensors.map((tensor) => tf.slice(tensor, 0, sizes[0]));
+      const result = shardGradients(this.networks, this.program, shard, sizes[0] / size);
+      ownNames.push(...Object.keys(result.metrics));
+      return [...Object.values(result.metrics), ...result.gradients];
     });
-    const [ownLoss, ...ownGradients] = own;
-    let loss = (await ownLoss.data())[0];
+    const ownMetrics = own.slice(0, ownNames.length);
+    const ownGradients = own.slice(ownNames.length);
+    const metrics: Record<string, number> = {};
+    for (const [index, name] of ownNames.entries()) metrics[name] = (await ownMetrics[index].data())[0];
 
     const answers = await Promise.all(replies);
-    const variables = this.model.trainableWeights.map((weight) => weight.read() as tf.Variable);
+    const variables = trainableVariables(this.networks);
     const summed: tf.NamedTensorMap = {};
     tf.tidy(() => {
       variables.forEach((variable, index) => {
@@ -179,13 +221,16 @@ export class DataParallelTrainer {
         summed[variable.name] = tf.keep(gradient);
       });
     });
-    for (const answer of answers) if (!('error' in answer)) loss += answer.loss;
+    for (const answer of answers) {
+      if ('error' in answer) continue;
+      for (const name of ownNames) metrics[name] += answer.metrics[name];
+    }
     this.optimizer.applyGradients(summed);
     tf.dispose([...own, ...Object.values(summed)]);
 
     // A copy, because dataSync may hand back a view into the backend's memory, which a message would clone whole.
     this.weightsForReplicas = this.replicas.length === 0 ? undefined : variables.map((variable) => new Float32Array(variable.dataSync()));
-    return loss;
+    return metrics;
   }
 
   async close(): Promise<void> {

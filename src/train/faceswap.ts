@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import path from 'node:path';
 
+import type { BackendName } from '../backend/select.js';
 import { isTestItem } from '../dataset/slice.js';
 import { DarkroomError, invalidOption } from '../errors.js';
 import { writeGrid } from '../generate/grid.js';
@@ -9,6 +10,7 @@ import type { Logger } from '../log.js';
 import { buildFaceSwap, decodeAs, DEFAULT_FACESWAP_ARCHITECTURE, type FaceSwapArchitecture, type FaceSwapMetadata, type FaceSwapNetworks, type Identity, saveFaceSwap } from '../models/faceswap.js';
 import { psnrFloat } from '../eval/metrics.js';
 import { augmentFace } from './faceswap-augment.js';
+import { DataParallelTrainer, type ShardProgram, trainableVariables } from './data-parallel.js';
 import { faceSetsFingerprint, type FaceSet, meanDescriptor, readFaceSet } from './faceswap-data.js';
 import { type NetworkRun, trainNetworks } from './network-trainer.js';
 import { type RawOptions, readBoolean, readInteger, readNumber, readPath } from './options.js';
@@ -16,6 +18,7 @@ import { permutation, type SeededRandom } from './random.js';
 import { DSSIM_WEIGHT, MAE_WEIGHT, reconstructionLoss, SSIM_SIGMA, SSIM_WINDOW } from './ssim.js';
 
 export const FACESWAP_MODEL_VERSION = '1.0.0';
+export const FACESWAP_COMMAND = 'faceswap';
 
 /** Options of `darkroom train faceswap`, resolved and frozen once. */
 export interface FaceSwapTrainOptions {
@@ -112,8 +115,38 @@ function splitFaces(set: FaceSet, fraction: number): IdentityData {
   };
 }
 
-function asFaceSwap(networks: Record<string, tfl.LayersModel>): FaceSwapNetworks {
+function asFaceSwap(networks: Readonly<Record<string, tfl.LayersModel>>): FaceSwapNetworks {
   return { encoder: networks.encoder, a: networks.a, b: networks.b };
+}
+
+/**
+ * Computes a training step's losses from the tensors A inputs, A targets, B inputs and B
+ * targets. Each batch reconstructs its own identity through the shared encoder; `loss` is the
+ * sum of both.
+ */
+export const faceSwapProgram: ShardProgram = (networks, [inputsA, targetsA, inputsB, targetsB]) => {
+  const swap = asFaceSwap(networks);
+  const a = reconstructionLoss(decodeAs(swap, inputsA as tf.Tensor4D, 'a', true), targetsA as tf.Tensor4D);
+  const b = reconstructionLoss(decodeAs(swap, inputsB as tf.Tensor4D, 'b', true), targetsB as tf.Tensor4D);
+  return { loss: tf.add(a.total, b.total) as tf.Scalar, loss_a: a.total, loss_b: b.total, mae_a: a.mae, mae_b: b.mae, dssim_a: a.dssim, dssim_b: b.dssim };
+};
+
+/** Runs one step on this thread alone: `optimizer.minimize` over all three networks. */
+function minimizeHere(networks: Readonly<Record<string, tfl.LayersModel>>, optimizer: tf.Optimizer, tensors: readonly tf.Tensor[]): Record<string, number> {
+  const parts: Record<string, tf.Scalar> = {};
+  const total = optimizer.minimize(
+    () => {
+      const { loss, ...others } = faceSwapProgram(networks, tensors);
+      for (const [name, part] of Object.entries(others)) parts[name] = tf.keep(part);
+      return loss;
+    },
+    true,
+    trainableVariables(networks),
+  )!;
+  const metrics: Record<string, number> = { loss: total.dataSync()[0] };
+  for (const [name, part] of Object.entries(parts)) metrics[name] = part.dataSync()[0];
+  tf.dispose([total, ...Object.values(parts)]);
+  return metrics;
 }
 
 /** Augments `count` crops of an identity, from position `start` of its shuffled order, into one batch. */
@@ -176,6 +209,14 @@ function identityLabel(dir: string, identity: number | undefined): string {
   return identity === undefined ? path.resolve(dir) : `${path.resolve(dir)} identity ${identity}`;
 }
 
+export interface FaceSwapTrainingContext {
+  readonly log: Logger;
+  readonly backend: string;
+  readonly signal?: AbortSignal;
+  /** Threads that share each step's crops (data-parallel); 1 or absent trains on this thread alone. */
+  readonly threads?: number;
+}
+
 /**
  * Trains the face-swap pair: each step reconstructs one augmented batch of A through decoder A
  * and one of B through decoder B, both through the shared encoder, and one Adam optimizer steps
@@ -183,7 +224,7 @@ function identityLabel(dir: string, identity: number | undefined): string {
  * its moments per weight anyway, and the shared encoder needs the gradient of both losses in
  * the same step rather than two half-steps that pull it in turn.
  */
-export async function trainFaceSwap(options: Readonly<FaceSwapTrainOptions>, context: { log: Logger; backend: string; signal?: AbortSignal }): Promise<{ interrupted: boolean; metrics: Record<string, number> }> {
+export async function trainFaceSwap(options: Readonly<FaceSwapTrainOptions>, context: FaceSwapTrainingContext): Promise<{ interrupted: boolean; metrics: Record<string, number> }> {
   const settings = {
     ...options,
     kind: 'faceswap',
@@ -194,7 +235,7 @@ export async function trainFaceSwap(options: Readonly<FaceSwapTrainOptions>, con
   return trainNetworks(settings, () => faceSwapRun(options, context), context);
 }
 
-async function faceSwapRun(options: Readonly<FaceSwapTrainOptions>, context: { log: Logger; backend: string }): Promise<NetworkRun> {
+async function faceSwapRun(options: Readonly<FaceSwapTrainOptions>, context: FaceSwapTrainingContext): Promise<NetworkRun> {
   const { log } = context;
   if (path.resolve(options.a) === path.resolve(options.b) && options.aIdentity === options.bIdentity) {
     throw new DarkroomError('USAGE', `--a and --b are the same faces (${options.a}${options.aIdentity === undefined ? '' : `, identity ${options.aIdentity}`}); give two people, for example --a-identity 0 --b-identity 1 of one "darkroom faces extract --cluster 2" output`);
@@ -215,6 +256,10 @@ async function faceSwapRun(options: Readonly<FaceSwapTrainOptions>, context: { l
       `${size}x${size} crops, batch ${batchSize} + ${batchSize}, ${stepsPerEpoch} steps per epoch, ${options.epochs} epochs, Adam at ${options.learningRate}; ` +
       `loss ${MAE_WEIGHT} x MAE + ${DSSIM_WEIGHT} x DSSIM (SSIM over ${SSIM_WINDOW}x${SSIM_WINDOW} Gaussian windows of sigma ${SSIM_SIGMA})`,
   );
+
+  const threads = Math.min(context.threads ?? 1, batchSize);
+  if (threads > 1) log.info(`Each step's ${batchSize} + ${batchSize} crops are shared by ${threads} threads`);
+  let parallel: DataParallelTrainer | undefined;
 
   let orderA: Uint32Array = new Uint32Array(0);
   let orderB: Uint32Array = new Uint32Array(0);
@@ -257,27 +302,24 @@ async function faceSwapRun(options: Readonly<FaceSwapTrainOptions>, context: { l
       orderA = permutation(a.trainCount, random);
       orderB = permutation(b.trainCount, random);
     },
-    step(networks, optimizers, step, random) {
+    async step(networks, optimizers, step, random) {
       const started = performance.now();
-      const swap = asFaceSwap(networks);
       const batchA = augmentedBatch(a, orderA, step * batchSize, batchSize, random);
       const batchB = augmentedBatch(b, orderB, step * batchSize, batchSize, random);
-      const variables = [swap.encoder, swap.a, swap.b].flatMap((network) => network.trainableWeights.map((weight) => weight.read() as tf.Variable));
-      const parts: tf.Scalar[] = [];
-      const total = optimizers.faceswap.minimize(
-        () => {
-          const lossA = reconstructionLoss(decodeAs(swap, batchA.inputs, 'a', true), batchA.targets);
-          const lossB = reconstructionLoss(decodeAs(swap, batchB.inputs, 'b', true), batchB.targets);
-          parts.push(...[lossA.total, lossB.total, lossA.mae, lossB.mae, lossA.dssim, lossB.dssim].map((part) => tf.keep(part)));
-          return tf.add(lossA.total, lossB.total) as tf.Scalar;
-        },
-        true,
-        variables,
-      )!;
-      const [lossA, lossB, maeA, maeB, dssimA, dssimB] = parts.map((part) => part.dataSync()[0]);
-      const metrics = { loss: total.dataSync()[0], loss_a: lossA, loss_b: lossB, mae_a: maeA, mae_b: maeB, dssim_a: dssimA, dssim_b: dssimB };
-      tf.dispose([total, ...parts, batchA.inputs, batchA.targets, batchB.inputs, batchB.targets]);
+      const tensors = [batchA.inputs, batchA.targets, batchB.inputs, batchB.targets];
+      let metrics: Record<string, number>;
+      if (threads > 1) {
+        parallel ??= await DataParallelTrainer.start(networks, optimizers.faceswap, faceSwapProgram, threads, { backend: context.backend as BackendName, command: FACESWAP_COMMAND, options: {} });
+        metrics = await parallel.step(tensors);
+      } else {
+        metrics = minimizeHere(networks, optimizers.faceswap, tensors);
+      }
+      tf.dispose(tensors);
       return { ...metrics, step_seconds: (performance.now() - started) / 1000 };
+    },
+    close: async () => {
+      await parallel?.close();
+      parallel = undefined;
     },
     validate(networks) {
       const swap = asFaceSwap(networks);

@@ -30,7 +30,7 @@ export interface TrainLoopOptions {
   readonly makeBatch: () => Batch;
   readonly loss: (predictions: tf.Tensor, targets: tf.Tensor) => tf.Scalar;
   /** Runs the optimizer step over several threads instead of `optimizer.minimize` on this one. */
-  readonly parallel?: { step(batch: Batch): Promise<number> };
+  readonly parallel?: { stepBatch(batch: Batch): Promise<number> };
   /** Returns the metrics to log, e.g. validation PSNR; called after every epoch. */
   readonly validate: (epoch: number) => Promise<Record<string, number>>;
   readonly onEpochEnd: (epoch: number, metrics: Record<string, number>, seconds: number) => Promise<void>;
@@ -79,7 +79,7 @@ export async function runTrainLoop(options: TrainLoopOptions): Promise<TrainLoop
       setLearningRate(optimizer, options.learningRate((epoch * stepsPerEpoch + step) / totalSteps));
       const started = performance.now();
       const batch = options.makeBatch();
-      const loss = options.parallel === undefined ? await minimizeHere(options, batch) : await options.parallel.step(batch);
+      const loss = options.parallel === undefined ? await minimizeHere(options, batch) : await options.parallel.stepBatch(batch);
       tf.dispose([batch.inputs, batch.targets]);
       stepSeconds += (performance.now() - started) / 1000;
       stepsTimed++;

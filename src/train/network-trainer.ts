@@ -50,7 +50,9 @@ export interface NetworkRun {
   /** Prepares an epoch, e.g. shuffles. It draws from `random`, so that a resume replays it. */
   beginEpoch(random: SeededRandom): void;
   /** One optimization step; returns the losses and metrics to average over the epoch. */
-  step(networks: Record<string, tfl.LayersModel>, optimizers: Record<string, tf.Optimizer>, step: number, random: SeededRandom): Record<string, number>;
+  step(networks: Record<string, tfl.LayersModel>, optimizers: Record<string, tf.Optimizer>, step: number, random: SeededRandom): Record<string, number> | Promise<Record<string, number>>;
+  /** Stops what the steps started, such as training threads; called once the run ends, however it ends. */
+  close?(): Promise<void>;
   /** Computes metrics on held-out data after each epoch. */
   validate(networks: Record<string, tfl.LayersModel>): Record<string, number>;
   preview(networks: Record<string, tfl.LayersModel>, file: string): Promise<void>;
@@ -103,10 +105,20 @@ export async function trainNetworks(settings: NetworkRunSettings, load: () => Pr
   if (state?.options !== undefined) rejectChangedOptions(state.options, settings.options, out);
 
   const run = await load();
-  if (state?.fingerprint !== undefined && run.fingerprint !== undefined && state.fingerprint !== run.fingerprint) {
-    throw new DarkroomError('USAGE', `The checkpoint in ${out} was trained on other images than ${settings.dataLabel} ${settings.data} now holds; resume with the same data, or start over with --overwrite`);
+  try {
+    if (state?.fingerprint !== undefined && run.fingerprint !== undefined && state.fingerprint !== run.fingerprint) {
+      throw new DarkroomError('USAGE', `The checkpoint in ${out} was trained on other images than ${settings.dataLabel} ${settings.data} now holds; resume with the same data, or start over with --overwrite`);
+    }
+    return await runEpochs(settings, run, state, context);
+  } finally {
+    await run.close?.();
   }
+}
 
+async function runEpochs(settings: NetworkRunSettings, run: NetworkRun, state: NetworkState | undefined, context: NetworkTrainingContext): Promise<{ interrupted: boolean; metrics: Record<string, number> }> {
+  const { log } = context;
+  const { out, kind } = settings;
+  const checkpointDir = path.join(out, CHECKPOINT);
   const { stepsPerEpoch } = run;
   const random = new SeededRandom(settings.seed);
   let networks: Record<string, tfl.LayersModel>;
@@ -182,7 +194,7 @@ export async function trainNetworks(settings: NetworkRunSettings, load: () => Pr
       }
 
       for (const optimizer of Object.values(optimizers)) setLearningRate(optimizer, schedule((epoch * stepsPerEpoch + step) / totalSteps));
-      const metrics = run.step(networks, optimizers, step, random);
+      const metrics = await run.step(networks, optimizers, step, random);
       for (const [key, value] of Object.entries(metrics)) {
         if (!Number.isFinite(value)) throw new Error(`Training diverged: ${key} became ${value} at epoch ${epoch + 1}, step ${step + 1}; lower --learning-rate`);
         sums[key] = (sums[key] ?? 0) + value;

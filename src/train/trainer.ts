@@ -221,7 +221,7 @@ export async function trainTask<O extends TaskTrainOptions, T extends TrainingIt
 
   const loss = task.loss(options);
   const threads = Math.min(context.threads ?? 1, options.batchSize);
-  const parallel = threads > 1 ? await DataParallelTrainer.start(model, optimizer, loss, threads, { backend: context.backend as BackendName, command: task.command, options: { ...options } }) : undefined;
+  const parallel = threads > 1 ? await DataParallelTrainer.forModel(model, optimizer, loss, threads, { backend: context.backend as BackendName, command: task.command, options: { ...options } }) : undefined;
   if (parallel !== undefined) log.info(`Each batch of ${options.batchSize} is shared by ${threads} threads`);
 
   const result = await runTrainLoop({
