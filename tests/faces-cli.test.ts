@@ -192,9 +192,9 @@ describe('darkroom faces', () => {
     for (const face of manifest.faces) expect(face.distance).toBeLessThan(0.55);
 
     const strict = await runCli(['faces', 'extract', SAMPLE, '--out', join(directory, 'strict-out'), '--reference', reference, '--max-distance', '0.01', '--min-size', '20']);
-    expect(strict.stderr).toContain('0 faces kept; skipped 1 another person');
+    expect(strict.stderr).toContain('0 faces kept; skipped 1 (another person)');
     const small = await runCli(['faces', 'extract', SAMPLE, '--out', join(directory, 'small-out'), '--min-size', '200']);
-    expect(small.stderr).toContain('0 faces kept; skipped 1 too small');
+    expect(small.stderr).toContain('0 faces kept; skipped 1 (too small)');
     expect(small.stderr).toContain('0 faces from 0 of 1 file, 1 with no face kept');
   });
 

@@ -119,6 +119,6 @@ describe('data-parallel training', () => {
     expect(result.interrupted).toBe(false);
     expect(Number.isFinite(result.metrics.loss)).toBe(true);
     expect(messages.some((line) => line.includes('Each batch of 4 is shared by 2 threads'))).toBe(true);
-    expect((await loadModel(out)).metadata.training.steps).toBe(2);
+    expect((await loadModel(out)).metadata.training).toMatchObject({ steps: 2, threads: 2 });
   });
 });

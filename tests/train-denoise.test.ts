@@ -8,7 +8,7 @@ import { initBackend } from '../src/backend/select.js';
 import { createLogger } from '../src/log.js';
 import { loadModel } from '../src/models/storage.js';
 import { resolveDenoiseTrainOptions, trainDenoise } from '../src/train/denoise.js';
-import { roundMetrics } from '../src/train/loop.js';
+import { roundMetrics, stoppingMessage } from '../src/train/loop.js';
 import { addGaussianNoise } from '../src/train/noise.js';
 import { listPhotos, splitByName } from '../src/train/photos.js';
 import { SeededRandom } from '../src/train/random.js';
@@ -274,6 +274,14 @@ describe('training data', () => {
 describe('progress metrics', () => {
   it('keeps three significant digits below 0.01', () => {
     expect(roundMetrics({ loss: 0.5, psnr: 31.234, trainingFrameMse: 0.002354, zero: 0 })).toEqual({ psnr: '31.23', trainingFrameMse: '0.00235', zero: '0.00' });
+  });
+});
+
+describe('stop messages', () => {
+  it('count the steps kept, and say when none are', () => {
+    expect(stoppingMessage(2, 0)).toBe('Stopping before epoch 3; --resume starts it');
+    expect(stoppingMessage(0, 1)).toBe('Stopping after 1 step of epoch 1: the checkpoint keeps it, and --resume continues with step 2');
+    expect(stoppingMessage(0, 13)).toBe('Stopping after 13 steps of epoch 1: the checkpoint keeps them, and --resume continues with step 14');
   });
 });
 

@@ -143,9 +143,20 @@ describe('darkroom train faceswap', () => {
     const [single, shared] = [(await loadFaceSwap(oneThread)).metadata.validation, (await loadFaceSwap(twoThreads)).metadata.validation];
     for (const key of ['loss', 'loss_a', 'mae_b', 'dssim_a', 'val_psnr_b']) expect(result.metrics[key], key).toBeCloseTo(single[key], 4);
     expect(shared.loss).toBeCloseTo(single.loss, 5);
+    expect((await loadFaceSwap(twoThreads)).metadata.training.threads).toBe(2);
     expect(await largestWeightDifference(oneThread, twoThreads)).toBeLessThan(1e-5);
     // The runs must have moved the weights, or equal weights would prove nothing.
     expect(await largestWeightDifference(oneThread, buildFaceSwap({ size: 64, filters: TINY.filters, latentDim: TINY.latentDim }, 1))).toBeGreaterThan(1e-4);
+  });
+
+  it('says when the threads or the identities are not what was asked', async () => {
+    lines.length = 0;
+    await train({ a: extract, b: extract, bIdentity: '1', out: path.join(dir, 'overlap'), epochs: 1, batchSize: 2, stepsPerEpoch: 1 }, undefined, 3);
+
+    const text = lines.join('\n');
+    expect(text).toContain(`--a and --b are both ${extract} and A takes all its faces, the other person's too; give --a-identity and --b-identity to keep the two apart`);
+    expect(text).toContain('Using 2 threads, not 3: a step has 2 crops of each identity to share');
+    expect(text).toContain('clip-faces (22 crops: 18 to train on, 4 held out)');
   });
 
   it('trains on plain crop folders', async () => {

@@ -266,7 +266,7 @@ async function extractSource(context: SourceContext): Promise<SourceSummary> {
     return { source: file, kind: kind ?? 'unreadable', ...tally, error: message };
   }
 
-  const skipped = Object.entries(tally.skipped).map(([reason, count]) => `${count} ${reason}`);
+  const skipped = Object.entries(tally.skipped).map(([reason, count]) => `${count} (${reason})`);
   const skippedText = skipped.length === 0 ? '' : `; skipped ${skipped.join(', ')}`;
   if (kind === 'image') {
     if (tally.faces + Object.values(tally.skipped).reduce((sum, count) => sum + count, 0) === 0) log.warn(`${file}: no face found`);

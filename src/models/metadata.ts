@@ -24,6 +24,8 @@ export interface ModelMetadata {
     epochs: number;
     seconds: number;
     backend: string;
+    /** Training threads that shared each batch; absent in models trained before darkroom recorded it. */
+    threads?: number;
     noiseSigmaRange?: readonly [number, number];
     /** Upscaling factor of a super-resolution model. */
     scale?: number;

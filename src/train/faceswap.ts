@@ -16,6 +16,7 @@ import { type NetworkRun, trainNetworks } from './network-trainer.js';
 import { type RawOptions, readBoolean, readInteger, readNumber, readPath } from './options.js';
 import { permutation, type SeededRandom } from './random.js';
 import { DSSIM_WEIGHT, MAE_WEIGHT, reconstructionLoss, SSIM_SIGMA, SSIM_WINDOW } from './ssim.js';
+import { countOf } from '../text.js';
 
 export const FACESWAP_MODEL_VERSION = '1.0.0';
 export const FACESWAP_COMMAND = 'faceswap';
@@ -182,17 +183,18 @@ function validationPsnr(networks: FaceSwapNetworks, data: IdentityData, identity
 
 /**
  * Writes the preview grid. Its rows are A, A reconstructed, A as B, B, B reconstructed and B as A,
- * each of the same held-out faces every epoch (training faces when none are held out).
+ * each of the same held-out faces every epoch (training faces fill a row when fewer than six are held out).
  */
 async function writeSwapPreview(networks: FaceSwapNetworks, a: IdentityData, b: IdentityData, file: string): Promise<void> {
   const { size } = a.set;
   const pixels = size * size * 3;
   const rows: Float32Array[] = [];
   for (const [data, own, other] of [[a, 'a', 'b'], [b, 'b', 'a']] as const) {
-    const source = data.validationCount > 0 ? data.validation : data.train;
-    const count = Math.min(PREVIEW_FACES, data.validationCount > 0 ? data.validationCount : data.trainCount);
+    // Held-out faces first; training faces fill the row when fewer are held out.
     const faces = new Float32Array(PREVIEW_FACES * pixels);
-    faces.set(source.subarray(0, count * pixels));
+    const held = Math.min(PREVIEW_FACES, data.validationCount);
+    faces.set(data.validation.subarray(0, held * pixels));
+    faces.set(data.train.subarray(0, Math.min(PREVIEW_FACES - held, data.trainCount) * pixels), held * pixels);
     const decoded = tf.tidy(() => {
       const crops = tf.tensor4d(faces, [PREVIEW_FACES, size, size, 3]);
       return [decodeAs(networks, crops, own), decodeAs(networks, crops, other)];
@@ -203,6 +205,11 @@ async function writeSwapPreview(networks: FaceSwapNetworks, a: IdentityData, b: 
   const grid = new Float32Array(rows.length * PREVIEW_FACES * pixels);
   rows.forEach((row, index) => grid.set(row, index * PREVIEW_FACES * pixels));
   await writeGrid(file, { count: rows.length * PREVIEW_FACES, size, channels: 3, pixels: grid }, { columns: PREVIEW_FACES, scale: size <= 64 ? 2 : 1 });
+}
+
+function cropCounts(data: IdentityData): string {
+  const total = data.trainCount + data.validationCount;
+  return data.validationCount === 0 ? countOf(total, 'crop') : `${countOf(total, 'crop')}: ${data.trainCount} to train on, ${data.validationCount} held out`;
 }
 
 function identityLabel(dir: string, identity: number | undefined): string {
@@ -252,12 +259,16 @@ async function faceSwapRun(options: Readonly<FaceSwapTrainOptions>, context: Fac
   const architecture: FaceSwapArchitecture = { size, filters: options.filters, latentDim: options.latentDim };
   const { batchSize, stepsPerEpoch } = options;
   log.info(
-    `Training a face swap between ${a.set.name} (${a.trainCount} crops, ${a.validationCount} held out) and ${b.set.name} (${b.trainCount} crops, ${b.validationCount} held out): ` +
-      `${size}x${size} crops, batch ${batchSize} + ${batchSize}, ${stepsPerEpoch} steps per epoch, ${options.epochs} epochs, Adam at ${options.learningRate}; ` +
+    `Training a face swap between ${a.set.name} (${cropCounts(a)}) and ${b.set.name} (${cropCounts(b)}): ` +
+      `${size}x${size} crops, batch ${batchSize} + ${batchSize}, ${countOf(stepsPerEpoch, 'step')} per epoch, ${countOf(options.epochs, 'epoch')}, Adam at ${options.learningRate}; ` +
       `loss ${MAE_WEIGHT} x MAE + ${DSSIM_WEIGHT} x DSSIM (SSIM over ${SSIM_WINDOW}x${SSIM_WINDOW} Gaussian windows of sigma ${SSIM_SIGMA})`,
   );
 
+  if (path.resolve(options.a) === path.resolve(options.b) && (options.aIdentity === undefined || options.bIdentity === undefined)) {
+    log.warn(`--a and --b are both ${options.a} and ${options.aIdentity === undefined ? 'A' : 'B'} takes all its faces, the other person's too; give --a-identity and --b-identity to keep the two apart`);
+  }
   const threads = Math.min(context.threads ?? 1, batchSize);
+  if ((context.threads ?? 1) > batchSize) log.info(`Using ${threads} threads, not ${context.threads}: a step has ${batchSize} crops of each identity to share`);
   if (threads > 1) log.info(`Each step's ${batchSize} + ${batchSize} crops are shared by ${threads} threads`);
   let parallel: DataParallelTrainer | undefined;
 
@@ -288,6 +299,7 @@ async function faceSwapRun(options: Readonly<FaceSwapTrainOptions>, context: Fac
       loss: { mae: MAE_WEIGHT, dssim: DSSIM_WEIGHT, ssimWindow: SSIM_WINDOW, ssimSigma: SSIM_SIGMA },
       seconds: Math.round(seconds),
       backend: context.backend,
+      threads,
       seed: options.seed,
     },
     validation: metrics,

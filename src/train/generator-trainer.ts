@@ -12,6 +12,7 @@ import { GENERATOR_SIZE_MULTIPLE } from '../models/vae.js';
 import type { GeneratorTrainOptions } from './generator-options.js';
 import { type NetworkRun, trainNetworks } from './network-trainer.js';
 import { permutation, SeededRandom } from './random.js';
+import { countOf } from '../text.js';
 
 /** A training batch: images in [0, 1], and their one-hot classes when the model has classes. */
 export interface GeneratorBatch {
@@ -65,7 +66,7 @@ async function generatorRun(task: GeneratorTrainingTask, options: GeneratorTrain
   const stepsPerEpoch = options.stepsPerEpoch ?? Math.ceil(train.count / batchSize);
   log.info(
     `Training a ${classCount > 0 ? `conditional ${task.kind} on ${classCount} classes` : task.kind} with ${train.count} images ` +
-      `(${validation.count} held out for validation), batch ${batchSize}, ${stepsPerEpoch} steps per epoch, ${options.epochs} epochs`,
+      `(${validation.count} held out for validation), batch ${batchSize}, ${countOf(stepsPerEpoch, 'step')} per epoch, ${countOf(options.epochs, 'epoch')}`,
   );
 
   const oneHot = (labels: Int32Array): tf.Tensor2D | undefined => (classCount === 0 ? undefined : tf.tidy(() => tf.cast(tf.oneHot(tf.tensor1d(labels, 'int32'), classCount), 'float32') as tf.Tensor2D));

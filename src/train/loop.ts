@@ -3,6 +3,7 @@ import type * as tfl from '@tensorflow/tfjs-layers';
 
 import type { Logger } from '../log.js';
 import { ProgressBar } from '../progress.js';
+import { countOf } from '../text.js';
 
 export interface Batch {
   readonly inputs: tf.Tensor;
@@ -123,7 +124,8 @@ export function roundMetrics(metrics: Record<string, number>): Record<string, st
 
 /** Returns the log line of a run that Ctrl-C stops after `step` steps of the 0-based `epoch`. */
 export function stoppingMessage(epoch: number, step: number): string {
-  return `Stopping after ${step} steps of epoch ${epoch + 1}: the checkpoint keeps them, and --resume continues with step ${step + 1}`;
+  if (step === 0) return `Stopping before epoch ${epoch + 1}; --resume starts it`;
+  return `Stopping after ${countOf(step, 'step')} of epoch ${epoch + 1}: the checkpoint keeps ${step === 1 ? 'it' : 'them'}, and --resume continues with step ${step + 1}`;
 }
 
 /** Returns the log line of a run that resumes after `epochsDone` epochs and `stepInEpoch` steps of the next one. */

@@ -177,6 +177,9 @@ export async function trainTask<O extends TaskTrainOptions, T extends TrainingIt
   const elapsed = (): number => elapsedBefore + (performance.now() - started) / 1000;
   const taskFields = task.metadata(options);
 
+  const threads = Math.min(context.threads ?? 1, options.batchSize);
+  if ((context.threads ?? 1) > options.batchSize) log.info(`Using ${threads} threads, not ${context.threads}: a batch of ${options.batchSize} has no more to share`);
+
   // The loop's metrics hold the epoch's mean training loss beside the validation figures.
   const metadataFor = (epochs: number, { loss: finalLoss, ...validation }: Record<string, number>): ModelMetadata => ({
     format: 'darkroom-model',
@@ -200,6 +203,7 @@ export async function trainTask<O extends TaskTrainOptions, T extends TrainingIt
       epochs,
       seconds: Math.round(elapsed()),
       backend: context.backend,
+      threads,
       ...taskFields.training,
       ...(finalLoss === undefined ? {} : { finalLoss }),
       ...(initialised === undefined ? {} : { initialisedFrom: initialised }),
@@ -220,7 +224,6 @@ export async function trainTask<O extends TaskTrainOptions, T extends TrainingIt
   });
 
   const loss = task.loss(options);
-  const threads = Math.min(context.threads ?? 1, options.batchSize);
   const parallel = threads > 1 ? await DataParallelTrainer.forModel(model, optimizer, loss, threads, { backend: context.backend as BackendName, command: task.command, options: { ...options } }) : undefined;
   if (parallel !== undefined) log.info(`Each batch of ${options.batchSize} is shared by ${threads} threads`);
 
