@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { initBackend } from '../src/backend/select.js';
 import { resolveFaceSwapCommandOptions } from '../src/cli/faceswap.js';
+import { nearestRealFace } from '../src/eval/faceswap.js';
 import { SYNTHETIC_NOTE } from '../src/faces/synthetic.js';
 import { locateBinary } from '../src/media/ffmpeg.js';
 import { runCli } from './helpers/cli.js';
@@ -235,6 +236,18 @@ describe('darkroom faceswap', () => {
   });
 });
 
+describe('real-faces decoder', () => {
+  it('returns the crop whose landmarks lie nearest', async () => {
+    const landmarks = (shift: number): [number, number][] => Array.from({ length: 68 }, (_, point) => [10 + point * 0.5 + shift, 20 + shift]);
+    const crops = [new Uint8Array([1, 1, 1]), new Uint8Array([2, 2, 2]), new Uint8Array([3, 3, 3])];
+    const decoder = nearestRealFace({ crops, landmarks: [landmarks(0), landmarks(4), landmarks(8)] });
+
+    const picked = await decoder([new Uint8Array(3), new Uint8Array(3)], 1, [landmarks(5), landmarks(-3)]);
+    expect(picked).toEqual([crops[1], crops[0]]);
+    await expect(decoder([new Uint8Array(3)], 1)).rejects.toThrow('The real-faces decoder needs the landmarks of each crop');
+  });
+});
+
 describe('darkroom eval faceswap', () => {
   it('prints PSNR and identity scores', async () => {
     const crops = { a: join(directory, 'crops-a'), b: join(directory, 'crops-b') };
@@ -253,12 +266,18 @@ describe('darkroom eval faceswap', () => {
     expect(result.stdout).toMatch(/bruno \(b\): [\d.]+ dB over 3 crops/);
     expect(result.stdout).toMatch(/anna -> bruno: \d of 3 scored \(3 swapped\) nearer to bruno: [\d.]+ % \(before the swap: [\d.]+ %\)/);
     expect(result.stdout).toContain('Identity score on');
-    expect(result.stdout).toContain('8 frames; mask face, colour match lab; swapped faces re-detected in the converted frames');
+    expect(result.stdout).toContain('8 frames; mask face, colour match lab; faces decoded by the model; swapped faces re-detected in the converted frames');
 
     const written = JSON.parse(await readFile(report, 'utf8'));
     expect(written.psnr.a.crops).toBe(3);
     expect(written.crops.aToB.scored).toBe(3);
     expect(written.video.framesScored).toBe(8);
+    expect(written.video.faces).toBe('decoded');
+
+    // Plain crop folders have no landmarks to pick a real face by.
+    const real = await runCli(['eval', 'faceswap', '--model', model, '--a', crops.a, '--b', crops.b, '--video', video, '--real-faces']);
+    expect(real.code).toBe(2);
+    expect(real.stderr).toContain(`darkroom eval faceswap: --real-faces picks crops by their landmarks, and --a ${crops.a} has none; give a "faces extract" folder`);
     expect(written.target).toBe(0.8);
   }, 120_000);
 
@@ -267,6 +286,6 @@ describe('darkroom eval faceswap', () => {
     expect(result.code).toBe(2);
     expect(result.stderr).toContain('darkroom eval faceswap: --sigma does not apply; it reads --a and --b');
     const every = await runCli(['eval', 'faceswap', '--model', model, '--a', 'x', '--b', 'y', '--every', '2']);
-    expect(every.stderr).toContain('--every, --min-size, --mask and --colour-match apply only with --video FILE');
+    expect(every.stderr).toContain('--every, --min-size, --mask, --colour-match and --real-faces apply only with --video FILE');
   });
 });

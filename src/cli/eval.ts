@@ -90,6 +90,9 @@ faceswap:
   --min-size PX           with --video: faces smaller than this are left alone (default 40)
   --mask REGION, --colour-match M
                           with --video: convert as "darkroom faceswap" does with these
+  --real-faces            with --video: blend in each target's own crop nearest in landmarks
+                          instead of the decoded face (needs "faces extract" folders): the
+                          score that perfect decoders would reach with this mask and blend
   --out FILE              write the result as JSON`;
 
 const EVAL_OPTIONS = {
@@ -113,12 +116,13 @@ const EVAL_OPTIONS = {
   'min-size': { type: 'string' },
   mask: { type: 'string' },
   'colour-match': { type: 'string' },
+  'real-faces': { type: 'boolean' },
   out: { type: 'string' },
 } as const;
 
 const TASKS = ['denoise', 'colorize', 'upscale', 'video-anomaly', 'generator', 'faceswap'] as const;
 const GENERATOR_ONLY = ['real', 'realTrain', 'perClass', 'classifierSteps'];
-const FACESWAP_ONLY = ['a', 'b', 'aIdentity', 'bIdentity', 'video', 'every', 'minSize', 'mask', 'colourMatch', 'out'];
+const FACESWAP_ONLY = ['a', 'b', 'aIdentity', 'bIdentity', 'video', 'every', 'minSize', 'mask', 'colourMatch', 'realFaces', 'out'];
 
 interface EvalRequest {
   readonly raw: Record<string, unknown>;
@@ -250,8 +254,8 @@ async function evalFaceSwapCommand(raw: Record<string, unknown>, backendFlag: un
   const bIdentity = raw.bIdentity === undefined ? undefined : readInteger(raw, 'bIdentity', 0, 0, 100);
   if (raw.video !== undefined && (typeof raw.video !== 'string' || raw.video === '')) throw invalidOption('a video file', '--video', raw.video);
   if (typeof raw.video === 'string' && !existsSync(raw.video)) throw new DarkroomError('USAGE', `darkroom eval faceswap: --video ${raw.video} not found`);
-  if (raw.video === undefined && ['every', 'minSize', 'mask', 'colourMatch'].some((key) => raw[key] !== undefined)) {
-    throw new DarkroomError('USAGE', 'darkroom eval faceswap: --every, --min-size, --mask and --colour-match apply only with --video FILE');
+  if (raw.video === undefined && ['every', 'minSize', 'mask', 'colourMatch', 'realFaces'].some((key) => raw[key] !== undefined)) {
+    throw new DarkroomError('USAGE', 'darkroom eval faceswap: --every, --min-size, --mask, --colour-match and --real-faces apply only with --video FILE');
   }
   const every = readInteger(raw, 'every', 1, 1, 100_000);
   const minSize = readInteger(raw, 'minSize', 40, 1, 100_000);
@@ -263,7 +267,7 @@ async function evalFaceSwapCommand(raw: Record<string, unknown>, backendFlag: un
   await startBackend(backendFlag, log);
   const loaded = await loadFaceSwap(raw.model);
   log.info(`Model ${loaded.dir}: ${loaded.metadata.identities?.a ?? 'a'} (a) and ${loaded.metadata.identities?.b ?? 'b'} (b), ${loaded.metadata.architecture.size}-pixel crops`);
-  const result = await evaluateFaceSwap(loaded, { a, b, aIdentity, bIdentity, video: raw.video as string | undefined, every, minSize, mask, colourMatch, out: raw.out as string | undefined }, log);
+  const result = await evaluateFaceSwap(loaded, { a, b, aIdentity, bIdentity, video: raw.video as string | undefined, every, minSize, mask, colourMatch, realFaces: raw.realFaces === true, out: raw.out as string | undefined }, log);
   process.stdout.write((raw.json === true ? JSON.stringify(result, null, 2) : formatFaceSwapEval(result)) + '\n');
   return 0;
 }

@@ -19,8 +19,8 @@ import sharp from 'sharp';
 
 import { DarkroomError } from '../errors.js';
 import type { ColourMatch, MaskRegion } from '../faces/blend.js';
-import { cropDescriptor, descriptorDistance, detectFaces, type Box } from '../faces/detect.js';
-import { FaceSwapper, modelDecoder, type SwapModel } from '../faces/swap.js';
+import { cropDescriptor, descriptorDistance, detectFaces, type Box, type Point } from '../faces/detect.js';
+import { type CropDecoder, FaceSwapper, modelDecoder, type SwapModel } from '../faces/swap.js';
 import type { Logger } from '../log.js';
 import { writeFileAtomic } from '../media/atomic.js';
 import { probeVideo, readFrames } from '../media/video.js';
@@ -42,6 +42,12 @@ export interface FaceSwapEvalOptions {
   /** The mask region and colour match that convert --video, as in darkroom faceswap. */
   readonly mask: MaskRegion;
   readonly colourMatch: ColourMatch;
+  /**
+   * With --video: swap in the target identity's own crops, the one nearest in landmarks to each
+   * face, instead of the decoder's output. It scores the blend with perfect faces, the ceiling
+   * that a better decoder could reach.
+   */
+  readonly realFaces?: boolean;
   readonly out?: string;
 }
 
@@ -56,12 +62,16 @@ interface IdentityCrops {
   readonly crops: Uint8Array[];
   /** From faces.json, made by detection on the full frame; undefined for a plain folder of crops. */
   readonly frameDescriptors: number[][] | undefined;
+  /** Each crop's 68 landmarks in pixels of the model's crop size, from faces.json; undefined without it. */
+  readonly landmarks: Point[][] | undefined;
   /** 'validation' when the model's training metadata names held-out crops of this folder. */
   readonly split: 'validation' | 'all';
 }
 
 interface FacesManifest {
-  readonly faces: { readonly file: string; readonly identity: number; readonly descriptor: number[] }[];
+  /** Side of the crops in pixels. */
+  readonly size?: number;
+  readonly faces: { readonly file: string; readonly identity: number; readonly descriptor: number[]; readonly landmarks?: Point[] }[];
 }
 
 /**
@@ -78,11 +88,15 @@ function validationFiles(loaded: LoadedFaceSwap, identity: Identity): Set<string
 async function readIdentity(folder: string, identityNumber: number | undefined, size: number, validation: Set<string> | undefined, flag: string): Promise<IdentityCrops> {
   if (!existsSync(folder)) throw new DarkroomError('USAGE', `darkroom eval faceswap: ${flag} ${folder} does not exist`);
   const manifestPath = path.join(folder, 'faces.json');
-  let entries: { file: string; descriptor?: number[] }[];
+  let entries: { file: string; descriptor?: number[]; landmarks?: Point[] }[];
 
   if (existsSync(manifestPath)) {
     const manifest = JSON.parse(await readFile(manifestPath, 'utf8')) as FacesManifest;
-    entries = manifest.faces.filter((face) => identityNumber === undefined || face.identity === identityNumber).map((face) => ({ file: path.join(folder, face.file), descriptor: face.descriptor }));
+    // Crops are read at the model's size, so their landmarks scale with them.
+    const scale = size / (manifest.size ?? size);
+    entries = manifest.faces
+      .filter((face) => identityNumber === undefined || face.identity === identityNumber)
+      .map((face) => ({ file: path.join(folder, face.file), descriptor: face.descriptor, landmarks: face.landmarks?.map(([x, y]): Point => [x * scale, y * scale]) }));
   } else {
     if (identityNumber !== undefined) throw new DarkroomError('USAGE', `darkroom eval faceswap: ${flag}-identity needs a "faces extract" folder with faces.json, and ${folder} has none`);
     const names = (await readdir(folder)).filter((name) => !name.startsWith('.') && CROP_EXTENSIONS.has(path.extname(name).toLowerCase())).sort();
@@ -100,7 +114,8 @@ async function readIdentity(folder: string, identityNumber: number | undefined, 
     return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
   }));
   const frameDescriptors = selected.every((entry) => entry.descriptor !== undefined) ? selected.map((entry) => entry.descriptor!) : undefined;
-  return { folder, files: selected.map((entry) => entry.file), crops, frameDescriptors, split: validation === undefined ? 'all' : 'validation' };
+  const landmarks = selected.every((entry) => entry.landmarks?.length === 68) ? selected.map((entry) => entry.landmarks!) : undefined;
+  return { folder, files: selected.map((entry) => entry.file), crops, frameDescriptors, landmarks, split: validation === undefined ? 'all' : 'validation' };
 }
 
 /** Normalised mean of normalised descriptors. */
@@ -117,6 +132,26 @@ export function meanDescriptor(descriptors: readonly ArrayLike<number>[]): numbe
 function normalised(descriptor: ArrayLike<number>): number[] {
   const norm = Math.hypot(...Array.from(descriptor)) || 1;
   return Array.from(descriptor, (value) => value / norm);
+}
+
+/**
+ * Returns a decoder that draws no face: for each aligned crop it returns the crop of `faces`
+ * whose landmarks lie nearest (summed squared distance), so the pose matches.
+ */
+export function nearestRealFace(faces: { readonly crops: readonly Uint8Array[]; readonly landmarks: readonly (readonly Point[])[] }): CropDecoder {
+  return async (crops, _size, landmarks) => {
+    if (landmarks === undefined) throw new DarkroomError('INTERNAL', 'The real-faces decoder needs the landmarks of each crop');
+    return crops.map((_, index) => {
+      let best = 0;
+      let bestDistance = Infinity;
+      faces.landmarks.forEach((candidate, which) => {
+        let distance = 0;
+        for (let point = 0; point < candidate.length; point++) distance += (candidate[point][0] - landmarks[index][point][0]) ** 2 + (candidate[point][1] - landmarks[index][point][1]) ** 2;
+        if (distance < bestDistance) [best, bestDistance] = [which, distance];
+      });
+      return faces.crops[best];
+    });
+  };
 }
 
 /** Decodes crops as `identity` in batches. */
@@ -156,6 +191,8 @@ export interface FaceSwapEvalResult {
     readonly every: number;
     readonly mask: MaskRegion;
     readonly colourMatch: ColourMatch;
+    /** What drew the swapped faces: the model's decoders, or the target's own crops (--real-faces). */
+    readonly faces: 'decoded' | 'real';
     readonly framesScored: number;
     readonly references: 'faces.json' | 'model' | 'crops';
     readonly aToB: DirectionScore;
@@ -192,6 +229,9 @@ export async function evaluateFaceSwap(loaded: LoadedFaceSwap, options: FaceSwap
     const set = sets[identity];
     log.info(`${identities[identity]} (${identity}): ${countOf(set.crops.length, 'crop')} from ${set.folder}${set.split === 'validation' ? ', the held-out validation crops' : ' (all of them: the model lists no validation split for this folder)'}`);
   }
+
+  // Read before the minutes of scoring, so that folders without landmarks fail at once.
+  const realDecoders = options.video !== undefined && options.realFaces === true ? await realFaceDecoders(options, size) : undefined;
 
   // Reconstruction: each identity's crops through the shared encoder and its own decoder.
   const reconstructed = { a: await decodeAll(loaded, sets.a.crops, 'a', size), b: await decodeAll(loaded, sets.b.crops, 'b', size) };
@@ -241,12 +281,26 @@ export async function evaluateFaceSwap(loaded: LoadedFaceSwap, options: FaceSwap
       kind = 'crops';
       log.warn('No faces.json in --a and --b and no descriptors in the model: the video is scored against crop descriptors, which face-api computes on another chip than the re-detected faces');
     }
-    video = { file: options.video, every: options.every, mask: options.mask, colourMatch: options.colourMatch, references: kind, ...(await scoreVideo(loaded, options, references, identities, log)) };
+    const decoders = realDecoders ?? { a: modelDecoder(loaded.networks, 'a'), b: modelDecoder(loaded.networks, 'b') };
+    const faces = realDecoders === undefined ? 'decoded' : 'real';
+    video = { file: options.video, every: options.every, mask: options.mask, colourMatch: options.colourMatch, faces, references: kind, ...(await scoreVideo(loaded, decoders, options, references, identities, log)) };
   }
 
   const result: FaceSwapEvalResult = { model: loaded.dir, identities, psnr: psnrs, crops, ...(video === undefined ? {} : { video }), target: IDENTITY_TARGET };
   if (options.out !== undefined) await writeFileAtomic(options.out, JSON.stringify(result, null, 2) + '\n');
   return result;
+}
+
+/** Reads every crop of both identities, held out or not, with the landmarks that pick one by pose. */
+async function realFaceDecoders(options: FaceSwapEvalOptions, size: number): Promise<Record<Identity, CropDecoder>> {
+  const decoders: Partial<Record<Identity, CropDecoder>> = {};
+  for (const [identity, folder, number] of [['a', options.a, options.aIdentity], ['b', options.b, options.bIdentity]] as const) {
+    const flag = `--${identity}`;
+    const set = await readIdentity(folder, number, size, undefined, flag);
+    if (set.landmarks === undefined) throw new DarkroomError('USAGE', `darkroom eval faceswap: --real-faces picks crops by their landmarks, and ${flag} ${folder} has none; give a "faces extract" folder`);
+    decoders[identity] = nearestRealFace({ crops: set.crops, landmarks: set.landmarks });
+  }
+  return decoders as Record<Identity, CropDecoder>;
 }
 
 function intersectionOverUnion(p: Box, q: Box): number {
@@ -261,11 +315,18 @@ function intersectionOverUnion(p: Box, q: Box): number {
  * the converted frames. Each swapped face counts once; it is scored when a re-detected face
  * overlaps its box, and nearer when that face's descriptor is nearer to the target's reference.
  */
-async function scoreVideo(loaded: LoadedFaceSwap, options: FaceSwapEvalOptions, references: Record<Identity, number[]>, identities: Readonly<Record<Identity, string>>, log: Logger): Promise<{ framesScored: number; aToB: DirectionScore; bToA: DirectionScore }> {
+async function scoreVideo(
+  loaded: LoadedFaceSwap,
+  decoders: Record<Identity, CropDecoder>,
+  options: FaceSwapEvalOptions,
+  references: Record<Identity, number[]>,
+  identities: Readonly<Record<Identity, string>>,
+  log: Logger,
+): Promise<{ framesScored: number; aToB: DirectionScore; bToA: DirectionScore }> {
   const file = options.video!;
   const info = await probeVideo(file);
   const swapperFor = (to: Identity): FaceSwapper => {
-    const model: SwapModel = { size: loaded.metadata.architecture.size, identities, descriptors: references, decoder: modelDecoder(loaded.networks, to) };
+    const model: SwapModel = { size: loaded.metadata.architecture.size, identities, descriptors: references, decoder: decoders[to] };
     return new FaceSwapper(model, { to, label: false, minSize: options.minSize, minScore: 0.5, mask: options.mask, colourMatch: options.colourMatch });
   };
   const swappers = { b: swapperFor('b'), a: swapperFor('a') };
@@ -320,7 +381,8 @@ export function formatFaceSwapEval(result: FaceSwapEvalResult): string {
   if (result.video !== undefined) {
     const { video } = result;
     const references = { 'faces.json': 'mean of the faces.json descriptors of each identity', model: 'the model\'s descriptors', crops: 'mean crop descriptors' }[video.references];
-    lines.push('', `Identity score on ${video.file} (every ${video.every === 1 ? '' : `${ordinal(video.every)} `}frame, ${video.framesScored} frames; mask ${video.mask}, colour match ${video.colourMatch}; swapped faces re-detected in the converted frames; references: ${references}):`);
+    const faces = video.faces === 'real' ? 'the target\'s own crops nearest in landmarks, not the decoders\' (the ceiling of the blend)' : 'decoded by the model';
+    lines.push('', `Identity score on ${video.file} (every ${video.every === 1 ? '' : `${ordinal(video.every)} `}frame, ${video.framesScored} frames; mask ${video.mask}, colour match ${video.colourMatch}; faces ${faces}; swapped faces re-detected in the converted frames; references: ${references}):`);
     lines.push(`  ${formatShare(video.aToB)}`, `  ${formatShare(video.bToA)}`);
   }
   lines.push('', `Target: at least ${(result.target * 100).toFixed(0)} % of swapped faces nearer to the target identity.`);

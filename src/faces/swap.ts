@@ -18,7 +18,7 @@ import { decodeAs, type FaceSwapNetworks, type Identity, type LoadedFaceSwap } f
 import { ProgressBar } from '../progress.js';
 import { alignFace } from './align.js';
 import { blendIntoFrame, type ColourMatch, DEFAULT_COLOUR_MATCH, DEFAULT_MASK_REGION, featheredMask, type MaskRegion, reinhardTransfer } from './blend.js';
-import { type Box, descriptorDistance, detectFaces, type DetectedFace, type RgbFrame, yawRatio } from './detect.js';
+import { type Box, descriptorDistance, detectFaces, type DetectedFace, type Point, type RgbFrame, yawRatio } from './detect.js';
 import { DEFAULT_FACE_OPTIONS, MAX_YAW_RATIO } from './extract.js';
 import { captionFor, drawCaption, SYNTHETIC_NOTE, withSyntheticXmp } from './synthetic.js';
 
@@ -63,8 +63,11 @@ export function resolveSwapTarget(value: unknown, option: string): Identity {
   return value;
 }
 
-/** Decodes aligned crops (RGB, 8-bit) as the target identity. */
-export type CropDecoder = (crops: readonly Uint8Array[], size: number) => Promise<Uint8Array[]>;
+/**
+ * Decodes aligned crops (RGB, 8-bit) as the target identity. `landmarks` gives each crop's 68
+ * landmarks in crop pixels, for decoders that pick by pose rather than run a network.
+ */
+export type CropDecoder = (crops: readonly Uint8Array[], size: number, landmarks?: readonly (readonly Point[])[]) => Promise<Uint8Array[]>;
 
 /** Returns the decoder of a loaded model: shared encoder, then the target identity's decoder. */
 export function modelDecoder(networks: FaceSwapNetworks, identity: Identity): CropDecoder {
@@ -172,7 +175,7 @@ export class FaceSwapper {
   async swapFaces(frame: RgbFrame, target: RgbFrame, faces: readonly { readonly landmarks: DetectedFace['landmarks'] }[]): Promise<void> {
     const { size } = this.model;
     const aligned = faces.map((face) => alignFace(frame, face.landmarks, size));
-    const decoded = await this.model.decoder(aligned.map((face) => face.rgb), size);
+    const decoded = await this.model.decoder(aligned.map((face) => face.rgb), size, aligned.map((face) => face.landmarks));
 
     aligned.forEach((face, index) => {
       const mask = featheredMask(face.landmarks, size, this.options.mask);
