@@ -191,7 +191,7 @@ export interface FaceSwapEvalResult {
     readonly every: number;
     readonly mask: MaskRegion;
     readonly colourMatch: ColourMatch;
-    /** What drew the swapped faces: the model's decoders, or the target's own crops (--real-faces). */
+    /** Source of the swapped faces: the model's decoders, or the target's own crops (--real-faces). */
     readonly faces: 'decoded' | 'real';
     readonly framesScored: number;
     readonly references: 'faces.json' | 'model' | 'crops';
