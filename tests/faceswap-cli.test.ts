@@ -260,7 +260,7 @@ describe('darkroom eval faceswap', () => {
     const report = join(directory, 'eval.json');
 
     const result = await runCli(['eval', 'faceswap', '--model', model, '--a', crops.a, '--b', crops.b, '--video', video, '--min-size', '20', '--out', report]);
-    expect(result.stderr).toContain('the model lists no validation split');
+    expect(result.stderr).toContain('(all of them: the model lists no held-out crops)');
     expect(result.code).toBe(0);
     expect(result.stdout).toMatch(/anna \(a\): [\d.]+ dB over 3 crops/);
     expect(result.stdout).toMatch(/bruno \(b\): [\d.]+ dB over 3 crops/);

@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '../src/backend/select.js';
 import { createLogger } from '../src/log.js';
 import { buildFaceSwap, type FaceSwapNetworks, loadFaceSwap } from '../src/models/faceswap.js';
+import { evaluateFaceSwap } from '../src/eval/faceswap.js';
 import { resolveFaceSwapTrainOptions, trainFaceSwap } from '../src/train/faceswap.js';
 import { readFaceSet } from '../src/train/faceswap-data.js';
 import { runCli } from './helpers/cli.js';
@@ -158,6 +159,18 @@ describe('darkroom train faceswap', () => {
     expect(text).toContain('Using 2 threads, not 3: a step has 2 crops of each identity to share');
     expect(text).toContain('clip-faces (22 crops: 18 to train on, 4 held out)');
   });
+
+  it('is scored on its held-out crops, or on every crop of other folders', async () => {
+    const loaded = await loadFaceSwap(out);
+    const settings = { every: 1, minSize: 40, mask: 'face', colourMatch: 'lab' } as const;
+
+    const own = await evaluateFaceSwap(loaded, { ...settings, a: extract, aIdentity: 0, b: extract, bIdentity: 1 }, log);
+    const other = await evaluateFaceSwap(loaded, { ...settings, a: plainA, b: plainB }, log);
+
+    expect(own.psnr.a).toMatchObject({ crops: 2, split: 'validation' });
+    expect(other.psnr.a).toMatchObject({ crops: 8, split: 'unlisted' });
+    expect(lines.join('\n')).toContain(`8 crops from ${plainA} (all of them: none is among the model's held-out crops)`);
+  }, 60_000);
 
   it('trains on plain crop folders', async () => {
     const plain = path.join(dir, 'plain-model');

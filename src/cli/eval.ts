@@ -83,8 +83,8 @@ generator:
 faceswap:
   --a DIR, --b DIR        each identity's faces: a "faces extract" folder (faces.json) or a
                           folder of crops
-  --a-identity N          with a faces.json folder: only faces of this identity (likewise
-  --b-identity N          --b-identity), e.g. the groups of "faces extract --cluster 2"
+  --a-identity N,         with a faces.json folder: only faces of this identity, e.g. the
+  --b-identity N          groups of "faces extract --cluster 2"
   --video FILE            also score the faces re-detected in the converted video
   --every N               with --video: score every Nth frame (default 1)
   --min-size PX           with --video: faces smaller than this are left alone (default 40)

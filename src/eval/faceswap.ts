@@ -64,8 +64,11 @@ interface IdentityCrops {
   readonly frameDescriptors: number[][] | undefined;
   /** Each crop's 68 landmarks in pixels of the model's crop size, from faces.json; undefined without it. */
   readonly landmarks: Point[][] | undefined;
-  /** 'validation' when the model's training metadata names held-out crops of this folder. */
-  readonly split: 'validation' | 'all';
+  /**
+   * 'validation' when the model's training metadata names held-out crops found in this folder;
+   * 'unlisted' when it names held-out crops but none of them is here, so every crop is scored.
+   */
+  readonly split: 'validation' | 'all' | 'unlisted';
 }
 
 interface FacesManifest {
@@ -103,10 +106,13 @@ async function readIdentity(folder: string, identityNumber: number | undefined, 
     entries = names.map((name) => ({ file: path.join(folder, name) }));
   }
 
-  const selected = validation === undefined ? entries : entries.filter((entry) => validation.has(path.basename(entry.file)));
+  const held = validation === undefined ? [] : entries.filter((entry) => validation.has(path.basename(entry.file)));
+  // Crops from elsewhere than the training folders carry none of the held-out names, and are all unseen.
+  const selected = held.length > 0 ? held : entries;
+  const split = validation === undefined ? 'all' : held.length > 0 ? 'validation' : 'unlisted';
   if (selected.length === 0) {
     const ofIdentity = identityNumber === undefined ? '' : ` of identity ${identityNumber}`;
-    throw new DarkroomError('INVALID_INPUT', `${folder}: no face crops${ofIdentity}${validation === undefined ? '' : ' among the validation files in the model\'s darkroom.json'}; check ${flag} and ${flag}-identity`);
+    throw new DarkroomError('INVALID_INPUT', `${folder}: no face crops${ofIdentity}; check ${flag}${identityNumber === undefined ? '' : ` and ${flag}-identity`}`);
   }
 
   const crops = await Promise.all(selected.map(async (entry) => {
@@ -115,7 +121,7 @@ async function readIdentity(folder: string, identityNumber: number | undefined, 
   }));
   const frameDescriptors = selected.every((entry) => entry.descriptor !== undefined) ? selected.map((entry) => entry.descriptor!) : undefined;
   const landmarks = selected.every((entry) => entry.landmarks?.length === 68) ? selected.map((entry) => entry.landmarks!) : undefined;
-  return { folder, files: selected.map((entry) => entry.file), crops, frameDescriptors, landmarks, split: validation === undefined ? 'all' : 'validation' };
+  return { folder, files: selected.map((entry) => entry.file), crops, frameDescriptors, landmarks, split };
 }
 
 /** Normalised mean of normalised descriptors. */
@@ -184,7 +190,7 @@ export interface DirectionScore {
 export interface FaceSwapEvalResult {
   readonly model: string;
   readonly identities: Readonly<Record<Identity, string>>;
-  readonly psnr: Readonly<Record<Identity, { readonly crops: number; readonly split: 'validation' | 'all'; readonly meanDb: number }>>;
+  readonly psnr: Readonly<Record<Identity, { readonly crops: number; readonly split: IdentityCrops['split']; readonly meanDb: number }>>;
   readonly crops: { readonly aToB: DirectionScore; readonly bToA: DirectionScore };
   readonly video?: {
     readonly file: string;
@@ -227,11 +233,12 @@ export async function evaluateFaceSwap(loaded: LoadedFaceSwap, options: FaceSwap
   };
   for (const identity of ['a', 'b'] as const) {
     const set = sets[identity];
-    log.info(`${identities[identity]} (${identity}): ${countOf(set.crops.length, 'crop')} from ${set.folder}${set.split === 'validation' ? ', the held-out validation crops' : ' (all of them: the model lists no validation split for this folder)'}`);
+    const which = { validation: ', the held-out validation crops', all: ' (all of them: the model lists no held-out crops)', unlisted: ' (all of them: none is among the model\'s held-out crops)' }[set.split];
+    log.info(`${identities[identity]} (${identity}): ${countOf(set.crops.length, 'crop')} from ${set.folder}${which}`);
   }
 
   // Read before the minutes of scoring, so that folders without landmarks fail at once.
-  const realDecoders = options.video !== undefined && options.realFaces === true ? await realFaceDecoders(options, size) : undefined;
+  const realDecoders = options.video !== undefined && options.realFaces === true ? await realFaceDecoders(options, size, log) : undefined;
 
   // Reconstruction: each identity's crops through the shared encoder and its own decoder.
   const reconstructed = { a: await decodeAll(loaded, sets.a.crops, 'a', size), b: await decodeAll(loaded, sets.b.crops, 'b', size) };
@@ -292,13 +299,14 @@ export async function evaluateFaceSwap(loaded: LoadedFaceSwap, options: FaceSwap
 }
 
 /** Reads every crop of both identities, held out or not, with the landmarks that pick one by pose. */
-async function realFaceDecoders(options: FaceSwapEvalOptions, size: number): Promise<Record<Identity, CropDecoder>> {
+async function realFaceDecoders(options: FaceSwapEvalOptions, size: number, log: Logger): Promise<Record<Identity, CropDecoder>> {
   const decoders: Partial<Record<Identity, CropDecoder>> = {};
   for (const [identity, folder, number] of [['a', options.a, options.aIdentity], ['b', options.b, options.bIdentity]] as const) {
     const flag = `--${identity}`;
     const set = await readIdentity(folder, number, size, undefined, flag);
     if (set.landmarks === undefined) throw new DarkroomError('USAGE', `darkroom eval faceswap: --real-faces picks crops by their landmarks, and ${flag} ${folder} has none; give a "faces extract" folder`);
     decoders[identity] = nearestRealFace({ crops: set.crops, landmarks: set.landmarks });
+    log.info(`--real-faces: faces swapped to ${identity} are picked from all ${countOf(set.crops.length, 'crop')} of ${flag} ${folder}, held out or not`);
   }
   return decoders as Record<Identity, CropDecoder>;
 }
