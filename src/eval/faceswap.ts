@@ -106,10 +106,11 @@ async function readIdentity(folder: string, identityNumber: number | undefined, 
     entries = names.map((name) => ({ file: path.join(folder, name) }));
   }
 
-  const held = validation === undefined ? [] : entries.filter((entry) => validation.has(path.basename(entry.file)));
+  const heldOut = validation === undefined ? [] : entries.filter((entry) => validation.has(path.basename(entry.file)));
   // Crops from elsewhere than the training folders carry none of the held-out names, and are all unseen.
-  const selected = held.length > 0 ? held : entries;
-  const split = validation === undefined ? 'all' : held.length > 0 ? 'validation' : 'unlisted';
+  const selected = heldOut.length > 0 ? heldOut : entries;
+  let split: IdentityCrops['split'] = 'all';
+  if (validation !== undefined) split = heldOut.length > 0 ? 'validation' : 'unlisted';
   if (selected.length === 0) {
     const ofIdentity = identityNumber === undefined ? '' : ` of identity ${identityNumber}`;
     throw new DarkroomError('INVALID_INPUT', `${folder}: no face crops${ofIdentity}; check ${flag}${identityNumber === undefined ? '' : ` and ${flag}-identity`}`);
@@ -233,8 +234,8 @@ export async function evaluateFaceSwap(loaded: LoadedFaceSwap, options: FaceSwap
   };
   for (const identity of ['a', 'b'] as const) {
     const set = sets[identity];
-    const which = { validation: ', the held-out validation crops', all: ' (all of them: the model lists no held-out crops)', unlisted: ' (all of them: none is among the model\'s held-out crops)' }[set.split];
-    log.info(`${identities[identity]} (${identity}): ${countOf(set.crops.length, 'crop')} from ${set.folder}${which}`);
+    const splitNote = { validation: ', the held-out validation crops', all: ' (all of them: the model lists no held-out crops)', unlisted: ' (all of them: none is among the model\'s held-out crops)' }[set.split];
+    log.info(`${identities[identity]} (${identity}): ${countOf(set.crops.length, 'crop')} from ${set.folder}${splitNote}`);
   }
 
   // Read before the minutes of scoring, so that folders without landmarks fail at once.

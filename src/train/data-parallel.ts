@@ -52,13 +52,13 @@ export type ShardReply = { readonly metrics: Record<string, number>; readonly gr
 export type LossFunction = (predictions: tf.Tensor, targets: tf.Tensor) => tf.Scalar;
 
 /**
- * What a training step computes from the networks and the step's tensors (each with the batch
- * as its first axis): batch means, `loss` the one minimised and the others reported. Each must be
- * a mean over the batch, so that the shards' values, weighted by their shares, add up to it.
+ * Function of a training step: from the networks and the step's tensors (batch first), the
+ * batch means to minimise (`loss`) and to report. Shards' means, weighted by their shares, then
+ * add up to the whole batch's.
  */
 export type ShardProgram = (networks: Readonly<Record<string, tfl.LayersModel>>, tensors: readonly tf.Tensor[]) => { readonly loss: tf.Scalar } & Readonly<Record<string, tf.Scalar>>;
 
-/** The program of the one-network tasks: the network `model` maps tensors[0] to predictions of tensors[1]. */
+/** Returns the program of a one-network task, whose network `model` predicts tensors[1] from tensors[0]. */
 export function singleModelProgram(loss: LossFunction): ShardProgram {
   return (networks, [inputs, targets]) => ({ loss: loss(networks.model.apply(inputs, { training: true }) as tf.Tensor, targets) });
 }
@@ -69,7 +69,7 @@ export function shardSizes(size: number, parts: number): number[] {
   return Array.from({ length: count }, (_, index) => Math.floor(size / count) + (index < size % count ? 1 : 0));
 }
 
-/** The trainable variables of all networks, network by network in key order: the order gradients and weights travel in. */
+/** Lists the trainable variables of all networks in key order, the order in which gradients and weights travel. */
 export function trainableVariables(networks: Readonly<Record<string, tfl.LayersModel>>): tf.Variable[] {
   return Object.values(networks).flatMap((network) => network.trainableWeights.map((weight) => weight.read() as tf.Variable));
 }
@@ -158,7 +158,7 @@ export class DataParallelTrainer {
     return new DataParallelTrainer(networks, optimizer, program, replicas);
   }
 
-  /** The one-network tasks' trainer: `loss(model(inputs), targets)`. */
+  /** Starts the trainer of a one-network task, whose loss is `loss(model(inputs), targets)`. */
   static forModel(model: tfl.LayersModel, optimizer: tf.Optimizer, loss: LossFunction, threads: number, setup: Omit<ReplicaSetup, 'artifacts'>): Promise<DataParallelTrainer> {
     return DataParallelTrainer.start({ model }, optimizer, singleModelProgram(loss), threads, setup);
   }
@@ -167,7 +167,7 @@ export class DataParallelTrainer {
     return this.replicas.length + 1;
   }
 
-  /** One optimizer step of a one-network task on `batch`; returns the batch's mean loss. */
+  /** Takes one optimizer step of a one-network task on `batch` and returns the batch's mean loss. */
   async stepBatch(batch: Batch): Promise<number> {
     return (await this.step([batch.inputs, batch.targets])).loss;
   }
@@ -208,21 +208,20 @@ export class DataParallelTrainer {
     const metrics: Record<string, number> = {};
     for (const [index, name] of ownNames.entries()) metrics[name] = (await ownMetrics[index].data())[0];
 
-    const answers = await Promise.all(replies);
+    const answers = (await Promise.all(replies)).map((answer) => {
+      if ('error' in answer) throw new DarkroomError('INTERNAL', `A training thread failed: ${answer.error}`);
+      return answer;
+    });
     const variables = trainableVariables(this.networks);
     const summed: tf.NamedTensorMap = {};
     tf.tidy(() => {
       variables.forEach((variable, index) => {
         let gradient = ownGradients[index];
-        for (const answer of answers) {
-          if ('error' in answer) throw new DarkroomError('INTERNAL', `A training thread failed: ${answer.error}`);
-          gradient = tf.add(gradient, tf.tensor(answer.gradients[index], variable.shape));
-        }
+        for (const answer of answers) gradient = tf.add(gradient, tf.tensor(answer.gradients[index], variable.shape));
         summed[variable.name] = tf.keep(gradient);
       });
     });
     for (const answer of answers) {
-      if ('error' in answer) continue;
       for (const name of ownNames) metrics[name] += answer.metrics[name];
     }
     this.optimizer.applyGradients(summed);

@@ -10,7 +10,7 @@ import type { Logger } from '../log.js';
 import { buildFaceSwap, decodeAs, DEFAULT_FACESWAP_ARCHITECTURE, type FaceSwapArchitecture, type FaceSwapMetadata, type FaceSwapNetworks, type Identity, saveFaceSwap } from '../models/faceswap.js';
 import { psnrFloat } from '../eval/metrics.js';
 import { augmentFace } from './faceswap-augment.js';
-import { DataParallelTrainer, type ShardProgram, trainableVariables } from './data-parallel.js';
+import { DataParallelTrainer, type ShardProgram, shardGradients, trainableVariables } from './data-parallel.js';
 import { faceSetsFingerprint, type FaceSet, meanDescriptor, readFaceSet } from './faceswap-data.js';
 import { type NetworkRun, trainNetworks } from './network-trainer.js';
 import { type RawOptions, readBoolean, readInteger, readNumber, readPath } from './options.js';
@@ -132,22 +132,15 @@ export const faceSwapProgram: ShardProgram = (networks, [inputsA, targetsA, inpu
   return { loss: tf.add(a.total, b.total) as tf.Scalar, loss_a: a.total, loss_b: b.total, mae_a: a.mae, mae_b: b.mae, dssim_a: a.dssim, dssim_b: b.dssim };
 };
 
-/** Runs one step on this thread alone: `optimizer.minimize` over all three networks. */
+/** Runs one step on this thread alone: the whole batch is one shard, and `optimizer` applies its gradient. */
 function minimizeHere(networks: Readonly<Record<string, tfl.LayersModel>>, optimizer: tf.Optimizer, tensors: readonly tf.Tensor[]): Record<string, number> {
-  const parts: Record<string, tf.Scalar> = {};
-  const total = optimizer.minimize(
-    () => {
-      const { loss, ...others } = faceSwapProgram(networks, tensors);
-      for (const [name, part] of Object.entries(others)) parts[name] = tf.keep(part);
-      return loss;
-    },
-    true,
-    trainableVariables(networks),
-  )!;
-  const metrics: Record<string, number> = { loss: total.dataSync()[0] };
-  for (const [name, part] of Object.entries(parts)) metrics[name] = part.dataSync()[0];
-  tf.dispose([total, ...Object.values(parts)]);
-  return metrics;
+  const { metrics, gradients } = shardGradients(networks, faceSwapProgram, tensors, 1);
+  const variables = trainableVariables(networks);
+  optimizer.applyGradients(Object.fromEntries(variables.map((variable, index) => [variable.name, gradients[index]])));
+
+  const values = Object.fromEntries(Object.entries(metrics).map(([name, metric]) => [name, metric.dataSync()[0]]));
+  tf.dispose([...Object.values(metrics), ...gradients]);
+  return values;
 }
 
 /** Augments `count` crops of an identity, from position `start` of its shuffled order, into one batch. */
@@ -190,11 +183,11 @@ async function writeSwapPreview(networks: FaceSwapNetworks, a: IdentityData, b: 
   const pixels = size * size * 3;
   const rows: Float32Array[] = [];
   for (const [data, own, other] of [[a, 'a', 'b'], [b, 'b', 'a']] as const) {
-    // Held-out faces first; training faces fill the row when fewer are held out.
+    // Held-out faces come first, and training faces fill the row when fewer are held out.
     const faces = new Float32Array(PREVIEW_FACES * pixels);
-    const held = Math.min(PREVIEW_FACES, data.validationCount);
-    faces.set(data.validation.subarray(0, held * pixels));
-    faces.set(data.train.subarray(0, Math.min(PREVIEW_FACES - held, data.trainCount) * pixels), held * pixels);
+    const heldOutShown = Math.min(PREVIEW_FACES, data.validationCount);
+    faces.set(data.validation.subarray(0, heldOutShown * pixels));
+    faces.set(data.train.subarray(0, Math.min(PREVIEW_FACES - heldOutShown, data.trainCount) * pixels), heldOutShown * pixels);
     const decoded = tf.tidy(() => {
       const crops = tf.tensor4d(faces, [PREVIEW_FACES, size, size, 3]);
       return [decodeAs(networks, crops, own), decodeAs(networks, crops, other)];
