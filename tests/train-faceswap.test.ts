@@ -72,6 +72,7 @@ describe('darkroom train faceswap', () => {
     expect(metadata.descriptors!.b[1]).toBeGreaterThan(0.99);
     expect(Object.keys(metadata.validation)).toEqual(expect.arrayContaining(['loss_a', 'loss_b', 'val_psnr_a', 'val_psnr_b']));
     expect(networks.encoder.inputs[0].shape).toEqual([null, 64, 64, 3]);
+    expect((metadata.training.loss as Record<string, unknown>).pixelWeights).toEqual({ background: 0.1, eyesMouth: 8 });
   });
 
   it('identity flags pick groups', async () => {
@@ -133,12 +134,13 @@ describe('darkroom train faceswap', () => {
     expect(await largestWeightDifference(whole, split)).toBeLessThan(1e-6);
   });
 
-  it('two threads train as one thread does', async () => {
+  it('two threads match one, weighted', async () => {
     const oneThread = path.join(dir, 'one-thread');
     const twoThreads = path.join(dir, 'two-threads');
-    await train({ a: plainA, b: plainB, out: oneThread, epochs: 1 });
+    const faces = { a: extract, aIdentity: '0', b: extract, bIdentity: '1' };
+    await train({ ...faces, out: oneThread, epochs: 1 });
     lines.length = 0;
-    const result = await train({ a: plainA, b: plainB, out: twoThreads, epochs: 1 }, undefined, 2);
+    const result = await train({ ...faces, out: twoThreads, epochs: 1 }, undefined, 2);
 
     expect(lines.join('\n')).toContain("Each step's 4 + 4 crops are shared by 2 threads");
     const [single, shared] = [(await loadFaceSwap(oneThread)).metadata.validation, (await loadFaceSwap(twoThreads)).metadata.validation];
@@ -179,6 +181,19 @@ describe('darkroom train faceswap', () => {
     expect(metadata.identities).toEqual({ a: 'alice', b: 'bob' });
     expect(metadata.descriptors).toBeUndefined();
     expect(metadata.validation.val_psnr_a).toBeUndefined();
+    expect((metadata.training.loss as Record<string, unknown>).pixelWeights).toEqual({ uniform: true });
+  });
+
+  it('logs the pixel weighting', async () => {
+    lines.length = 0;
+    await train({ a: extract, aIdentity: '0', b: plainB, out: path.join(dir, 'mixed-weights'), epochs: 1, stepsPerEpoch: 1 });
+    await train({ a: plainA, b: plainB, out: path.join(dir, 'no-landmarks'), epochs: 1, stepsPerEpoch: 1 });
+    await train({ a: extract, aIdentity: '0', b: extract, bIdentity: '1', out: path.join(dir, 'uniform'), epochs: 1, stepsPerEpoch: 1, backgroundWeight: '1', eyesMouthWeight: '0' });
+
+    const text = lines.join('\n');
+    expect(text).toContain('Loss weights from the landmarks: the face 1, the eyes and mouth 9, the rest of the crop 0.1; the crops of bob have no landmarks, so their pixels weigh the same');
+    expect(text).toContain('Every pixel of a crop weighs the same in the loss: the crops have no landmarks (faces.json of "darkroom faces extract")');
+    expect(lines.some((line) => line.endsWith('Every pixel of a crop weighs the same in the loss'))).toBe(true);
   });
 });
 

@@ -77,8 +77,15 @@ export function maskOutline(landmarks: readonly Point[], region: MaskRegion): Po
  * reach, so the mask is exactly 0 along the crop's border and no square edge can show.
  */
 export function featheredMask(landmarks: readonly Point[], size: number, region: MaskRegion = 'hull'): Float32Array {
-  const hull = convexHull(maskOutline(landmarks, region));
-  const erosion = Math.max(1, Math.round(size * EROSION));
+  return softHull(maskOutline(landmarks, region), size, Math.max(1, Math.round(size * EROSION)));
+}
+
+/**
+ * Fills the convex hull of `points` (crop pixels) with 1, erodes it by `erosion` pixels and
+ * feathers it with the blend mask's blur. Like featheredMask, it is 0 along the crop's border.
+ */
+export function softHull(points: readonly Point[], size: number, erosion = 0): Float32Array {
+  const hull = convexHull(points);
   const radius = Math.max(1, Math.round(size * FEATHER));
   const margin = BLUR_PASSES * radius + 1;
 
@@ -89,7 +96,7 @@ export function featheredMask(landmarks: readonly Point[], size: number, region:
     }
   }
 
-  mask = separable(mask, size, erosion, minimumAlong);
+  if (erosion > 0) mask = separable(mask, size, erosion, minimumAlong);
   for (let pass = 0; pass < BLUR_PASSES; pass++) mask = separable(mask, size, radius, meanAlong);
   return mask;
 }

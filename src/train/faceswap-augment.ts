@@ -59,8 +59,8 @@ export interface ColourJitter {
   readonly saturation: number;
 }
 
-/** Samples channel `channel` bilinearly at (x, y) in pixel-index coordinates, repeating the edges. */
-function sample(image: Float32Array, size: number, x: number, y: number, channel: number): number {
+/** Samples channel `channel` of `channels` bilinearly at (x, y) in pixel-index coordinates, repeating the edges. */
+function sample(image: Float32Array, size: number, x: number, y: number, channel: number, channels: number): number {
   const cx = Math.min(size - 1, Math.max(0, x));
   const cy = Math.min(size - 1, Math.max(0, y));
   const x0 = Math.floor(cx);
@@ -69,7 +69,7 @@ function sample(image: Float32Array, size: number, x: number, y: number, channel
   const y1 = Math.min(size - 1, y0 + 1);
   const fx = cx - x0;
   const fy = cy - y0;
-  const at = (px: number, py: number): number => image[(py * size + px) * 3 + channel];
+  const at = (px: number, py: number): number => image[(py * size + px) * channels + channel];
   const top = fx === 0 ? at(x0, y0) : at(x0, y0) * (1 - fx) + at(x1, y0) * fx;
   const bottom = fx === 0 ? at(x0, y1) : at(x0, y1) * (1 - fx) + at(x1, y1) * fx;
   return fy === 0 ? top : top * (1 - fy) + bottom * fy;
@@ -77,18 +77,19 @@ function sample(image: Float32Array, size: number, x: number, y: number, channel
 
 /** Resamples `image` so that output pixel (u, v) shows the input at `source(u, v)`. */
 function remap(image: Float32Array, size: number, source: (u: number, v: number) => [number, number]): Float32Array {
+  const channels = image.length / (size * size);
   const out = new Float32Array(image.length);
   for (let v = 0; v < size; v++) {
     for (let u = 0; u < size; u++) {
       const [x, y] = source(u, v);
-      const target = (v * size + u) * 3;
-      for (let channel = 0; channel < 3; channel++) out[target + channel] = sample(image, size, x, y, channel);
+      const target = (v * size + u) * channels;
+      for (let channel = 0; channel < channels; channel++) out[target + channel] = sample(image, size, x, y, channel, channels);
     }
   }
   return out;
 }
 
-/** Rotates and scales about the crop's centre, shifts by (dx, dy) pixels, and mirrors when `flip`. */
+/** Rotates and scales about the crop's centre, shifts by (dx, dy) pixels, and mirrors when `flip`; any number of channels. */
 export function applySimilarity(image: Float32Array, size: number, transform: Similarity): Float32Array {
   const centre = (size - 1) / 2;
   const cos = Math.cos(transform.angle) / transform.scale;
@@ -145,9 +146,16 @@ function uniform(random: SeededRandom, limit: number): number {
 
 /**
  * Makes one training pair from one crop: the target, transformed and jittered, and the input,
- * which is that target warped. Every random number comes from `random`, in a fixed order.
+ * which is that target warped. `weights`, the crop's loss weights (one channel), follow the
+ * target's transform. Every random number comes from `random`, in a fixed order.
  */
-export function augmentFace(face: Float32Array, size: number, random: SeededRandom, settings: AugmentationSettings = DEFAULT_AUGMENTATION): { input: Float32Array; target: Float32Array } {
+export function augmentFace(
+  face: Float32Array,
+  size: number,
+  random: SeededRandom,
+  settings: AugmentationSettings = DEFAULT_AUGMENTATION,
+  weights?: Float32Array,
+): { input: Float32Array; target: Float32Array; weights?: Float32Array } {
   const similarity: Similarity = {
     angle: (uniform(random, settings.rotation) * Math.PI) / 180,
     scale: 1 + uniform(random, settings.scale),
@@ -163,5 +171,6 @@ export function augmentFace(face: Float32Array, size: number, random: SeededRand
   const offsets = Float32Array.from({ length: settings.warpGrid * settings.warpGrid * 2 }, () => random.nextGaussian() * settings.warpStrength * size);
 
   const target = applyColourJitter(applySimilarity(face, size, similarity), jitter);
-  return { input: applyGridWarp(target, size, offsets, settings.warpGrid), target };
+  const input = applyGridWarp(target, size, offsets, settings.warpGrid);
+  return weights === undefined ? { input, target } : { input, target, weights: applySimilarity(weights, size, similarity) };
 }

@@ -4,6 +4,7 @@ import path from 'node:path';
 import sharp from 'sharp';
 
 import { DarkroomError, invalidOption } from '../errors.js';
+import type { Point } from '../faces/detect.js';
 import type { FaceRecord } from '../faces/extract.js';
 import { FACESWAP_SIZES } from '../models/faceswap.js';
 import { countOf } from '../text.js';
@@ -30,6 +31,8 @@ export interface FaceSet {
   readonly files: readonly string[];
   /** The faces' face-recognition descriptors from faces.json, when the folder has one. */
   readonly descriptors: readonly (readonly number[])[] | undefined;
+  /** Each crop's 68 landmarks in crop pixels, from faces.json; undefined when a crop lacks them. */
+  readonly landmarks: readonly (readonly Point[])[] | undefined;
 }
 
 /**
@@ -41,6 +44,7 @@ export async function readFaceSet(dir: string, identity: number | undefined, fla
   const manifest = await readManifest(dir, flag);
   let files: string[];
   let descriptors: number[][] | undefined;
+  let landmarks: Point[][] | undefined;
 
   if (manifest !== undefined) {
     const faces = identity === undefined ? manifest : manifest.filter((face) => face.identity === identity);
@@ -51,6 +55,7 @@ export async function readFaceSet(dir: string, identity: number | undefined, fla
     }
     files = faces.map((face) => face.file);
     descriptors = faces.map((face) => face.descriptor);
+    landmarks = faces.every((face) => face.landmarks?.length === 68) ? faces.map((face) => face.landmarks) : undefined;
   } else {
     if (identity !== undefined) {
       throw new DarkroomError('USAGE', `${flag}-identity picks a group of a "darkroom faces extract" output, but ${dir} has no ${MANIFEST}; leave out ${flag}-identity to train on every crop in it`);
@@ -80,7 +85,7 @@ export async function readFaceSet(dir: string, identity: number | undefined, fla
   decoded.forEach((crop, index) => {
     for (let i = 0; i < pixels; i++) images[index * pixels + i] = crop.data[i] / 255;
   });
-  return { name, dir: path.resolve(dir), identity, size, count: files.length, images, files, descriptors };
+  return { name, dir: path.resolve(dir), identity, size, count: files.length, images, files, descriptors, landmarks };
 }
 
 async function readManifest(dir: string, flag: string): Promise<FaceRecord[] | undefined> {

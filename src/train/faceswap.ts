@@ -11,6 +11,7 @@ import { buildFaceSwap, decodeAs, DEFAULT_FACESWAP_ARCHITECTURE, type FaceSwapAr
 import { psnrFloat } from '../eval/metrics.js';
 import { augmentFace } from './faceswap-augment.js';
 import { DataParallelTrainer, type ShardProgram, shardGradients, trainableVariables } from './data-parallel.js';
+import { DEFAULT_LOSS_WEIGHTING, faceLossWeights, type LossWeighting } from './faceswap-weights.js';
 import { faceSetsFingerprint, type FaceSet, meanDescriptor, readFaceSet } from './faceswap-data.js';
 import { type NetworkRun, trainNetworks } from './network-trainer.js';
 import { type RawOptions, readBoolean, readInteger, readNumber, readPath } from './options.js';
@@ -41,10 +42,12 @@ export interface FaceSwapTrainOptions {
   readonly overwrite: boolean;
   /** First encoder stage's filters; the CLI always uses the default, tests pass fewer. */
   readonly filters: number;
+  /** Loss weights of the pixels outside the face and of the eyes and mouth; used when the crops have landmarks. */
+  readonly weighting: LossWeighting;
 }
 
 /** Flags, in camelCase, that only `darkroom train faceswap` reads. */
-export const FACESWAP_FLAGS: readonly string[] = ['a', 'b', 'aIdentity', 'bIdentity', 'latentDim'];
+export const FACESWAP_FLAGS: readonly string[] = ['a', 'b', 'aIdentity', 'bIdentity', 'latentDim', 'backgroundWeight', 'eyesMouthWeight'];
 
 /**
  * Defaults sized for one wasm core: with 64-pixel crops and the default networks a step of
@@ -81,6 +84,10 @@ export function resolveFaceSwapTrainOptions(raw: RawOptions): Readonly<FaceSwapT
     resume: readBoolean(raw, 'resume', false),
     overwrite: readBoolean(raw, 'overwrite', false),
     filters,
+    weighting: Object.freeze({
+      background: readNumber(raw, 'backgroundWeight', DEFAULT_LOSS_WEIGHTING.background, 0, 1),
+      eyesMouth: readNumber(raw, 'eyesMouthWeight', DEFAULT_LOSS_WEIGHTING.eyesMouth, 0, 100),
+    }),
   });
 }
 
@@ -89,15 +96,21 @@ interface IdentityData {
   readonly set: FaceSet;
   readonly train: Float32Array;
   readonly trainCount: number;
+  /** Loss weights of the training crops, trainCount x size x size. */
+  readonly trainWeights: Float32Array;
   readonly validation: Float32Array;
   readonly validationCount: number;
   /** Held-out crops, relative to the set's folder, which `darkroom eval faceswap` scores. */
   readonly validationFiles: readonly string[];
 }
 
-/** Splits off every 1/fraction-th crop for validation, spread through the clip rather than taken from its end. */
-function splitFaces(set: FaceSet, fraction: number): IdentityData {
+/**
+ * Splits off every 1/fraction-th crop for validation, spread through the clip rather than taken
+ * from its end, and weighs the training crops' pixels (all 1 without landmarks).
+ */
+function splitFaces(set: FaceSet, fraction: number, weighting: LossWeighting): IdentityData {
   const pixels = set.size * set.size * 3;
+  const area = set.size * set.size;
   const train: number[] = [];
   const validation: number[] = [];
   for (let index = 0; index < set.count; index++) (fraction > 0 && isTestItem(index, fraction) ? validation : train).push(index);
@@ -106,10 +119,13 @@ function splitFaces(set: FaceSet, fraction: number): IdentityData {
     indices.forEach((item, index) => out.set(set.images.subarray(item * pixels, (item + 1) * pixels), index * pixels));
     return out;
   };
+  const trainWeights = new Float32Array(train.length * area).fill(1);
+  if (set.landmarks !== undefined) train.forEach((item, index) => trainWeights.set(faceLossWeights(set.landmarks![item], set.size, weighting), index * area));
   return {
     set,
     train: gather(train),
     trainCount: train.length,
+    trainWeights,
     validation: gather(validation),
     validationCount: validation.length,
     validationFiles: validation.map((index) => set.files[index]),
@@ -121,14 +137,14 @@ function asFaceSwap(networks: Readonly<Record<string, tfl.LayersModel>>): FaceSw
 }
 
 /**
- * Computes a training step's losses from the tensors A inputs, A targets, B inputs and B
- * targets. Each batch reconstructs its own identity through the shared encoder; `loss` is the
- * sum of both.
+ * Computes a training step's losses from the tensors A inputs, A targets, A weights, B inputs,
+ * B targets and B weights. Each batch reconstructs its own identity through the shared encoder;
+ * `loss` is the sum of both.
  */
-export const faceSwapProgram: ShardProgram = (networks, [inputsA, targetsA, inputsB, targetsB]) => {
+export const faceSwapProgram: ShardProgram = (networks, [inputsA, targetsA, weightsA, inputsB, targetsB, weightsB]) => {
   const swap = asFaceSwap(networks);
-  const a = reconstructionLoss(decodeAs(swap, inputsA as tf.Tensor4D, 'a', true), targetsA as tf.Tensor4D);
-  const b = reconstructionLoss(decodeAs(swap, inputsB as tf.Tensor4D, 'b', true), targetsB as tf.Tensor4D);
+  const a = reconstructionLoss(decodeAs(swap, inputsA as tf.Tensor4D, 'a', true), targetsA as tf.Tensor4D, weightsA as tf.Tensor4D);
+  const b = reconstructionLoss(decodeAs(swap, inputsB as tf.Tensor4D, 'b', true), targetsB as tf.Tensor4D, weightsB as tf.Tensor4D);
   return { loss: tf.add(a.total, b.total) as tf.Scalar, loss_a: a.total, loss_b: b.total, mae_a: a.mae, mae_b: b.mae, dssim_a: a.dssim, dssim_b: b.dssim };
 };
 
@@ -143,19 +159,22 @@ function minimizeHere(networks: Readonly<Record<string, tfl.LayersModel>>, optim
   return values;
 }
 
-/** Augments `count` crops of an identity, from position `start` of its shuffled order, into one batch. */
-function augmentedBatch(data: IdentityData, order: Uint32Array, start: number, count: number, random: SeededRandom): { inputs: tf.Tensor4D; targets: tf.Tensor4D } {
+/** Augments `count` crops of an identity, from position `start` of its shuffled order, into one batch: inputs, targets and loss weights. */
+function augmentedBatch(data: IdentityData, order: Uint32Array, start: number, count: number, random: SeededRandom): tf.Tensor4D[] {
   const { size } = data.set;
-  const pixels = size * size * 3;
+  const area = size * size;
+  const pixels = area * 3;
   const inputs = new Float32Array(count * pixels);
   const targets = new Float32Array(count * pixels);
+  const weights = new Float32Array(count * area);
   for (let index = 0; index < count; index++) {
     const item = order[(start + index) % order.length];
-    const pair = augmentFace(data.train.subarray(item * pixels, (item + 1) * pixels), size, random);
+    const pair = augmentFace(data.train.subarray(item * pixels, (item + 1) * pixels), size, random, undefined, data.trainWeights.subarray(item * area, (item + 1) * area));
     inputs.set(pair.input, index * pixels);
     targets.set(pair.target, index * pixels);
+    weights.set(pair.weights!, index * area);
   }
-  return { inputs: tf.tensor4d(inputs, [count, size, size, 3]), targets: tf.tensor4d(targets, [count, size, size, 3]) };
+  return [tf.tensor4d(inputs, [count, size, size, 3]), tf.tensor4d(targets, [count, size, size, 3]), tf.tensor4d(weights, [count, size, size, 1])];
 }
 
 /** Computes the mean PSNR of the held-out crops decoded as their own identity. */
@@ -205,6 +224,21 @@ function cropCounts(data: IdentityData): string {
   return data.validationCount === 0 ? countOf(total, 'crop') : `${countOf(total, 'crop')}: ${data.trainCount} to train on, ${data.validationCount} held out`;
 }
 
+/** Says how the loss weighs pixels, and what darkroom.json records of it: the weights, or why every pixel weighs the same. */
+function describeWeighting(weighting: LossWeighting, sets: readonly FaceSet[]): { text: string; recorded: Record<string, unknown> } {
+  if (weighting.background === 1 && weighting.eyesMouth === 0) return { text: 'Every pixel of a crop weighs the same in the loss', recorded: { uniform: true } };
+
+  const without = sets.filter((set) => set.landmarks === undefined);
+  if (without.length === sets.length) {
+    return { text: 'Every pixel of a crop weighs the same in the loss: the crops have no landmarks (faces.json of "darkroom faces extract")', recorded: { uniform: true } };
+  }
+  const unweighted = without.length === 0 ? '' : `; the crops of ${without[0].name} have no landmarks, so their pixels weigh the same`;
+  return {
+    text: `Loss weights from the landmarks: the face 1, the eyes and mouth ${1 + weighting.eyesMouth}, the rest of the crop ${weighting.background}${unweighted}`,
+    recorded: { background: weighting.background, eyesMouth: weighting.eyesMouth, ...(without.length === 0 ? {} : { uniformFor: without[0].name }) },
+  };
+}
+
 function identityLabel(dir: string, identity: number | undefined): string {
   return identity === undefined ? path.resolve(dir) : `${path.resolve(dir)} identity ${identity}`;
 }
@@ -244,7 +278,7 @@ async function faceSwapRun(options: Readonly<FaceSwapTrainOptions>, context: Fac
   if (sets[0].size !== sets[1].size) {
     throw new DarkroomError('INVALID_INPUT', `The crops of --a ${options.a} are ${sets[0].size} pixels and those of --b ${options.b} are ${sets[1].size}; extract both at one --size`);
   }
-  const [a, b] = sets.map((set) => splitFaces(set, options.validationFraction));
+  const [a, b] = sets.map((set) => splitFaces(set, options.validationFraction, options.weighting));
   for (const data of [a, b]) {
     if (data.trainCount === 0) throw new DarkroomError('INVALID_INPUT', `No crops of ${data.set.name} are left for training after holding out ${options.validationFraction}; lower --validation-fraction`);
   }
@@ -256,6 +290,8 @@ async function faceSwapRun(options: Readonly<FaceSwapTrainOptions>, context: Fac
       `${size}x${size} crops, batch ${batchSize} + ${batchSize}, ${countOf(stepsPerEpoch, 'step')} per epoch, ${countOf(options.epochs, 'epoch')}, Adam at ${options.learningRate}; ` +
       `loss ${MAE_WEIGHT} x MAE + ${DSSIM_WEIGHT} x DSSIM (SSIM over ${SSIM_WINDOW}x${SSIM_WINDOW} Gaussian windows of sigma ${SSIM_SIGMA})`,
   );
+  const weighting = describeWeighting(options.weighting, sets);
+  log.info(weighting.text);
 
   if (path.resolve(options.a) === path.resolve(options.b) && (options.aIdentity === undefined || options.bIdentity === undefined)) {
     log.warn(`--a and --b are both ${options.a} and ${options.aIdentity === undefined ? 'A' : 'B'} takes all its faces, the other person's too; give --a-identity and --b-identity to keep the two apart`);
@@ -289,7 +325,7 @@ async function faceSwapRun(options: Readonly<FaceSwapTrainOptions>, context: Fac
       steps: epochs * stepsPerEpoch,
       epochs,
       learningRate: options.learningRate,
-      loss: { mae: MAE_WEIGHT, dssim: DSSIM_WEIGHT, ssimWindow: SSIM_WINDOW, ssimSigma: SSIM_SIGMA },
+      loss: { mae: MAE_WEIGHT, dssim: DSSIM_WEIGHT, ssimWindow: SSIM_WINDOW, ssimSigma: SSIM_SIGMA, pixelWeights: weighting.recorded },
       seconds: Math.round(seconds),
       backend: context.backend,
       threads,
@@ -309,9 +345,7 @@ async function faceSwapRun(options: Readonly<FaceSwapTrainOptions>, context: Fac
     },
     async step(networks, optimizers, step, random) {
       const started = performance.now();
-      const batchA = augmentedBatch(a, orderA, step * batchSize, batchSize, random);
-      const batchB = augmentedBatch(b, orderB, step * batchSize, batchSize, random);
-      const tensors = [batchA.inputs, batchA.targets, batchB.inputs, batchB.targets];
+      const tensors = [...augmentedBatch(a, orderA, step * batchSize, batchSize, random), ...augmentedBatch(b, orderB, step * batchSize, batchSize, random)];
       let metrics: Record<string, number>;
       if (threads > 1) {
         parallel ??= await DataParallelTrainer.start(networks, optimizers.faceswap, faceSwapProgram, threads, { backend: context.backend as BackendName, command: FACESWAP_COMMAND, options: {} });

@@ -69,10 +69,25 @@ export interface ReconstructionLoss {
 /**
  * Computes the face-swap loss. MAE keeps the colours right, and DSSIM keeps the edges and
  * texture that MAE alone blurs. The two weigh equally because neither was tuned.
+ *
+ * `weights` (N x H x W x 1) weigh the pixels of each crop. Each crop's MAE and DSSIM become
+ * weighted means over its pixels, where a DSSIM window takes the weight of its centre pixel.
+ * The batch's loss is the mean over crops, so it splits over threads as the plain loss does.
  */
-export function reconstructionLoss(predictions: tf.Tensor4D, targets: tf.Tensor4D): ReconstructionLoss {
-  const mae = tf.mean(tf.abs(tf.sub(predictions, targets))) as tf.Scalar;
-  const structural = dssim(predictions, targets);
-  const total = tf.add(tf.mul(mae, MAE_WEIGHT), tf.mul(structural, DSSIM_WEIGHT)) as tf.Scalar;
-  return { total, mae, dssim: structural };
+export function reconstructionLoss(predictions: tf.Tensor4D, targets: tf.Tensor4D, weights?: tf.Tensor4D): ReconstructionLoss {
+  if (weights === undefined) {
+    const mae = tf.mean(tf.abs(tf.sub(predictions, targets))) as tf.Scalar;
+    const structural = dssim(predictions, targets);
+    return { total: tf.add(tf.mul(mae, MAE_WEIGHT), tf.mul(structural, DSSIM_WEIGHT)) as tf.Scalar, mae, dssim: structural };
+  }
+
+  const weightedMean = (values: tf.Tensor4D, pixelWeights: tf.Tensor4D): tf.Scalar => tf.mean(tf.div(tf.sum(tf.mul(values, pixelWeights), [1, 2, 3]), tf.sum(pixelWeights, [1, 2, 3])));
+  const mae = weightedMean(tf.mean(tf.abs(tf.sub(predictions, targets)), 3, true), weights);
+
+  const [height, width] = targets.shape.slice(1, 3);
+  const half = (SSIM_WINDOW - 1) / 2;
+  const centres = tf.slice(weights, [0, half, half, 0], [-1, height - 2 * half, width - 2 * half, 1]) as tf.Tensor4D;
+  const dissimilarity = tf.div(tf.sub(1, tf.mean(ssimMap(predictions, targets), 3, true)), 2) as tf.Tensor4D;
+  const structural = weightedMean(dissimilarity, centres);
+  return { total: tf.add(tf.mul(mae, MAE_WEIGHT), tf.mul(structural, DSSIM_WEIGHT)) as tf.Scalar, mae, dssim: structural };
 }

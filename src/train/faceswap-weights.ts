@@ -1,0 +1,53 @@
+import { featheredMask, softHull } from '../faces/blend.js';
+import type { Point } from '../faces/detect.js';
+
+/**
+ * Per-pixel weights of the face-swap loss, from a crop's 68 landmarks. The converter keeps only
+ * the blend mask's region of a decoded face, so the loss spends the decoders' few filters there.
+ * Pixels outside that region count `background` times as much as the face. The eyes and the
+ * mouth, which tell people apart most, count `1 + eyesMouth` times.
+ * DeepFaceLab calls these masked training and eyes and mouth priority.
+ */
+export interface LossWeighting {
+  /** Weight of pixels outside the blend mask's region, 0 to 1. With eyesMouth 0, a background of 1 gives the plain loss. */
+  readonly background: number;
+  /** Extra weight of the eyes and the mouth, on top of the face's 1. */
+  readonly eyesMouth: number;
+}
+
+export const DEFAULT_LOSS_WEIGHTING: LossWeighting = Object.freeze({ background: 0.1, eyesMouth: 8 });
+export const UNIFORM_LOSS_WEIGHTING: LossWeighting = Object.freeze({ background: 1, eyesMouth: 0 });
+
+/**
+ * Landmark groups of the 68-point scheme (iBUG 300-W) and how far each hull grows about its
+ * centre. An eye's hull is a thin almond, so it grows to take in the lids and the brow's lower
+ * edge; the mouth's outer lip line already holds the lips.
+ */
+const FEATURES: readonly { readonly from: number; readonly to: number; readonly grow: number }[] = [
+  { from: 36, to: 42, grow: 1.8 },
+  { from: 42, to: 48, grow: 1.8 },
+  { from: 48, to: 60, grow: 1.2 },
+];
+
+function grown(points: readonly Point[], factor: number): Point[] {
+  const centre = points.reduce<Point>((sum, point) => [sum[0] + point[0] / points.length, sum[1] + point[1] / points.length], [0, 0]);
+  return points.map((point): Point => [centre[0] + (point[0] - centre[0]) * factor, centre[1] + (point[1] - centre[1]) * factor]);
+}
+
+/** Returns the weight map of a `size` x `size` crop: one value per pixel, row by row. */
+export function faceLossWeights(landmarks: readonly Point[], size: number, weighting: LossWeighting = DEFAULT_LOSS_WEIGHTING): Float32Array {
+  const weights = new Float32Array(size * size).fill(1);
+  if (weighting.background === 1 && weighting.eyesMouth === 0) return weights;
+
+  // The converter's default region, so that what the loss favours is what the blend keeps.
+  const face = featheredMask(landmarks, size, 'face');
+  for (let index = 0; index < weights.length; index++) weights[index] = weighting.background + (1 - weighting.background) * face[index];
+
+  if (weighting.eyesMouth > 0 && landmarks.length >= 60) {
+    for (const feature of FEATURES) {
+      const mask = softHull(grown(landmarks.slice(feature.from, feature.to), feature.grow), size);
+      for (let index = 0; index < weights.length; index++) weights[index] += weighting.eyesMouth * mask[index];
+    }
+  }
+  return weights;
+}
