@@ -19,7 +19,7 @@ import sharp from 'sharp';
 
 import { DarkroomError } from '../errors.js';
 import type { ColourMatch, MaskRegion } from '../faces/blend.js';
-import { cropDescriptor, descriptorDistance, detectFaces, type Box, type Point } from '../faces/detect.js';
+import { cropDescriptor, descriptorDistance, detectFaces, meanDescriptor, normalisedDescriptor, type Box, type Point } from '../faces/detect.js';
 import { type CropDecoder, FaceSwapper, modelDecoder, type SwapModel } from '../faces/swap.js';
 import type { Logger } from '../log.js';
 import { writeFileAtomic } from '../media/atomic.js';
@@ -123,22 +123,6 @@ async function readIdentity(folder: string, identityNumber: number | undefined, 
   const frameDescriptors = selected.every((entry) => entry.descriptor !== undefined) ? selected.map((entry) => entry.descriptor!) : undefined;
   const landmarks = selected.every((entry) => entry.landmarks?.length === 68) ? selected.map((entry) => entry.landmarks!) : undefined;
   return { folder, files: selected.map((entry) => entry.file), crops, frameDescriptors, landmarks, split };
-}
-
-/** Normalised mean of normalised descriptors. */
-export function meanDescriptor(descriptors: readonly ArrayLike<number>[]): number[] {
-  const sum = new Array<number>(descriptors[0].length).fill(0);
-  for (const descriptor of descriptors) {
-    const norm = Math.hypot(...Array.from(descriptor)) || 1;
-    for (let i = 0; i < sum.length; i++) sum[i] += descriptor[i] / norm;
-  }
-  const norm = Math.hypot(...sum) || 1;
-  return sum.map((value) => value / norm);
-}
-
-function normalised(descriptor: ArrayLike<number>): number[] {
-  const norm = Math.hypot(...Array.from(descriptor)) || 1;
-  return Array.from(descriptor, (value) => value / norm);
 }
 
 /**
@@ -262,7 +246,7 @@ export async function evaluateFaceSwap(loaded: LoadedFaceSwap, options: FaceSwap
   const cropReferences = { a: meanDescriptor(originals.a), b: meanDescriptor(originals.b) };
   const nearerTo = (descriptors: readonly Float32Array[], target: Identity, source: Identity, references: Record<Identity, number[]>): boolean[] =>
     descriptors.map((descriptor) => {
-      const unit = normalised(descriptor);
+      const unit = normalisedDescriptor(descriptor);
       return descriptorDistance(unit, references[target]) < descriptorDistance(unit, references[source]);
     });
   const swappedAToB = await describe(await decodeAll(loaded, sets.a.crops, 'b', size));
@@ -282,7 +266,7 @@ export async function evaluateFaceSwap(loaded: LoadedFaceSwap, options: FaceSwap
       references = { a: meanDescriptor(sets.a.frameDescriptors), b: meanDescriptor(sets.b.frameDescriptors) };
       kind = 'faces.json';
     } else if (modelDescriptors !== undefined) {
-      references = { a: normalised(modelDescriptors.a), b: normalised(modelDescriptors.b) };
+      references = { a: normalisedDescriptor(modelDescriptors.a), b: normalisedDescriptor(modelDescriptors.b) };
       kind = 'model';
     } else {
       references = cropReferences;
@@ -358,7 +342,7 @@ async function scoreVideo(
       for (const face of result.swapped) {
         const match = again.map((candidate) => ({ candidate, overlap: intersectionOverUnion(face.box, candidate.box) })).sort((p, q) => q.overlap - p.overlap)[0];
         if (match === undefined || match.overlap < MATCH_IOU) continue;
-        const unit = normalised(match.candidate.descriptor);
+        const unit = normalisedDescriptor(match.candidate.descriptor);
         tallies[to].nearer.push(descriptorDistance(unit, references[to]) < descriptorDistance(unit, references[source]));
       }
     }

@@ -88,6 +88,22 @@ export function descriptorDistance(a: ArrayLike<number>, b: ArrayLike<number>): 
   return Math.sqrt(sum);
 }
 
+/** Scales a descriptor to unit length. A zero descriptor stays zero. */
+export function normalisedDescriptor(descriptor: ArrayLike<number>): number[] {
+  const norm = Math.hypot(...Array.from(descriptor)) || 1;
+  return Array.from(descriptor, (value) => value / norm);
+}
+
+/**
+ * Averages descriptors scaled to unit length and scales the mean to unit length. The result is
+ * an identity's reference, against which the converter and the evaluation match faces.
+ */
+export function meanDescriptor(descriptors: readonly ArrayLike<number>[]): number[] {
+  const sum = new Array<number>(descriptors[0].length).fill(0);
+  for (const descriptor of descriptors) normalisedDescriptor(descriptor).forEach((value, index) => (sum[index] += value));
+  return normalisedDescriptor(sum);
+}
+
 /** Mean of a range of landmarks, e.g. an eye's six points. */
 export function landmarkCentre(landmarks: readonly Point[], from: number, to: number): Point {
   let x = 0;

@@ -18,7 +18,7 @@ import { decodeAs, type FaceSwapNetworks, type Identity, type LoadedFaceSwap } f
 import { ProgressBar } from '../progress.js';
 import { alignFace } from './align.js';
 import { blendIntoFrame, type ColourMatch, DEFAULT_COLOUR_MATCH, DEFAULT_MASK_REGION, featheredMask, type MaskRegion, reinhardTransfer } from './blend.js';
-import { type Box, descriptorDistance, detectFaces, type DetectedFace, type Point, type RgbFrame, yawRatio } from './detect.js';
+import { type Box, descriptorDistance, detectFaces, type DetectedFace, normalisedDescriptor, type Point, type RgbFrame, yawRatio } from './detect.js';
 import { DEFAULT_FACE_OPTIONS, MAX_YAW_RATIO } from './extract.js';
 import { captionFor, drawCaption, SYNTHETIC_NOTE, withSyntheticXmp } from './synthetic.js';
 
@@ -121,11 +121,6 @@ export interface FrameSwap {
   readonly skipped: Readonly<Record<string, number>>;
 }
 
-function normalised(descriptor: ArrayLike<number>): number[] {
-  const norm = Math.hypot(...Array.from(descriptor)) || 1;
-  return Array.from(descriptor, (value) => value / norm);
-}
-
 export class FaceSwapper {
   readonly source: Identity;
 
@@ -149,7 +144,7 @@ export class FaceSwapper {
   private distances(face: DetectedFace): Record<Identity, number> | undefined {
     const { descriptors } = this.model;
     if (descriptors === undefined) return undefined;
-    const descriptor = normalised(face.descriptor);
+    const descriptor = normalisedDescriptor(face.descriptor);
     return { a: descriptorDistance(descriptor, descriptors.a), b: descriptorDistance(descriptor, descriptors.b) };
   }
 

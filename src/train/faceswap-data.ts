@@ -31,7 +31,7 @@ export interface FaceSet {
   readonly files: readonly string[];
   /** The faces' face-recognition descriptors from faces.json, when the folder has one. */
   readonly descriptors: readonly (readonly number[])[] | undefined;
-  /** Each crop's 68 landmarks in crop pixels, from faces.json; undefined when a crop lacks them. */
+  /** Each crop's 68 landmarks in crop pixels, from faces.json. Undefined when any crop lacks them. */
   readonly landmarks: readonly (readonly Point[])[] | undefined;
 }
 
@@ -134,17 +134,6 @@ async function decodeCrops(dir: string, files: readonly string[]): Promise<{ wid
     );
   }
   return decoded;
-}
-
-/**
- * The mean of the faces' descriptors, scaled to unit length, which stands for the identity when
- * the converter decides whose face a detection is.
- */
-export function meanDescriptor(descriptors: readonly (readonly number[])[]): number[] {
-  const mean = new Array<number>(descriptors[0].length).fill(0);
-  for (const descriptor of descriptors) descriptor.forEach((value, index) => (mean[index] += value / descriptors.length));
-  const norm = Math.hypot(...mean);
-  return mean.map((value) => (norm > 0 ? value / norm : 0));
 }
 
 /** A digest of the crops of both sets, so that a resume on other crops is refused. */

@@ -1,5 +1,5 @@
 import { featheredMask, softHull } from '../faces/blend.js';
-import type { Point } from '../faces/detect.js';
+import { landmarkCentre, type Point } from '../faces/detect.js';
 
 /**
  * Per-pixel weights of the face-swap loss, from a crop's 68 landmarks. The converter keeps only
@@ -30,7 +30,7 @@ const FEATURES: readonly { readonly from: number; readonly to: number; readonly 
 ];
 
 function grown(points: readonly Point[], factor: number): Point[] {
-  const centre = points.reduce<Point>((sum, point) => [sum[0] + point[0] / points.length, sum[1] + point[1] / points.length], [0, 0]);
+  const centre = landmarkCentre(points, 0, points.length);
   return points.map((point): Point => [centre[0] + (point[0] - centre[0]) * factor, centre[1] + (point[1] - centre[1]) * factor]);
 }
 
