@@ -105,8 +105,8 @@ describe('face-swap weighting options', () => {
   const base = { a: 'a', b: 'b', out: 'out' };
 
   it('default to 0.1 and 8', () => {
-    expect(resolveFaceSwapTrainOptions(base).weighting).toEqual({ background: 0.1, eyesMouth: 8 });
-    expect(resolveFaceSwapTrainOptions({ ...base, backgroundWeight: '1', eyesMouthWeight: '0' }).weighting).toEqual({ background: 1, eyesMouth: 0 });
+    expect(resolveFaceSwapTrainOptions(base)).toMatchObject({ backgroundWeight: 0.1, eyesMouthWeight: 8 });
+    expect(resolveFaceSwapTrainOptions({ ...base, backgroundWeight: '1', eyesMouthWeight: '0' })).toMatchObject({ backgroundWeight: 1, eyesMouthWeight: 0 });
   });
 
   it('reject out-of-range weights', () => {

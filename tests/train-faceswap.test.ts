@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { access, mkdir, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { access, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -191,9 +191,46 @@ describe('darkroom train faceswap', () => {
     await train({ a: extract, aIdentity: '0', b: extract, bIdentity: '1', out: path.join(dir, 'uniform'), epochs: 1, stepsPerEpoch: 1, backgroundWeight: '1', eyesMouthWeight: '0' });
 
     const text = lines.join('\n');
-    expect(text).toContain('Loss weights from the landmarks: the face 1, the eyes and mouth 9, the rest of the crop 0.1; the crops of bob have no landmarks, so their pixels weigh the same');
-    expect(text).toContain('Every pixel of a crop weighs the same in the loss: the crops have no landmarks (faces.json of "darkroom faces extract")');
+    expect(text).toContain(
+      'Loss weights from the landmarks: the face 1, the eyes and mouth up to 9 (less at their feathered edges), the rest of the crop 0.1. 8 of the 8 crops of bob have no valid landmarks, so all their pixels weigh the same',
+    );
+    expect(text).toContain('Every pixel of a crop weighs the same in the loss, because no crop has landmarks (a faces.json of "darkroom faces extract" gives them)');
     expect(lines.some((line) => line.endsWith('Every pixel of a crop weighs the same in the loss'))).toBe(true);
+  });
+
+  it('weighs crops with bad landmarks alike', async () => {
+    const damaged = path.join(dir, 'damaged-faces');
+    await writeFaceExtract(damaged, [12, 10]);
+    const manifest = JSON.parse(await readFile(path.join(damaged, 'faces.json'), 'utf8')) as { faces: { landmarks?: unknown }[] };
+    delete manifest.faces[0].landmarks;
+    manifest.faces[1].landmarks = (manifest.faces[1].landmarks as unknown[]).slice(0, 10);
+    manifest.faces[2].landmarks = Array.from({ length: 68 }, () => ['x', 'y']);
+    manifest.faces[3].landmarks = Array.from({ length: 68 }, () => [1e9, 5]);
+    await writeFile(path.join(damaged, 'faces.json'), JSON.stringify(manifest));
+
+    lines.length = 0;
+    const model = path.join(dir, 'damaged-model');
+    await train({ a: damaged, aIdentity: '0', b: damaged, bIdentity: '1', out: model, epochs: 1, stepsPerEpoch: 1 });
+
+    expect(lines.join('\n')).toContain('4 of the 12 crops of damaged-faces identity 0 have no valid landmarks, so all their pixels weigh the same');
+    expect((await loadFaceSwap(model)).metadata.training.loss).toMatchObject({ pixelWeights: { background: 0.1, eyesMouth: 8, cropsWithoutLandmarks: { a: 4, b: 0 } } });
+  });
+
+  it('rejects resuming an unweighted checkpoint', async () => {
+    const old = path.join(dir, 'old-checkpoint');
+    const faces = { a: extract, aIdentity: '0', b: extract, bIdentity: '1', out: old, stepsPerEpoch: 1 };
+    await train({ ...faces, epochs: 1, backgroundWeight: '1', eyesMouthWeight: '0' });
+    // A checkpoint written before the pixel weights existed has neither option.
+    const stateFile = path.join(old, 'checkpoint', 'state.json');
+    const state = JSON.parse(await readFile(stateFile, 'utf8')) as { options: Record<string, unknown> };
+    delete state.options.backgroundWeight;
+    delete state.options.eyesMouthWeight;
+    await writeFile(stateFile, JSON.stringify(state));
+
+    await expect(train({ ...faces, epochs: 2, resume: true })).rejects.toThrow(
+      `The checkpoint in ${old} was trained with --background-weight 1, not 0.1; resume with the same --background-weight, or start over with --overwrite`,
+    );
+    await expect(train({ ...faces, epochs: 2, resume: true, backgroundWeight: '1', eyesMouthWeight: '0' })).resolves.toMatchObject({ interrupted: false });
   });
 });
 

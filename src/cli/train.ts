@@ -83,8 +83,8 @@ faceswap (defaults: 20 epochs of 150 steps, batch 8 crops of each identity, lear
   --a-identity N           train A on identity group N of an extract output only (see
   --b-identity N           "identity" in its faces.json); likewise for B
   --latent-dim N           width of the shared latent code (default 128)
-  --eyes-mouth-weight X    extra loss weight of the eyes and mouth (default 8: they count 9
-                           times the rest of the face); needs the landmarks of faces.json
+  --eyes-mouth-weight X    extra loss weight, 0 to 100, of the eyes and mouth (default 8: their
+                           centres count up to 9 times the face); needs faces.json landmarks
   --background-weight X    loss weight, 0 to 1, of the pixels outside the face the converter
                            blends in (default 0.1); 1 with --eyes-mouth-weight 0 weighs all alike
   Each step reconstructs warped, augmented crops (1 x MAE + 1 x DSSIM). Previews in

@@ -31,8 +31,11 @@ export interface FaceSet {
   readonly files: readonly string[];
   /** The faces' face-recognition descriptors from faces.json, when the folder has one. */
   readonly descriptors: readonly (readonly number[])[] | undefined;
-  /** Each crop's 68 landmarks in crop pixels, from faces.json. Undefined when any crop lacks them. */
-  readonly landmarks: readonly (readonly Point[])[] | undefined;
+  /**
+   * Each crop's 68 landmarks in crop pixels, from faces.json: undefined for a crop whose landmarks
+   * are missing or invalid, and for the whole set when there is no faces.json.
+   */
+  readonly landmarks: readonly (readonly Point[] | undefined)[] | undefined;
 }
 
 /**
@@ -44,7 +47,7 @@ export async function readFaceSet(dir: string, identity: number | undefined, fla
   const manifest = await readManifest(dir, flag);
   let files: string[];
   let descriptors: number[][] | undefined;
-  let landmarks: Point[][] | undefined;
+  let landmarks: unknown[] | undefined;
 
   if (manifest !== undefined) {
     const faces = identity === undefined ? manifest : manifest.filter((face) => face.identity === identity);
@@ -55,7 +58,7 @@ export async function readFaceSet(dir: string, identity: number | undefined, fla
     }
     files = faces.map((face) => face.file);
     descriptors = faces.map((face) => face.descriptor);
-    landmarks = faces.every((face) => face.landmarks?.length === 68) ? faces.map((face) => face.landmarks) : undefined;
+    landmarks = faces.map((face) => face.landmarks);
   } else {
     if (identity !== undefined) {
       throw new DarkroomError('USAGE', `${flag}-identity picks a group of a "darkroom faces extract" output, but ${dir} has no ${MANIFEST}; leave out ${flag}-identity to train on every crop in it`);
@@ -85,7 +88,14 @@ export async function readFaceSet(dir: string, identity: number | undefined, fla
   decoded.forEach((crop, index) => {
     for (let i = 0; i < pixels; i++) images[index * pixels + i] = crop.data[i] / 255;
   });
-  return { name, dir: path.resolve(dir), identity, size, count: files.length, images, files, descriptors, landmarks };
+  return { name, dir: path.resolve(dir), identity, size, count: files.length, images, files, descriptors, landmarks: landmarks?.map((points) => validLandmarks(points, size)) };
+}
+
+/** Returns 68 points of finite numbers within a crop's side of the crop, or undefined for anything else. */
+function validLandmarks(points: unknown, size: number): Point[] | undefined {
+  if (!Array.isArray(points) || points.length !== 68) return undefined;
+  const inReach = (value: unknown): boolean => typeof value === 'number' && Number.isFinite(value) && value >= -size && value <= 2 * size;
+  return points.every((point) => Array.isArray(point) && point.length === 2 && inReach(point[0]) && inReach(point[1])) ? (points as Point[]) : undefined;
 }
 
 async function readManifest(dir: string, flag: string): Promise<FaceRecord[] | undefined> {

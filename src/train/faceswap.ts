@@ -7,11 +7,11 @@ import { isTestItem } from '../dataset/slice.js';
 import { DarkroomError, invalidOption } from '../errors.js';
 import { writeGrid } from '../generate/grid.js';
 import type { Logger } from '../log.js';
-import { buildFaceSwap, decodeAs, DEFAULT_FACESWAP_ARCHITECTURE, type FaceSwapArchitecture, type FaceSwapMetadata, type FaceSwapNetworks, type Identity, saveFaceSwap } from '../models/faceswap.js';
+import { buildFaceSwap, decodeAs, DEFAULT_FACESWAP_ARCHITECTURE, type FaceSwapArchitecture, type FaceSwapMetadata, type FaceSwapNetworks, type Identity, IDENTITIES, saveFaceSwap } from '../models/faceswap.js';
 import { psnrFloat } from '../eval/metrics.js';
 import { augmentFace } from './faceswap-augment.js';
 import { DataParallelTrainer, type ShardProgram, shardGradients, trainableVariables } from './data-parallel.js';
-import { DEFAULT_LOSS_WEIGHTING, faceLossWeights, type LossWeighting } from './faceswap-weights.js';
+import { DEFAULT_LOSS_WEIGHTING, faceLossWeights, type LossWeighting, UNIFORM_LOSS_WEIGHTING } from './faceswap-weights.js';
 import { faceSetsFingerprint, type FaceSet, readFaceSet } from './faceswap-data.js';
 import { meanDescriptor } from '../faces/detect.js';
 import { type NetworkRun, trainNetworks } from './network-trainer.js';
@@ -43,8 +43,10 @@ export interface FaceSwapTrainOptions {
   readonly overwrite: boolean;
   /** First encoder stage's filters; the CLI always uses the default, tests pass fewer. */
   readonly filters: number;
-  /** Loss weights of the pixels outside the face and of the eyes and mouth; used when the crops have landmarks. */
-  readonly weighting: LossWeighting;
+  /** Loss weight of the pixels outside the face, used for crops with landmarks. */
+  readonly backgroundWeight: number;
+  /** Extra loss weight of the eyes and mouth, used for crops with landmarks. */
+  readonly eyesMouthWeight: number;
 }
 
 /** Flags, in camelCase, that only `darkroom train faceswap` reads. */
@@ -85,10 +87,8 @@ export function resolveFaceSwapTrainOptions(raw: RawOptions): Readonly<FaceSwapT
     resume: readBoolean(raw, 'resume', false),
     overwrite: readBoolean(raw, 'overwrite', false),
     filters,
-    weighting: Object.freeze({
-      background: readNumber(raw, 'backgroundWeight', DEFAULT_LOSS_WEIGHTING.background, 0, 1),
-      eyesMouth: readNumber(raw, 'eyesMouthWeight', DEFAULT_LOSS_WEIGHTING.eyesMouth, 0, 100),
-    }),
+    backgroundWeight: readNumber(raw, 'backgroundWeight', DEFAULT_LOSS_WEIGHTING.background, 0, 1),
+    eyesMouthWeight: readNumber(raw, 'eyesMouthWeight', DEFAULT_LOSS_WEIGHTING.eyesMouth, 0, 100),
   });
 }
 
@@ -121,7 +121,10 @@ function splitFaces(set: FaceSet, fraction: number, weighting: LossWeighting): I
     return out;
   };
   const trainWeights = new Float32Array(train.length * area).fill(1);
-  if (set.landmarks !== undefined) train.forEach((item, index) => trainWeights.set(faceLossWeights(set.landmarks![item], set.size, weighting), index * area));
+  train.forEach((item, index) => {
+    const landmarks = set.landmarks?.[item];
+    if (landmarks !== undefined) trainWeights.set(faceLossWeights(landmarks, set.size, weighting), index * area);
+  });
   return {
     set,
     train: gather(train),
@@ -225,19 +228,26 @@ function cropCounts(data: IdentityData): string {
   return data.validationCount === 0 ? countOf(total, 'crop') : `${countOf(total, 'crop')}: ${data.trainCount} to train on, ${data.validationCount} held out`;
 }
 
-/** Says how the loss weighs pixels, and what darkroom.json records of it: the weights, or why every pixel weighs the same. */
-function describeWeighting(weighting: LossWeighting, sets: readonly FaceSet[]): { text: string; recorded: Record<string, unknown> } {
+/** Describes the loss's pixel weighting for the log, and returns what darkroom.json records of it. */
+function describeWeighting(weighting: LossWeighting, sets: Readonly<Record<Identity, FaceSet>>): { text: string; recorded: Record<string, unknown> } {
   if (weighting.background === 1 && weighting.eyesMouth === 0) return { text: 'Every pixel of a crop weighs the same in the loss', recorded: { uniform: true } };
 
-  const without = sets.filter((set) => set.landmarks === undefined);
-  if (without.length === sets.length) {
-    return { text: 'Every pixel of a crop weighs the same in the loss: the crops have no landmarks (faces.json of "darkroom faces extract")', recorded: { uniform: true } };
+  const missing = { a: cropsWithoutLandmarks(sets.a), b: cropsWithoutLandmarks(sets.b) };
+  if (missing.a === sets.a.count && missing.b === sets.b.count) {
+    return { text: 'Every pixel of a crop weighs the same in the loss, because no crop has landmarks (a faces.json of "darkroom faces extract" gives them)', recorded: { uniform: true } };
   }
-  const unweighted = without.length === 0 ? '' : `; the crops of ${without[0].name} have no landmarks, so their pixels weigh the same`;
+
+  const exceptions = IDENTITIES.filter((identity) => missing[identity] > 0).map((identity) => `${missing[identity]} of the ${sets[identity].count} crops of ${sets[identity].name}`);
   return {
-    text: `Loss weights from the landmarks: the face 1, the eyes and mouth ${1 + weighting.eyesMouth}, the rest of the crop ${weighting.background}${unweighted}`,
-    recorded: { background: weighting.background, eyesMouth: weighting.eyesMouth, ...(without.length === 0 ? {} : { uniformFor: without[0].name }) },
+    text:
+      `Loss weights from the landmarks: the face 1, the eyes and mouth up to ${1 + weighting.eyesMouth} (less at their feathered edges), the rest of the crop ${weighting.background}` +
+      (exceptions.length === 0 ? '' : `. ${exceptions.join(' and ')} have no valid landmarks, so all their pixels weigh the same`),
+    recorded: { background: weighting.background, eyesMouth: weighting.eyesMouth, ...(exceptions.length === 0 ? {} : { cropsWithoutLandmarks: missing }) },
   };
+}
+
+function cropsWithoutLandmarks(set: FaceSet): number {
+  return set.landmarks === undefined ? set.count : set.landmarks.filter((landmarks) => landmarks === undefined).length;
 }
 
 function identityLabel(dir: string, identity: number | undefined): string {
@@ -266,6 +276,8 @@ export async function trainFaceSwap(options: Readonly<FaceSwapTrainOptions>, con
     data: `${identityLabel(options.a, options.aIdentity)} and ${identityLabel(options.b, options.bIdentity)}`,
     dataLabel: '--a and --b',
     options: { ...options },
+    // Checkpoints older than the pixel weights trained with every pixel alike.
+    optionsBefore: { backgroundWeight: UNIFORM_LOSS_WEIGHTING.background, eyesMouthWeight: UNIFORM_LOSS_WEIGHTING.eyesMouth },
   };
   return trainNetworks(settings, () => faceSwapRun(options, context), context);
 }
@@ -279,7 +291,8 @@ async function faceSwapRun(options: Readonly<FaceSwapTrainOptions>, context: Fac
   if (sets[0].size !== sets[1].size) {
     throw new DarkroomError('INVALID_INPUT', `The crops of --a ${options.a} are ${sets[0].size} pixels and those of --b ${options.b} are ${sets[1].size}; extract both at one --size`);
   }
-  const [a, b] = sets.map((set) => splitFaces(set, options.validationFraction, options.weighting));
+  const weighting: LossWeighting = { background: options.backgroundWeight, eyesMouth: options.eyesMouthWeight };
+  const [a, b] = sets.map((set) => splitFaces(set, options.validationFraction, weighting));
   for (const data of [a, b]) {
     if (data.trainCount === 0) throw new DarkroomError('INVALID_INPUT', `No crops of ${data.set.name} are left for training after holding out ${options.validationFraction}; lower --validation-fraction`);
   }
@@ -291,8 +304,8 @@ async function faceSwapRun(options: Readonly<FaceSwapTrainOptions>, context: Fac
       `${size}x${size} crops, batch ${batchSize} + ${batchSize}, ${countOf(stepsPerEpoch, 'step')} per epoch, ${countOf(options.epochs, 'epoch')}, Adam at ${options.learningRate}; ` +
       `loss ${MAE_WEIGHT} x MAE + ${DSSIM_WEIGHT} x DSSIM (SSIM over ${SSIM_WINDOW}x${SSIM_WINDOW} Gaussian windows of sigma ${SSIM_SIGMA})`,
   );
-  const weighting = describeWeighting(options.weighting, sets);
-  log.info(weighting.text);
+  const weights = describeWeighting(weighting, { a: sets[0], b: sets[1] });
+  log.info(weights.text);
 
   if (path.resolve(options.a) === path.resolve(options.b) && (options.aIdentity === undefined || options.bIdentity === undefined)) {
     log.warn(`--a and --b are both ${options.a} and ${options.aIdentity === undefined ? 'A' : 'B'} takes all its faces, the other person's too; give --a-identity and --b-identity to keep the two apart`);
@@ -326,7 +339,7 @@ async function faceSwapRun(options: Readonly<FaceSwapTrainOptions>, context: Fac
       steps: epochs * stepsPerEpoch,
       epochs,
       learningRate: options.learningRate,
-      loss: { mae: MAE_WEIGHT, dssim: DSSIM_WEIGHT, ssimWindow: SSIM_WINDOW, ssimSigma: SSIM_SIGMA, pixelWeights: weighting.recorded },
+      loss: { mae: MAE_WEIGHT, dssim: DSSIM_WEIGHT, ssimWindow: SSIM_WINDOW, ssimSigma: SSIM_SIGMA, pixelWeights: weights.recorded },
       seconds: Math.round(seconds),
       backend: context.backend,
       threads,

@@ -37,6 +37,8 @@ export interface NetworkRunSettings {
   readonly overwrite: boolean;
   /** Resolved options, stored so that a resume with other settings is rejected. */
   readonly options: Readonly<Record<string, unknown>>;
+  /** Values of options added later, as runs before them behaved, for checkpoints that lack them. */
+  readonly optionsBefore?: Readonly<Record<string, unknown>>;
 }
 
 /** The parts of a run that differ between models, made once the data is read. */
@@ -102,7 +104,7 @@ export async function trainNetworks(settings: NetworkRunSettings, load: () => Pr
   if (state !== undefined && state.data !== settings.data) {
     throw new DarkroomError('USAGE', `The checkpoint in ${out} was trained on ${settings.dataLabel} ${state.data}, not ${settings.data}; resume with the same data, or start over with --overwrite`);
   }
-  if (state?.options !== undefined) rejectChangedOptions(state.options, settings.options, out);
+  if (state?.options !== undefined) rejectChangedOptions({ ...settings.optionsBefore, ...state.options }, settings.options, out);
 
   const run = await load();
   try {
