@@ -81,7 +81,7 @@ describe('weighted reconstruction loss', () => {
   });
 
   it('ignores zero-weight pixels', () => {
-    // Weight 1 on the left half only; a change on the right, beyond the SSIM window's reach, leaves the loss as it was.
+    // Only the left third weighs. A change on the right, beyond the SSIM window's reach, must leave the loss as it was.
     const left = tf.tidy(() => tf.concat([tf.ones([3, 24, 8, 1]), tf.zeros([3, 24, 16, 1])], 2)) as tf.Tensor4D;
     const changed = tf.tidy(() => tf.concat([tf.slice(predictions, [0, 0, 0, 0], [-1, -1, 20, -1]), tf.zeros([3, 24, 4, 3])], 2)) as tf.Tensor4D;
 

@@ -89,7 +89,7 @@ function remap(image: Float32Array, size: number, source: (u: number, v: number)
   return out;
 }
 
-/** Rotates and scales about the crop's centre, shifts by (dx, dy) pixels, and mirrors when `flip`; any number of channels. */
+/** Rotates and scales about the crop's centre, shifts by (dx, dy) pixels, and mirrors when `flip`. It takes any number of channels. */
 export function applySimilarity(image: Float32Array, size: number, transform: Similarity): Float32Array {
   const centre = (size - 1) / 2;
   const cos = Math.cos(transform.angle) / transform.scale;

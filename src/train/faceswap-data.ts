@@ -91,7 +91,7 @@ export async function readFaceSet(dir: string, identity: number | undefined, fla
   return { name, dir: path.resolve(dir), identity, size, count: files.length, images, files, descriptors, landmarks: landmarks?.map((points) => validLandmarks(points, size)) };
 }
 
-/** Returns 68 points of finite numbers within a crop's side of the crop, or undefined for anything else. */
+/** Returns the landmarks when they are 68 points of finite numbers, none farther than one crop side outside the crop, else undefined. */
 function validLandmarks(points: unknown, size: number): Point[] | undefined {
   if (!Array.isArray(points) || points.length !== 68) return undefined;
   const inReach = (value: unknown): boolean => typeof value === 'number' && Number.isFinite(value) && value >= -size && value <= 2 * size;

@@ -11,7 +11,7 @@ import { buildFaceSwap, decodeAs, DEFAULT_FACESWAP_ARCHITECTURE, type FaceSwapAr
 import { psnrFloat } from '../eval/metrics.js';
 import { augmentFace } from './faceswap-augment.js';
 import { DataParallelTrainer, type ShardProgram, shardGradients, trainableVariables } from './data-parallel.js';
-import { DEFAULT_LOSS_WEIGHTING, faceLossWeights, type LossWeighting, UNIFORM_LOSS_WEIGHTING } from './faceswap-weights.js';
+import { DEFAULT_LOSS_WEIGHTING, faceLossWeights, isUniformWeighting, type LossWeighting, UNIFORM_LOSS_WEIGHTING } from './faceswap-weights.js';
 import { faceSetsFingerprint, type FaceSet, readFaceSet } from './faceswap-data.js';
 import { meanDescriptor } from '../faces/detect.js';
 import { type NetworkRun, trainNetworks } from './network-trainer.js';
@@ -142,8 +142,8 @@ function asFaceSwap(networks: Readonly<Record<string, tfl.LayersModel>>): FaceSw
 
 /**
  * Computes a training step's losses from the tensors A inputs, A targets, A weights, B inputs,
- * B targets and B weights. Each batch reconstructs its own identity through the shared encoder;
- * `loss` is the sum of both.
+ * B targets and B weights. Each batch reconstructs its own identity through the shared encoder,
+ * and `loss` is the sum of both.
  */
 export const faceSwapProgram: ShardProgram = (networks, [inputsA, targetsA, weightsA, inputsB, targetsB, weightsB]) => {
   const swap = asFaceSwap(networks);
@@ -230,7 +230,7 @@ function cropCounts(data: IdentityData): string {
 
 /** Describes the loss's pixel weighting for the log, and returns what darkroom.json records of it. */
 function describeWeighting(weighting: LossWeighting, sets: Readonly<Record<Identity, FaceSet>>): { text: string; recorded: Record<string, unknown> } {
-  if (weighting.background === 1 && weighting.eyesMouth === 0) return { text: 'Every pixel of a crop weighs the same in the loss', recorded: { uniform: true } };
+  if (isUniformWeighting(weighting)) return { text: 'Every pixel of a crop weighs the same in the loss', recorded: { uniform: true } };
 
   const missing = { a: cropsWithoutLandmarks(sets.a), b: cropsWithoutLandmarks(sets.b) };
   if (missing.a === sets.a.count && missing.b === sets.b.count) {
@@ -304,8 +304,8 @@ async function faceSwapRun(options: Readonly<FaceSwapTrainOptions>, context: Fac
       `${size}x${size} crops, batch ${batchSize} + ${batchSize}, ${countOf(stepsPerEpoch, 'step')} per epoch, ${countOf(options.epochs, 'epoch')}, Adam at ${options.learningRate}; ` +
       `loss ${MAE_WEIGHT} x MAE + ${DSSIM_WEIGHT} x DSSIM (SSIM over ${SSIM_WINDOW}x${SSIM_WINDOW} Gaussian windows of sigma ${SSIM_SIGMA})`,
   );
-  const weights = describeWeighting(weighting, { a: sets[0], b: sets[1] });
-  log.info(weights.text);
+  const weightingSummary = describeWeighting(weighting, { a: sets[0], b: sets[1] });
+  log.info(weightingSummary.text);
 
   if (path.resolve(options.a) === path.resolve(options.b) && (options.aIdentity === undefined || options.bIdentity === undefined)) {
     log.warn(`--a and --b are both ${options.a} and ${options.aIdentity === undefined ? 'A' : 'B'} takes all its faces, the other person's too; give --a-identity and --b-identity to keep the two apart`);
@@ -339,7 +339,7 @@ async function faceSwapRun(options: Readonly<FaceSwapTrainOptions>, context: Fac
       steps: epochs * stepsPerEpoch,
       epochs,
       learningRate: options.learningRate,
-      loss: { mae: MAE_WEIGHT, dssim: DSSIM_WEIGHT, ssimWindow: SSIM_WINDOW, ssimSigma: SSIM_SIGMA, pixelWeights: weights.recorded },
+      loss: { mae: MAE_WEIGHT, dssim: DSSIM_WEIGHT, ssimWindow: SSIM_WINDOW, ssimSigma: SSIM_SIGMA, pixelWeights: weightingSummary.recorded },
       seconds: Math.round(seconds),
       backend: context.backend,
       threads,

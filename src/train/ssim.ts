@@ -75,12 +75,16 @@ export interface ReconstructionLoss {
  * The batch's loss is the mean over crops, so it splits over threads as the plain loss does.
  */
 export function reconstructionLoss(predictions: tf.Tensor4D, targets: tf.Tensor4D, weights?: tf.Tensor4D): ReconstructionLoss {
-  if (weights === undefined) {
-    const mae = tf.mean(tf.abs(tf.sub(predictions, targets))) as tf.Scalar;
-    const structural = dssim(predictions, targets);
-    return { total: tf.add(tf.mul(mae, MAE_WEIGHT), tf.mul(structural, DSSIM_WEIGHT)) as tf.Scalar, mae, dssim: structural };
-  }
+  let terms: { mae: tf.Scalar; structural: tf.Scalar };
+  if (weights === undefined) terms = { mae: tf.mean(tf.abs(tf.sub(predictions, targets))) as tf.Scalar, structural: dssim(predictions, targets) };
+  else terms = weightedTerms(predictions, targets, weights);
 
+  const { mae, structural } = terms;
+  return { total: tf.add(tf.mul(mae, MAE_WEIGHT), tf.mul(structural, DSSIM_WEIGHT)) as tf.Scalar, mae, dssim: structural };
+}
+
+/** Computes the MAE and DSSIM of each crop as weighted means over its pixels, then averages them over the batch. */
+function weightedTerms(predictions: tf.Tensor4D, targets: tf.Tensor4D, weights: tf.Tensor4D): { mae: tf.Scalar; structural: tf.Scalar } {
   const weightedMean = (values: tf.Tensor4D, pixelWeights: tf.Tensor4D): tf.Scalar => tf.mean(tf.div(tf.sum(tf.mul(values, pixelWeights), [1, 2, 3]), tf.sum(pixelWeights, [1, 2, 3])));
   const mae = weightedMean(tf.mean(tf.abs(tf.sub(predictions, targets)), 3, true), weights);
 
@@ -88,6 +92,5 @@ export function reconstructionLoss(predictions: tf.Tensor4D, targets: tf.Tensor4
   const half = (SSIM_WINDOW - 1) / 2;
   const centres = tf.slice(weights, [0, half, half, 0], [-1, height - 2 * half, width - 2 * half, 1]) as tf.Tensor4D;
   const dissimilarity = tf.div(tf.sub(1, tf.mean(ssimMap(predictions, targets), 3, true)), 2) as tf.Tensor4D;
-  const structural = weightedMean(dissimilarity, centres);
-  return { total: tf.add(tf.mul(mae, MAE_WEIGHT), tf.mul(structural, DSSIM_WEIGHT)) as tf.Scalar, mae, dssim: structural };
+  return { mae, structural: weightedMean(dissimilarity, centres) };
 }
