@@ -69,7 +69,7 @@ describe('faceswap options', () => {
   };
 
   it('fills in the defaults', () => {
-    expect(resolveFaceSwapCommandOptions({ model: 'm', to: 'a', out: 'o' })).toEqual({ model: 'm', to: 'a', out: 'o', label: false, minSize: 40, minScore: 0.5, mask: 'face', colourMatch: 'lab' });
+    expect(resolveFaceSwapCommandOptions({ model: 'm', to: 'a', out: 'o' })).toEqual({ model: 'm', to: 'a', out: 'o', label: false, minSize: 40, minScore: 0.5, mask: 'face', colourMatch: 'lab', identityShift: 1 });
   });
 
   it('rejects bad values exactly', () => {
@@ -81,6 +81,10 @@ describe('faceswap options', () => {
     expect(message({ minScore: '2' })).toBe('Expected a number from 0.05 to 1 for --min-score but received 2');
     expect(message({ mask: 'oval' })).toBe('Expected hull or face for --mask but received "oval"');
     expect(message({ colourMatch: 'rgb' })).toBe('Expected one of lab, lightness, none for --colour-match but received "rgb"');
+    expect(message({ identityShift: '2.5' })).toBe('Expected a number from 0 to 2 for --identity-shift but received 2.5');
+    expect(message({ identityShift: '-1' })).toBe('Expected a number from 0 to 2 for --identity-shift but received -1');
+    expect(message({ identityShift: 'far' })).toBe('Expected a number from 0 to 2 for --identity-shift but received "far"');
+    expect(message({ identityShift: '' })).toBe('Expected a number from 0 to 2 for --identity-shift but received ""');
   });
 });
 
@@ -110,6 +114,8 @@ describe('darkroom faceswap', () => {
     const out = join(directory, 'photo-out');
     const result = await runCli(['faceswap', '--model', model, '--to', 'b', SAMPLE, '--out', out, '--label']);
     expect(result.stderr).toContain('has no identity descriptors, so every face is swapped');
+    expect(result.stderr).toContain('has no latent means (the model was saved before the identity shift existed), so faces are swapped without the shift');
+    expect(result.stderr).toContain('mask face, colour match lab, identity shift 0');
     expect(result.stderr).toContain('astronaut.jpg: 1 of 1 face swapped from anna to bruno');
     expect(result.code).toBe(0);
 
@@ -131,6 +137,30 @@ describe('darkroom faceswap', () => {
     expect(difference(230, 10, 16)).toBeLessThan(3);
     // The caption darkens the lower left corner.
     expect(difference(8, 236, 8)).toBeGreaterThan(20);
+  });
+
+  it('shifts codes unless --identity-shift 0', async () => {
+    // Means far apart, so that the shift changes the decoded face plainly.
+    const shifted = join(directory, 'model-with-means');
+    await saveTinyFaceSwap(shifted, { latentMeans: { a: Array(8).fill(-3), b: Array(8).fill(3) } });
+    const convert = async (modelDir: string, out: string, extra: string[] = []): Promise<{ stderr: string; pixels: Buffer }> => {
+      const result = await runCli(['faceswap', '--model', modelDir, '--to', 'b', SAMPLE, '--out', join(directory, out), ...extra]);
+      expect(result.code).toBe(0);
+      return { stderr: result.stderr, pixels: await sharp(join(directory, out, 'astronaut.jpg')).raw().toBuffer() };
+    };
+
+    const byDefault = await convert(shifted, 'shift-default');
+    const off = await convert(shifted, 'shift-off', ['--identity-shift', '0']);
+    const withoutMeans = await convert(model, 'shift-none');
+
+    expect(byDefault.stderr).toContain('colour match lab, identity shift 1');
+    expect(byDefault.stderr).not.toContain('latent means');
+    expect(off.stderr).toContain('colour match lab, identity shift 0');
+    // The same weights: without the shift, a model with means converts as one without them.
+    expect(off.pixels.equals(withoutMeans.pixels)).toBe(true);
+    let changed = 0;
+    for (let i = 0; i < off.pixels.length; i++) changed += Math.abs(off.pixels[i] - byDefault.pixels[i]) > 8 ? 1 : 0;
+    expect(changed).toBeGreaterThan(300);
   });
 
   it('keeps video frames, rate and audio', async () => {
@@ -266,13 +296,22 @@ describe('darkroom eval faceswap', () => {
     expect(result.stdout).toMatch(/bruno \(b\): [\d.]+ dB over 3 crops/);
     expect(result.stdout).toMatch(/anna -> bruno: \d of 3 scored \(3 swapped\) nearer to bruno: [\d.]+ % \(before the swap: [\d.]+ %\)/);
     expect(result.stdout).toContain('Identity score on');
-    expect(result.stdout).toContain('8 frames; mask face, colour match lab; faces decoded by the model; swapped faces re-detected in the converted frames');
+    expect(result.stdout).toContain('8 frames; mask face, colour match lab; faces decoded by the model with identity shift 0; swapped faces re-detected in the converted frames');
 
     const written = JSON.parse(await readFile(report, 'utf8'));
     expect(written.psnr.a.crops).toBe(3);
     expect(written.crops.aToB.scored).toBe(3);
     expect(written.video.framesScored).toBe(8);
     expect(written.video.faces).toBe('decoded');
+    const { swaps } = written.video as { swaps: { frame: number; to: string; distances?: { target: number; source: number } }[] };
+    expect(swaps).toHaveLength(written.video.aToB.swapped + written.video.bToA.swapped);
+    expect(swaps.filter((face) => face.to === 'b' && face.distances !== undefined)).toHaveLength(written.video.aToB.scored);
+    expect(swaps.filter((face) => face.to === 'b' && face.distances !== undefined && face.distances.target < face.distances.source)).toHaveLength(written.video.aToB.closerToTarget);
+    expect(swaps.every((face) => face.frame >= 0 && face.frame < 8)).toBe(true);
+    // The model has no latent means, so the swaps were scored unshifted, and the log warns of it.
+    expect(written.identityShift).toBe(0);
+    expect(result.stderr).toContain('has no latent means');
+    expect(result.stdout).toContain('faces decoded by the model with identity shift 0;');
 
     // Plain crop folders have no landmarks to pick a real face by.
     const real = await runCli(['eval', 'faceswap', '--model', model, '--a', crops.a, '--b', crops.b, '--video', video, '--real-faces']);

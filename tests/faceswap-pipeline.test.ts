@@ -55,7 +55,7 @@ describe('faceswap step options', () => {
     const pipeline = resolve({ to: 'a' }) as { media: string; steps: { model: string; options: unknown }[] };
     expect(pipeline.media).toBe('photo-and-video');
     expect(pipeline.steps[0].model).toBe('/p/models/faceswap');
-    expect(pipeline.steps[0].options).toEqual({ to: 'a', label: false, minSize: 40, mask: 'face', colourMatch: 'lab' });
+    expect(pipeline.steps[0].options).toEqual({ to: 'a', label: false, minSize: 40, mask: 'face', colourMatch: 'lab', identityShift: 1 });
   });
 
   it('rejects bad options exactly', () => {
@@ -65,7 +65,9 @@ describe('faceswap step options', () => {
     expect(message({ to: 'b', minSize: 0 })).toBe('pipelines/faceswap.yaml: Expected an integer from 1 to 100000 for steps[0].options.minSize but received 0');
     expect(message({ to: 'b', mask: 'oval' })).toBe('pipelines/faceswap.yaml: Expected hull or face for steps[0].options.mask but received "oval"');
     expect(message({ to: 'b', colourMatch: 'rgb' })).toBe('pipelines/faceswap.yaml: Expected one of lab, lightness, none for steps[0].options.colourMatch but received "rgb"');
-    expect(message({ to: 'b', model: 'x' })).toBe('pipelines/faceswap.yaml: Expected one of to, label, minSize, mask, colourMatch for a field of steps[0].options but received "model"');
+    expect(message({ to: 'b', identityShift: 3 })).toBe('pipelines/faceswap.yaml: Expected a number from 0 to 2 for steps[0].options.identityShift but received 3');
+    expect(message({ to: 'b', identityShift: 'full' })).toBe('pipelines/faceswap.yaml: Expected a number from 0 to 2 for steps[0].options.identityShift but received "full"');
+    expect(message({ to: 'b', model: 'x' })).toBe('pipelines/faceswap.yaml: Expected one of to, label, minSize, mask, colourMatch, identityShift for a field of steps[0].options but received "model"');
   });
 
   it('must be the only step', () => {
@@ -77,7 +79,7 @@ describe('faceswap step options', () => {
   it('ships a valid pipeline file', async () => {
     const { loadPipelineFile } = await import('../src/pipeline/load.js');
     const pipeline = await loadPipelineFile(SHIPPED, defaultStepRegistry());
-    expect(pipeline.steps[0].options).toEqual({ to: 'b', label: false, minSize: 40, mask: 'face', colourMatch: 'lab' });
+    expect(pipeline.steps[0].options).toEqual({ to: 'b', label: false, minSize: 40, mask: 'face', colourMatch: 'lab', identityShift: 1 });
   });
 });
 
@@ -119,6 +121,7 @@ describe('faceswap pipeline under watch', () => {
     expect(await reason('sky.png')).toContain(`${path.join(inbox, 'sky.png')}: no face found`);
     expect(await reason('broken.jpg')).toContain(`${path.join(inbox, 'broken.jpg')} is truncated or corrupt`);
     expect(watch.output()).toMatch(/faceswap: astronaut\.jpg: 1 of 1 face swapped/);
+    expect(watch.output()).toContain('has no latent means (the model was saved before the identity shift existed)');
     expect((await readdir(outbox)).sort()).toEqual(['astronaut.jpg', 'clip.mp4']);
   }, 180_000);
 

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { initBackend } from '../src/backend/select.js';
 import { tinyFaceSwapMetadata } from './helpers/faceswap.js';
-import { buildFaceSwap, decodeAs, type FaceSwapMetadata, loadFaceSwap, saveFaceSwap, validateFaceSwapArchitecture } from '../src/models/faceswap.js';
+import { buildFaceSwap, decodeAs, decodeShifted, encodeLatent, type FaceSwapMetadata, latentMeans, loadFaceSwap, saveFaceSwap, validateFaceSwapArchitecture, validLatentMeans } from '../src/models/faceswap.js';
 
 let dir: string;
 
@@ -64,5 +64,70 @@ describe('face-swap autoencoder pair', () => {
 
   it('rejects other crop sizes with the shared message', () => {
     expect(() => validateFaceSwapArchitecture({ size: 96 })).toThrow('Expected 64 or 128 for --size but received 96');
+  });
+});
+
+describe('identity shift', () => {
+  const largestDifference = (p: tf.Tensor, q: tf.Tensor): number => tf.max(tf.abs(tf.sub(p, q))).dataSync()[0];
+  const randomVector = (seed: number): number[] => Array.from(tf.randomNormal([TINY.latentDim], 0, 1, 'float32', seed).dataSync());
+
+  it('equal means give the plain swap', () => {
+    const networks = buildFaceSwap(TINY, 3);
+    const crops = tf.randomUniform([2, 64, 64, 3], 0, 1, 'float32', 4) as tf.Tensor4D;
+    const mean = randomVector(5);
+
+    const shifted = decodeShifted(networks, crops, 'b', { a: mean, b: mean }, 1);
+    const plain = decodeAs(networks, crops, 'b');
+
+    expect(largestDifference(shifted, plain)).toBeLessThan(1e-6);
+    tf.dispose([crops, shifted, plain]);
+  });
+
+  it('shifts codes like a latent bias', () => {
+    const networks = buildFaceSwap(TINY, 3);
+    const biased = buildFaceSwap(TINY, 3);
+    const means = { a: randomVector(6), b: randomVector(7) };
+    const strength = 0.5;
+    // Adding a constant to every code equals adding it to the dense layer's bias, an independent way to the same swap.
+    const latent = biased.encoder.getLayer('latent');
+    const [kernel, bias] = latent.getWeights();
+    const shift = tf.tensor1d(means.a.map((value, index) => strength * (value - means.b[index])));
+    latent.setWeights([kernel, tf.add(bias, shift)]);
+    const crops = tf.randomUniform([3, 64, 64, 3], 0, 1, 'float32', 8) as tf.Tensor4D;
+
+    const shifted = decodeShifted(networks, crops, 'a', means, strength);
+    const expected = decodeAs(biased, crops, 'a');
+    const unshifted = decodeAs(networks, crops, 'a');
+
+    expect(largestDifference(shifted, expected)).toBeLessThan(1e-5);
+    expect(largestDifference(shifted, unshifted)).toBeGreaterThan(1e-3);
+    tf.dispose([shift, crops, shifted, expected, unshifted]);
+  });
+
+  it('averages codes over uneven batches', () => {
+    const networks = buildFaceSwap(TINY, 3);
+    const pixels = 64 * 64 * 3;
+    const crops = { a: tf.randomUniform([7 * pixels], 0, 1, 'float32', 9).dataSync() as Float32Array, b: tf.randomUniform([2 * pixels], 0, 1, 'float32', 10).dataSync() as Float32Array };
+
+    const means = latentMeans(networks, crops, 64, 3);
+    const all = encodeLatent(networks, tf.tensor4d(crops.a, [7, 64, 64, 3]));
+    const expected = tf.mean(all, 0).dataSync();
+
+    expect(means.a).toHaveLength(TINY.latentDim);
+    means.a.forEach((value, index) => expect(value).toBeCloseTo(expected[index], 5));
+    expect(means.b).toHaveLength(TINY.latentDim);
+    expect(() => latentMeans(networks, { a: crops.a.subarray(0, 100), b: crops.b }, 64)).toThrow('Expected whole 64x64 RGB crops to average latent codes over but received 100 values');
+    all.dispose();
+  });
+
+  it('validates latent means', () => {
+    const good = { a: randomVector(11), b: randomVector(12) };
+
+    expect(validLatentMeans(good, TINY.latentDim)).toEqual(good);
+    expect(validLatentMeans(undefined, TINY.latentDim)).toBeUndefined();
+    expect(validLatentMeans({ a: good.a }, TINY.latentDim)).toBeUndefined();
+    expect(validLatentMeans({ ...good, b: good.b.slice(1) }, TINY.latentDim)).toBeUndefined();
+    expect(validLatentMeans({ ...good, b: [...good.b.slice(1), Number.NaN] }, TINY.latentDim)).toBeUndefined();
+    expect(validLatentMeans({ ...good, a: [...good.a.slice(1), '1'] }, TINY.latentDim)).toBeUndefined();
   });
 });

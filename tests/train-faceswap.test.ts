@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { initBackend } from '../src/backend/select.js';
 import { createLogger } from '../src/log.js';
-import { buildFaceSwap, type FaceSwapNetworks, loadFaceSwap } from '../src/models/faceswap.js';
+import { buildFaceSwap, type FaceSwapNetworks, latentMeans, loadFaceSwap } from '../src/models/faceswap.js';
 import { evaluateFaceSwap } from '../src/eval/faceswap.js';
 import { resolveFaceSwapTrainOptions, trainFaceSwap } from '../src/train/faceswap.js';
 import { readFaceSet } from '../src/train/faceswap-data.js';
@@ -85,6 +85,26 @@ describe('darkroom train faceswap', () => {
     expect(group.files[0]).toBe('faces/clip-13-0.png');
   });
 
+  it('saves training latent means', async () => {
+    const { metadata, networks } = await loadFaceSwap(out);
+    const { validationFiles } = metadata.training as { validationFiles: Record<'a' | 'b', string[]> };
+    const trainingCrops = async (identity: 0 | 1, heldOut: string[]): Promise<Float32Array> => {
+      const set = await readFaceSet(extract, identity, '--a');
+      const pixels = 64 * 64 * 3;
+      const trainingIndices = set.files.map((file, index) => (heldOut.includes(file) ? -1 : index)).filter((index) => index >= 0);
+      const crops = new Float32Array(trainingIndices.length * pixels);
+      trainingIndices.forEach((item, index) => crops.set(set.images.subarray(item * pixels, (item + 1) * pixels), index * pixels));
+      return crops;
+    };
+
+    const expected = latentMeans(networks, { a: await trainingCrops(0, validationFiles.a), b: await trainingCrops(1, validationFiles.b) }, 64);
+
+    for (const identity of ['a', 'b'] as const) {
+      expect(metadata.latentMeans![identity]).toHaveLength(8);
+      metadata.latentMeans![identity].forEach((value, index) => expect(value).toBeCloseTo(expected[identity][index], 5));
+    }
+  });
+
   it('writes previews and checkpoint', async () => {
     expect(await readdir(path.join(out, 'previews'))).toEqual(['epoch-001.png']);
     expect((await readdir(path.join(out, 'checkpoint'))).sort()).toEqual(['a', 'b', 'encoder', 'faceswap.optimizer.bin', 'faceswap.optimizer.json', 'state.json']);
@@ -104,6 +124,22 @@ describe('darkroom train faceswap', () => {
     expect(lines.join('\n')).toContain('Resuming from the checkpoint after epoch 1 of 2');
     expect(await readdir(path.join(out, 'previews'))).toEqual(['epoch-001.png', 'epoch-002.png']);
     expect((await loadFaceSwap(out)).metadata.training.epochs).toBe(2);
+  });
+
+  it('resume adds missing latent means', async () => {
+    const file = path.join(out, 'darkroom.json');
+    const { latentMeans: saved, ...older } = JSON.parse(await readFile(file, 'utf8'));
+    await writeFile(file, JSON.stringify(older));
+    const weightsBefore = (await loadFaceSwap(out)).networks;
+
+    lines.length = 0;
+    await train({ a: extract, aIdentity: '0', b: extract, bIdentity: '1', out, epochs: 2, resume: true });
+
+    expect(lines.join('\n')).toContain('Resuming from the checkpoint after epoch 2 of 2');
+    expect(await readdir(path.join(out, 'previews'))).toEqual(['epoch-001.png', 'epoch-002.png']);
+    expect(await largestWeightDifference(out, weightsBefore)).toBe(0);
+    const restored = (await loadFaceSwap(out)).metadata.latentMeans!;
+    restored.a.forEach((value, index) => expect(value).toBeCloseTo(saved.a[index], 6));
   });
 
   it('saves a checkpoint on abort', async () => {
@@ -164,12 +200,13 @@ describe('darkroom train faceswap', () => {
 
   it('is scored on its held-out crops, or on every crop of other folders', async () => {
     const loaded = await loadFaceSwap(out);
-    const settings = { every: 1, minSize: 40, mask: 'face', colourMatch: 'lab' } as const;
+    const settings = { every: 1, minSize: 40, mask: 'face', colourMatch: 'lab', identityShift: 1 } as const;
 
     const own = await evaluateFaceSwap(loaded, { ...settings, a: extract, aIdentity: 0, b: extract, bIdentity: 1 }, log);
     const other = await evaluateFaceSwap(loaded, { ...settings, a: plainA, b: plainB }, log);
 
     expect(own.psnr.a).toMatchObject({ crops: 2, split: 'validation' });
+    expect(own.identityShift).toBe(1);
     expect(other.psnr.a).toMatchObject({ crops: 8, split: 'unlisted' });
     expect(lines.join('\n')).toContain(`8 crops from ${plainA} (all of them: none is among the model's held-out crops)`);
   }, 60_000);

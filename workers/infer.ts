@@ -14,7 +14,7 @@ import { runPhotoSteps } from '../src/pipeline/photo.js';
 import { loadModel, type LoadedModel } from '../src/models/storage.js';
 import type { FaceSwapResult, FaceSwapTask, GenerateResult, GenerateTask, PhotoResult, PhotoTask, ProbeResult, TaskFailure, VideoResult, VideoTask, WorkerData, WorkerTask } from '../src/pool/tasks.js';
 import type { FaceSwapStepOptions, GenerateStepOptions, VideoScanStepOptions } from '../src/pipeline/steps.js';
-import { DEFAULT_SWAP_OPTIONS, FaceSwapper, noFaceError, swapModelOf, swapOutputPath, swapPhoto, swapVideo } from '../src/faces/swap.js';
+import { DEFAULT_SWAP_OPTIONS, FaceSwapper, noFaceError, noLatentMeansWarning, swapModelOf, swapOutputPath, swapPhoto, swapVideo } from '../src/faces/swap.js';
 import { mediaKind } from '../src/media/kind.js';
 import { type LoadedFaceSwap, loadFaceSwap } from '../src/models/faceswap.js';
 import { generateDatasetAtomically } from '../src/generate/generate.js';
@@ -122,7 +122,8 @@ async function runFaceSwap(task: FaceSwapTask): Promise<FaceSwapResult> {
   await checkFileSize(task.inputPath, task.maxFileBytes);
   const options = task.options as unknown as FaceSwapStepOptions;
   const loaded = await cachedLoad(faceSwaps, task.model, loadFaceSwap);
-  const model = swapModelOf(loaded, options.to);
+  const model = swapModelOf(loaded, options.to, options.identityShift);
+  if (model.missingLatentMeans === true) log.warn(noLatentMeansWarning(task.model));
   if (model.descriptors === undefined) log.warn(`${task.model}/darkroom.json has no identity descriptors, so every face in ${task.inputPath} is swapped`);
   const swapper = new FaceSwapper(model, { ...options, minScore: DEFAULT_SWAP_OPTIONS.minScore });
 

@@ -5,6 +5,7 @@ import { DarkroomError, invalidOption } from '../errors.js';
 import { evaluateColorizer, formatColorizeTable } from '../eval/colorize.js';
 import { evaluateDenoiser, formatDenoiseTable } from '../eval/denoise.js';
 import { evaluateFaceSwap, formatFaceSwapEval } from '../eval/faceswap.js';
+import { DEFAULT_IDENTITY_SHIFT, resolveIdentityShift } from '../faces/identity-shift.js';
 import { DEFAULT_COLOUR_MATCH, DEFAULT_MASK_REGION, resolveColourMatch, resolveMaskRegion } from '../faces/blend.js';
 import { evaluateGenerator, formatGeneratorEval } from '../eval/generator.js';
 import { evaluateUpscaler, formatUpscaleTable } from '../eval/upscale.js';
@@ -90,6 +91,8 @@ faceswap:
   --min-size PX           with --video: faces smaller than this are left alone (default 40)
   --mask REGION, --colour-match M
                           with --video: convert as "darkroom faceswap" does with these
+  --identity-shift X      swap crops and video as "darkroom faceswap --identity-shift X"
+                          does (default ${DEFAULT_IDENTITY_SHIFT}; 0 scores the plain swap)
   --real-faces            with --video: blend in each target's own crop nearest in landmarks
                           instead of the decoded face (needs "faces extract" folders): the
                           score that perfect decoders would reach with this mask and blend
@@ -116,13 +119,14 @@ const EVAL_OPTIONS = {
   'min-size': { type: 'string' },
   mask: { type: 'string' },
   'colour-match': { type: 'string' },
+  'identity-shift': { type: 'string' },
   'real-faces': { type: 'boolean' },
   out: { type: 'string' },
 } as const;
 
 const TASKS = ['denoise', 'colorize', 'upscale', 'video-anomaly', 'generator', 'faceswap'] as const;
 const GENERATOR_ONLY = ['real', 'realTrain', 'perClass', 'classifierSteps'];
-const FACESWAP_ONLY = ['a', 'b', 'aIdentity', 'bIdentity', 'video', 'every', 'minSize', 'mask', 'colourMatch', 'realFaces', 'out'];
+const FACESWAP_ONLY = ['a', 'b', 'aIdentity', 'bIdentity', 'video', 'every', 'minSize', 'mask', 'colourMatch', 'identityShift', 'realFaces', 'out'];
 
 interface EvalRequest {
   readonly raw: Record<string, unknown>;
@@ -261,13 +265,14 @@ async function evalFaceSwapCommand(raw: Record<string, unknown>, backendFlag: un
   const minSize = readInteger(raw, 'minSize', 40, 1, 100_000);
   const mask = resolveMaskRegion(raw.mask ?? DEFAULT_MASK_REGION, '--mask');
   const colourMatch = resolveColourMatch(raw.colourMatch ?? DEFAULT_COLOUR_MATCH, '--colour-match');
+  const identityShift = resolveIdentityShift(raw.identityShift ?? DEFAULT_IDENTITY_SHIFT, '--identity-shift');
   if (raw.out !== undefined && (typeof raw.out !== 'string' || raw.out === '')) throw invalidOption('a file path', '--out', raw.out);
 
   const log = createLogger('eval');
   await startBackend(backendFlag, log);
   const loaded = await loadFaceSwap(raw.model);
   log.info(`Model ${loaded.dir}: ${loaded.metadata.identities?.a ?? 'a'} (a) and ${loaded.metadata.identities?.b ?? 'b'} (b), ${loaded.metadata.architecture.size}-pixel crops`);
-  const result = await evaluateFaceSwap(loaded, { a, b, aIdentity, bIdentity, video: raw.video as string | undefined, every, minSize, mask, colourMatch, realFaces: raw.realFaces === true, out: raw.out as string | undefined }, log);
+  const result = await evaluateFaceSwap(loaded, { a, b, aIdentity, bIdentity, video: raw.video as string | undefined, every, minSize, mask, colourMatch, identityShift, realFaces: raw.realFaces === true, out: raw.out as string | undefined }, log);
   process.stdout.write((raw.json === true ? JSON.stringify(result, null, 2) : formatFaceSwapEval(result)) + '\n');
   return 0;
 }

@@ -4,8 +4,9 @@ import path from 'node:path';
 import { assertNotAFile } from '../dataset/write.js';
 import { DarkroomError } from '../errors.js';
 import { listPhotosAndVideos, MAX_YAW_RATIO } from '../faces/extract.js';
-import { DEFAULT_SWAP_OPTIONS, describeSwap, FaceSwapper, type FaceSwapOptions, noFaceError, resolveSwapTarget, swapModelOf, swapOutputPath, swapPhoto, swapVideo } from '../faces/swap.js';
+import { DEFAULT_SWAP_OPTIONS, describeSwap, FaceSwapper, type FaceSwapOptions, noFaceError, noLatentMeansWarning, resolveSwapTarget, swapModelOf, swapOutputPath, swapPhoto, swapVideo } from '../faces/swap.js';
 import { resolveColourMatch, resolveMaskRegion } from '../faces/blend.js';
+import { MAX_IDENTITY_SHIFT, resolveIdentityShift } from '../faces/identity-shift.js';
 import { SYNTHETIC_NOTE } from '../faces/synthetic.js';
 import { createLogger } from '../log.js';
 import { mediaKind } from '../media/kind.js';
@@ -21,7 +22,8 @@ export const FACESWAP_HELP = `Usage: darkroom faceswap --model DIR --to a|b <pho
 Replaces the faces of one identity with the other, using a face-swap model from
 "darkroom train faceswap". For each face: detection and 68 landmarks (face-api), alignment to
 the template and crop size the model trained on, the shared encoder and the decoder of the
---to identity, Reinhard colour transfer in Lab to the original face, and a feathered mask (the
+--to identity (each face's latent code first moved toward that identity's; see
+--identity-shift), Reinhard colour transfer in Lab to the original face, and a feathered mask (the
 landmarks' convex hull with the forehead added, eroded and blurred; see --mask) through which
 the decoded face is warped back.
 With --to b, the faces nearer to identity a's mean descriptor than to b's are swapped; a model
@@ -49,6 +51,12 @@ Options:
   --colour-match M  lab: the decoded face takes the original's mean and spread of L, a and b;
                     lightness: of L only, keeping the target's skin tone; none (default
                     ${DEFAULT_SWAP_OPTIONS.colourMatch})
+  --identity-shift X
+                    how far each face's latent code moves from the mean code of its own
+                    identity's training faces toward the target's, 0 to ${MAX_IDENTITY_SHIFT}: 0 is
+                    the plain swap, 1 keeps only the face's offset from its own mean (pose,
+                    expression), so the decoder gets a code like those it learned from (default
+                    ${DEFAULT_SWAP_OPTIONS.identityShift})
 
 Faces turned further than about 60 degrees to a side (nose tip more than ${MAX_YAW_RATIO} eye
 distances from the eyes' midpoint) are left alone, as "faces extract" skips them.`;
@@ -62,6 +70,7 @@ const FACESWAP_OPTIONS = {
   'min-score': { type: 'string' },
   mask: { type: 'string' },
   'colour-match': { type: 'string' },
+  'identity-shift': { type: 'string' },
 } as const;
 
 export interface FaceSwapCommandOptions extends FaceSwapOptions {
@@ -80,6 +89,7 @@ export function resolveFaceSwapCommandOptions(raw: RawOptions): Readonly<FaceSwa
     minScore: readNumber(raw, 'minScore', DEFAULT_SWAP_OPTIONS.minScore, 0.05, 1),
     mask: resolveMaskRegion(raw.mask ?? DEFAULT_SWAP_OPTIONS.mask, '--mask'),
     colourMatch: resolveColourMatch(raw.colourMatch ?? DEFAULT_SWAP_OPTIONS.colourMatch, '--colour-match'),
+    identityShift: resolveIdentityShift(raw.identityShift ?? DEFAULT_SWAP_OPTIONS.identityShift, '--identity-shift'),
   });
 }
 
@@ -96,10 +106,11 @@ export async function faceswapCommand(args: readonly string[]): Promise<number> 
   const log = createLogger('faceswap');
   await startBackend(values.backend, log);
   const loaded = await loadFaceSwap(options.model);
-  const model = swapModelOf(loaded, options.to);
+  const model = swapModelOf(loaded, options.to, options.identityShift);
   const swapper = new FaceSwapper(model, options);
   const source = model.identities[swapper.source];
-  log.info(`Model ${loaded.dir}: ${model.size}-pixel crops, swapping ${source} (${swapper.source}) to ${model.identities[options.to]} (${options.to}); mask ${options.mask}, colour match ${options.colourMatch}`);
+  log.info(`Model ${loaded.dir}: ${model.size}-pixel crops, swapping ${source} (${swapper.source}) to ${model.identities[options.to]} (${options.to}); mask ${options.mask}, colour match ${options.colourMatch}, identity shift ${model.identityShift}`);
+  if (model.missingLatentMeans === true) log.warn(noLatentMeansWarning(loaded.dir));
   if (model.descriptors === undefined) log.warn(`${loaded.dir}/darkroom.json has no identity descriptors, so every face is swapped, whoever it is`);
 
   const outDir = path.resolve(options.out);

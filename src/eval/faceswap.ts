@@ -20,7 +20,7 @@ import sharp from 'sharp';
 import { DarkroomError } from '../errors.js';
 import type { ColourMatch, MaskRegion } from '../faces/blend.js';
 import { cropDescriptor, descriptorDistance, detectFaces, meanDescriptor, normalisedDescriptor, type Box, type Point } from '../faces/detect.js';
-import { type CropDecoder, FaceSwapper, modelDecoder, type SwapModel } from '../faces/swap.js';
+import { type CropDecoder, FaceSwapper, type IdentityShift, identityShiftOf, modelDecoder, noLatentMeansWarning, type SwapModel } from '../faces/swap.js';
 import type { Logger } from '../log.js';
 import { writeFileAtomic } from '../media/atomic.js';
 import { probeVideo, readFrames } from '../media/video.js';
@@ -42,6 +42,8 @@ export interface FaceSwapEvalOptions {
   /** The mask region and colour match that convert --video, as in darkroom faceswap. */
   readonly mask: MaskRegion;
   readonly colourMatch: ColourMatch;
+  /** The identity shift of the swaps, on crops and video alike, as in darkroom faceswap. */
+  readonly identityShift: number;
   /**
    * With --video: swap in the target identity's own crops, the one nearest in landmarks to each
    * face, instead of the decoder's output. It scores the blend with perfect faces, the ceiling
@@ -145,9 +147,9 @@ export function nearestRealFace(faces: { readonly crops: readonly Uint8Array[]; 
   };
 }
 
-/** Decodes crops as `identity` in batches. */
-async function decodeAll(loaded: LoadedFaceSwap, crops: readonly Uint8Array[], identity: Identity, size: number): Promise<Uint8Array[]> {
-  const decoder = modelDecoder(loaded.networks, identity);
+/** Decodes crops as `identity` in batches, with the identity shift `shift` when given. */
+async function decodeAll(loaded: LoadedFaceSwap, crops: readonly Uint8Array[], identity: Identity, size: number, shift?: IdentityShift): Promise<Uint8Array[]> {
+  const decoder = modelDecoder(loaded.networks, identity, shift);
   const out: Uint8Array[] = [];
   for (let start = 0; start < crops.length; start += BATCH) out.push(...(await decoder(crops.slice(start, start + BATCH), size)));
   return out;
@@ -172,10 +174,23 @@ export interface DirectionScore {
   readonly baseline?: number;
 }
 
+/** One face swapped in the video, as the JSON report lists it. */
+export interface SwappedFaceScore {
+  readonly frame: number;
+  /** The identity the face became. */
+  readonly to: Identity;
+  /** The swapped face's detection box in the frame, rounded to whole pixels. */
+  readonly box: Box;
+  /** Distances of the re-detected face's normalised descriptor to each reference, absent when no face was re-detected there. */
+  readonly distances?: { readonly target: number; readonly source: number };
+}
+
 export interface FaceSwapEvalResult {
   readonly model: string;
   readonly identities: Readonly<Record<Identity, string>>;
   readonly psnr: Readonly<Record<Identity, { readonly crops: number; readonly split: IdentityCrops['split']; readonly meanDb: number }>>;
+  /** The identity shift the swaps used: 0 when none was asked for or the model has no latent means. */
+  readonly identityShift: number;
   readonly crops: { readonly aToB: DirectionScore; readonly bToA: DirectionScore };
   readonly video?: {
     readonly file: string;
@@ -188,6 +203,8 @@ export interface FaceSwapEvalResult {
     readonly references: 'faces.json' | 'model' | 'crops';
     readonly aToB: DirectionScore;
     readonly bToA: DirectionScore;
+    /** Every swapped face in frame order, so that a low score can be traced to its frames. */
+    readonly swaps: readonly SwappedFaceScore[];
   };
   /** The share of swapped faces nearer to the target identity that a good swap reaches. */
   readonly target: number;
@@ -225,7 +242,10 @@ export async function evaluateFaceSwap(loaded: LoadedFaceSwap, options: FaceSwap
   // Read before the minutes of scoring, so that folders without landmarks fail at once.
   const realDecoders = options.video !== undefined && options.realFaces === true ? await realFaceDecoders(options, size, log) : undefined;
 
-  // Reconstruction: each identity's crops through the shared encoder and its own decoder.
+  const { shift, missingLatentMeans } = identityShiftOf(loaded, options.identityShift);
+  if (missingLatentMeans) log.warn(noLatentMeansWarning(loaded.dir));
+
+  // Reconstruction: each identity's crops through the shared encoder and its own decoder, never shifted.
   const reconstructed = { a: await decodeAll(loaded, sets.a.crops, 'a', size), b: await decodeAll(loaded, sets.b.crops, 'b', size) };
   const meanPsnr = (identity: Identity): number => {
     const values = sets[identity].crops.map((crop, index) => Math.min(100, psnr(crop, reconstructed[identity][index])));
@@ -249,8 +269,8 @@ export async function evaluateFaceSwap(loaded: LoadedFaceSwap, options: FaceSwap
       const unit = normalisedDescriptor(descriptor);
       return descriptorDistance(unit, references[target]) < descriptorDistance(unit, references[source]);
     });
-  const swappedAToB = await describe(await decodeAll(loaded, sets.a.crops, 'b', size));
-  const swappedBToA = await describe(await decodeAll(loaded, sets.b.crops, 'a', size));
+  const swappedAToB = await describe(await decodeAll(loaded, sets.a.crops, 'b', size, shift));
+  const swappedBToA = await describe(await decodeAll(loaded, sets.b.crops, 'a', size, shift));
   const shareOf = (nearer: boolean[]): number => nearer.filter(Boolean).length / nearer.length;
   const crops = {
     aToB: { ...score(identities.a, identities.b, sets.a.crops.length, nearerTo(swappedAToB, 'b', 'a', cropReferences)), baseline: shareOf(nearerTo(originals.a, 'b', 'a', cropReferences)) },
@@ -273,12 +293,12 @@ export async function evaluateFaceSwap(loaded: LoadedFaceSwap, options: FaceSwap
       kind = 'crops';
       log.warn('No faces.json in --a and --b and no descriptors in the model: the video is scored against crop descriptors, which face-api computes on another chip than the re-detected faces');
     }
-    const decoders = realDecoders ?? { a: modelDecoder(loaded.networks, 'a'), b: modelDecoder(loaded.networks, 'b') };
+    const decoders = realDecoders ?? { a: modelDecoder(loaded.networks, 'a', shift), b: modelDecoder(loaded.networks, 'b', shift) };
     const faces = realDecoders === undefined ? 'decoded' : 'real';
     video = { file: options.video, every: options.every, mask: options.mask, colourMatch: options.colourMatch, faces, references: kind, ...(await scoreVideo(loaded, decoders, options, references, identities, log)) };
   }
 
-  const result: FaceSwapEvalResult = { model: loaded.dir, identities, psnr: psnrs, crops, ...(video === undefined ? {} : { video }), target: IDENTITY_TARGET };
+  const result: FaceSwapEvalResult = { model: loaded.dir, identities, psnr: psnrs, identityShift: shift?.strength ?? 0, crops, ...(video === undefined ? {} : { video }), target: IDENTITY_TARGET };
   if (options.out !== undefined) await writeFileAtomic(options.out, JSON.stringify(result, null, 2) + '\n');
   return result;
 }
@@ -315,15 +335,16 @@ async function scoreVideo(
   references: Record<Identity, number[]>,
   identities: Readonly<Record<Identity, string>>,
   log: Logger,
-): Promise<{ framesScored: number; aToB: DirectionScore; bToA: DirectionScore }> {
+): Promise<{ framesScored: number; aToB: DirectionScore; bToA: DirectionScore; swaps: SwappedFaceScore[] }> {
   const file = options.video!;
   const info = await probeVideo(file);
   const swapperFor = (to: Identity): FaceSwapper => {
     const model: SwapModel = { size: loaded.metadata.architecture.size, identities, descriptors: references, decoder: decoders[to] };
-    return new FaceSwapper(model, { to, label: false, minSize: options.minSize, minScore: 0.5, mask: options.mask, colourMatch: options.colourMatch });
+    return new FaceSwapper(model, { to, label: false, minSize: options.minSize, minScore: 0.5, mask: options.mask, colourMatch: options.colourMatch, identityShift: options.identityShift });
   };
   const swappers = { b: swapperFor('b'), a: swapperFor('a') };
   const tallies = { b: { swapped: 0, nearer: [] as boolean[] }, a: { swapped: 0, nearer: [] as boolean[] } };
+  const swaps: SwappedFaceScore[] = [];
   const progress = new ProgressBar({ label: path.basename(file), total: info.frameCount ?? 0, unit: 'frame' });
   let framesScored = 0;
 
@@ -341,9 +362,15 @@ async function scoreVideo(
       const again = await detectFaces({ width: info.width, height: info.height, rgb: result.rgb }, { minScore: 0.3 });
       for (const face of result.swapped) {
         const match = again.map((candidate) => ({ candidate, overlap: intersectionOverUnion(face.box, candidate.box) })).sort((p, q) => q.overlap - p.overlap)[0];
-        if (match === undefined || match.overlap < MATCH_IOU) continue;
+        const box = { x: Math.round(face.box.x), y: Math.round(face.box.y), width: Math.round(face.box.width), height: Math.round(face.box.height) };
+        if (match === undefined || match.overlap < MATCH_IOU) {
+          swaps.push({ frame: frame.index, to, box });
+          continue;
+        }
         const unit = normalisedDescriptor(match.candidate.descriptor);
-        tallies[to].nearer.push(descriptorDistance(unit, references[to]) < descriptorDistance(unit, references[source]));
+        const distances = { target: descriptorDistance(unit, references[to]), source: descriptorDistance(unit, references[source]) };
+        swaps.push({ frame: frame.index, to, box, distances });
+        tallies[to].nearer.push(distances.target < distances.source);
       }
     }
   }
@@ -354,6 +381,7 @@ async function scoreVideo(
     framesScored,
     aToB: score(identities.a, identities.b, tallies.b.swapped, tallies.b.nearer),
     bToA: score(identities.b, identities.a, tallies.a.swapped, tallies.a.nearer),
+    swaps,
   };
 }
 
@@ -369,13 +397,13 @@ export function formatFaceSwapEval(result: FaceSwapEvalResult): string {
     const row = result.psnr[identity];
     lines.push(`  ${result.identities[identity]} (${identity}): ${row.meanDb.toFixed(2)} dB over ${row.crops} ${row.split === 'validation' ? 'held-out ' : ''}crop${row.crops === 1 ? '' : 's'}`);
   }
-  lines.push('', 'Identity score on crops (recognition net on the aligned crops; references: mean descriptor of each identity\'s crops):');
+  lines.push('', `Identity score on crops (identity shift ${result.identityShift}; recognition net on the aligned crops; references: mean descriptor of each identity's crops):`);
   lines.push(`  ${formatShare(result.crops.aToB)}`, `  ${formatShare(result.crops.bToA)}`);
   if (result.video !== undefined) {
     const { video } = result;
     const references = { 'faces.json': 'mean of the faces.json descriptors of each identity', model: 'the model\'s descriptors', crops: 'mean crop descriptors' }[video.references];
     const faces = video.faces === 'real' ? 'the target\'s own crops nearest in landmarks, not the decoders\' (the ceiling of the blend)' : 'decoded by the model';
-    lines.push('', `Identity score on ${video.file} (every ${video.every === 1 ? '' : `${ordinal(video.every)} `}frame, ${video.framesScored} frames; mask ${video.mask}, colour match ${video.colourMatch}; faces ${faces}; swapped faces re-detected in the converted frames; references: ${references}):`);
+    lines.push('', `Identity score on ${video.file} (every ${video.every === 1 ? '' : `${ordinal(video.every)} `}frame, ${video.framesScored} frames; mask ${video.mask}, colour match ${video.colourMatch}; faces ${faces}${video.faces === 'decoded' ? ` with identity shift ${result.identityShift}` : ''}; swapped faces re-detected in the converted frames; references: ${references}):`);
     lines.push(`  ${formatShare(video.aToB)}`, `  ${formatShare(video.bToA)}`);
   }
   lines.push('', `Target: at least ${(result.target * 100).toFixed(0)} % of swapped faces nearer to the target identity.`);

@@ -14,10 +14,11 @@ import type { Logger } from '../log.js';
 import { decodeImage, encodeImage, float32ToRgb } from '../media/image.js';
 import { probeAudioCodec } from '../media/video-probe.js';
 import { probeVideo, readFrames, writeVideo } from '../media/video.js';
-import { decodeAs, type FaceSwapNetworks, type Identity, type LoadedFaceSwap } from '../models/faceswap.js';
+import { decodeAs, decodeShifted, type FaceSwapNetworks, type Identity, type LatentMeans, type LoadedFaceSwap, validLatentMeans } from '../models/faceswap.js';
 import { ProgressBar } from '../progress.js';
 import { alignFace } from './align.js';
 import { blendIntoFrame, type ColourMatch, DEFAULT_COLOUR_MATCH, DEFAULT_MASK_REGION, featheredMask, type MaskRegion, reinhardTransfer } from './blend.js';
+import { DEFAULT_IDENTITY_SHIFT } from './identity-shift.js';
 import { type Box, descriptorDistance, detectFaces, type DetectedFace, normalisedDescriptor, type Point, type RgbFrame, yawRatio } from './detect.js';
 import { DEFAULT_FACE_OPTIONS, MAX_YAW_RATIO } from './extract.js';
 import { captionFor, drawCaption, SYNTHETIC_NOTE, withSyntheticXmp } from './synthetic.js';
@@ -42,6 +43,8 @@ export interface FaceSwapOptions {
   readonly mask: MaskRegion;
   /** The colour match of the decoded face to the original face. */
   readonly colourMatch: ColourMatch;
+  /** Strength of the move of each face's latent code toward the target identity's mean code, 0 to 2 (see `LatentMeans`). */
+  readonly identityShift: number;
 }
 
 export const DEFAULT_SWAP_OPTIONS = Object.freeze({
@@ -50,6 +53,7 @@ export const DEFAULT_SWAP_OPTIONS = Object.freeze({
   label: false,
   mask: DEFAULT_MASK_REGION,
   colourMatch: DEFAULT_COLOUR_MATCH,
+  identityShift: DEFAULT_IDENTITY_SHIFT,
 });
 
 /** Photos larger than this are rejected from their header, as `faces extract` does. */
@@ -69,15 +73,21 @@ export function resolveSwapTarget(value: unknown, option: string): Identity {
  */
 export type CropDecoder = (crops: readonly Uint8Array[], size: number, landmarks?: readonly (readonly Point[])[]) => Promise<Uint8Array[]>;
 
-/** Returns the decoder of a loaded model: shared encoder, then the target identity's decoder. */
-export function modelDecoder(networks: FaceSwapNetworks, identity: Identity): CropDecoder {
+/** A shift of the latent codes toward the target identity: the means it moves between, and how far. */
+export interface IdentityShift {
+  readonly means: LatentMeans;
+  readonly strength: number;
+}
+
+/** Returns the decoder of a loaded model: shared encoder, the identity shift when given, then the target identity's decoder. */
+export function modelDecoder(networks: FaceSwapNetworks, identity: Identity, shift?: IdentityShift): CropDecoder {
   return async (crops, size) => {
     const floats = new Float32Array(crops.length * size * size * 3);
     crops.forEach((crop, index) => {
       for (let i = 0; i < crop.length; i++) floats[index * crop.length + i] = crop[i] / 255;
     });
     const input = tf.tensor4d(floats, [crops.length, size, size, 3]);
-    const output = decodeAs(networks, input, identity);
+    const output = shift === undefined ? decodeAs(networks, input, identity) : decodeShifted(networks, input, identity, shift.means, shift.strength);
     const values = (await output.data()) as Float32Array;
     tf.dispose([input, output]);
     const bytes = size * size * 3;
@@ -92,18 +102,41 @@ export interface SwapModel {
   /** Mean normalised descriptor of each identity's training faces, when training recorded them. */
   readonly descriptors?: Readonly<Record<Identity, readonly number[]>>;
   readonly decoder: CropDecoder;
+  /** The identity shift the decoder applies, 0 for none. */
+  readonly identityShift?: number;
+  /** Set when a shift was asked for and the model has no latent means to shift by. */
+  readonly missingLatentMeans?: boolean;
 }
 
-export function swapModelOf(loaded: LoadedFaceSwap, to: Identity): SwapModel {
+/**
+ * Resolves the identity shift of `strength` for a loaded model: undefined for strength 0, and
+ * for a model without valid latent means, which `missingLatentMeans` then reports.
+ */
+export function identityShiftOf(loaded: LoadedFaceSwap, strength: number): { shift: IdentityShift | undefined; missingLatentMeans: boolean } {
+  if (strength === 0) return { shift: undefined, missingLatentMeans: false };
+  const means = validLatentMeans(loaded.metadata.latentMeans, loaded.metadata.architecture.latentDim);
+  return means === undefined ? { shift: undefined, missingLatentMeans: true } : { shift: { means, strength }, missingLatentMeans: false };
+}
+
+/** Builds the swap model of a loaded model, decoding as `to` with the identity shift `identityShift` when the model has latent means. */
+export function swapModelOf(loaded: LoadedFaceSwap, to: Identity, identityShift = 0): SwapModel {
   const metadata = loaded.metadata as LoadedFaceSwap['metadata'] & { descriptors?: Record<Identity, number[]> };
   const descriptors = metadata.descriptors;
   const usable = descriptors !== undefined && Array.isArray(descriptors.a) && Array.isArray(descriptors.b) && descriptors.a.length === 128 && descriptors.b.length === 128;
+  const { shift, missingLatentMeans } = identityShiftOf(loaded, identityShift);
   return {
     size: metadata.architecture.size,
     identities: metadata.identities ?? { a: 'a', b: 'b' },
     ...(usable ? { descriptors } : {}),
-    decoder: modelDecoder(loaded.networks, to),
+    decoder: modelDecoder(loaded.networks, to, shift),
+    identityShift: shift?.strength ?? 0,
+    ...(missingLatentMeans ? { missingLatentMeans } : {}),
   };
+}
+
+/** Warns of a model saved before the identity shift existed, which converts without it. */
+export function noLatentMeansWarning(dir: string): string {
+  return `${dir}/darkroom.json has no latent means (the model was saved before the identity shift existed), so faces are swapped without the shift; "darkroom train faceswap" with the model's own flags and --resume adds them in seconds, without training`;
 }
 
 export interface SwappedFace {

@@ -103,6 +103,90 @@ export function decodeAs(networks: FaceSwapNetworks, crops: tf.Tensor4D, identit
   return tf.tidy(() => networks[identity].apply(networks.encoder.apply(crops, { training }), { training }) as tf.Tensor4D);
 }
 
+/**
+ * Each identity's mean latent code (the 'latent' dense layer's output) over its training crops.
+ * The two means lie far apart, about as far as the spread of either identity's codes, so a face
+ * of A gives B's decoder a code unlike any it learned from, and what comes out sits between the
+ * two people. Shifting the code by the difference of the means hands the decoder a code from
+ * its own region while keeping the face's offset from its mean, which carries pose and
+ * expression: the latent arithmetic of White (2016), "Sampling generative networks".
+ */
+export type LatentMeans = Readonly<Record<Identity, readonly number[]>>;
+
+/** The encoder cut at its latent code: crops to codes, and codes to the grid the decoders read. */
+interface LatentSplit {
+  readonly toLatent: tfl.LayersModel;
+  readonly fromLatent: tfl.LayersModel;
+}
+
+const latentSplits = new WeakMap<tfl.LayersModel, LatentSplit>();
+
+/** Cuts the encoder, a single chain of layers, after its 'latent' layer. The two halves share its weights. */
+function latentSplit(encoder: tfl.LayersModel): LatentSplit {
+  const cached = latentSplits.get(encoder);
+  if (cached !== undefined) return cached;
+
+  const index = encoder.layers.findIndex((layer) => layer.name === 'latent');
+  if (index < 0) throw new DarkroomError('INVALID_INPUT', `The face-swap encoder ${encoder.name} has no layer named "latent"`);
+  const latent = encoder.layers[index];
+  const toLatent = tfl.model({ inputs: encoder.inputs, outputs: latent.output as tfl.SymbolicTensor, name: `${encoder.name}_to_latent` });
+  const code = tfl.input({ shape: [latent.outputShape[1] as number], name: 'latent_code' });
+  let x: tfl.SymbolicTensor = code;
+  for (const layer of encoder.layers.slice(index + 1)) x = layer.apply(x) as tfl.SymbolicTensor;
+  const split = { toLatent, fromLatent: tfl.model({ inputs: code, outputs: x, name: `${encoder.name}_from_latent` }) };
+  latentSplits.set(encoder, split);
+  return split;
+}
+
+/** Returns the latent codes of crops (NHWC, [0, 1]), one row per crop. */
+export function encodeLatent(networks: FaceSwapNetworks, crops: tf.Tensor4D): tf.Tensor2D {
+  return tf.tidy(() => latentSplit(networks.encoder).toLatent.apply(crops) as tf.Tensor2D);
+}
+
+/**
+ * Decodes crops as `target` with each latent code moved by `strength` times the difference
+ * between the target's mean code and the source's. Strength 0 is the plain swap of `decodeAs`.
+ */
+export function decodeShifted(networks: FaceSwapNetworks, crops: tf.Tensor4D, target: Identity, means: LatentMeans, strength: number): tf.Tensor4D {
+  if (strength === 0) return decodeAs(networks, crops, target);
+  const source: Identity = target === 'a' ? 'b' : 'a';
+  return tf.tidy(() => {
+    const split = latentSplit(networks.encoder);
+    const shift = tf.mul(tf.sub(tf.tensor1d(means[target] as number[]), tf.tensor1d(means[source] as number[])), strength);
+    const codes = tf.add(split.toLatent.apply(crops) as tf.Tensor2D, shift);
+    return networks[target].apply(split.fromLatent.apply(codes)) as tf.Tensor4D;
+  });
+}
+
+/** Computes each identity's mean latent code over its crops (N x size x size x 3, [0, 1]), in batches. */
+export function latentMeans(networks: FaceSwapNetworks, crops: Readonly<Record<Identity, Float32Array>>, size: number, batch = 32): LatentMeans {
+  const pixels = size * size * 3;
+  const meanOf = (images: Float32Array): number[] => {
+    const count = images.length / pixels;
+    if (!Number.isInteger(count) || count === 0) throw new DarkroomError('INVALID_INPUT', `Expected whole ${size}x${size} RGB crops to average latent codes over but received ${images.length} values`);
+    let sum: tf.Tensor1D | undefined;
+    for (let start = 0; start < count; start += batch) {
+      const end = Math.min(count, start + batch);
+      const part = tf.tidy(() => tf.sum(encodeLatent(networks, tf.tensor4d(images.subarray(start * pixels, end * pixels), [end - start, size, size, 3])), 0) as tf.Tensor1D);
+      const next = sum === undefined ? part : tf.add(sum, part);
+      if (sum !== undefined) tf.dispose([sum, part]);
+      sum = next as tf.Tensor1D;
+    }
+    const values = Array.from(sum!.dataSync(), (value) => value / count);
+    sum!.dispose();
+    return values;
+  };
+  return Object.freeze({ a: meanOf(crops.a), b: meanOf(crops.b) });
+}
+
+/** Returns `raw` when it contains two arrays of `latentDim` finite numbers, else undefined. */
+export function validLatentMeans(raw: unknown, latentDim: number): LatentMeans | undefined {
+  if (typeof raw !== 'object' || raw === null) return undefined;
+  const record = raw as Record<string, unknown>;
+  const valid = (value: unknown): value is number[] => Array.isArray(value) && value.length === latentDim && value.every((item) => typeof item === 'number' && Number.isFinite(item));
+  return valid(record.a) && valid(record.b) ? { a: record.a, b: record.b } : undefined;
+}
+
 /** `darkroom.json` of a face-swap model. */
 export interface FaceSwapMetadata {
   readonly format: 'darkroom-model';
@@ -123,6 +207,8 @@ export interface FaceSwapMetadata {
    * a detection is. Absent when the training crops came without faces.json.
    */
   readonly descriptors?: Readonly<Record<Identity, readonly number[]>>;
+  /** Each identity's mean latent code (see `LatentMeans`), absent in models saved before the identity shift existed. */
+  readonly latentMeans?: LatentMeans;
   readonly training: Readonly<Record<string, unknown>>;
   readonly validation: Readonly<Record<string, number>>;
 }

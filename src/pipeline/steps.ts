@@ -1,5 +1,6 @@
 import { invalidOption } from '../errors.js';
 import { type ColourMatch, DEFAULT_COLOUR_MATCH, DEFAULT_MASK_REGION, type MaskRegion, resolveColourMatch, resolveMaskRegion } from '../faces/blend.js';
+import { DEFAULT_IDENTITY_SHIFT, resolveIdentityShift } from '../faces/identity-shift.js';
 import { COLORIZE_SIZE_MULTIPLE } from '../models/colorize.js';
 import { DENOISE_SIZE_MULTIPLE } from '../models/denoise.js';
 import { UPSCALE_SIZE_MULTIPLE } from '../models/upscale.js';
@@ -166,11 +167,12 @@ export interface FaceSwapStepOptions {
   readonly minSize: number;
   readonly mask: MaskRegion;
   readonly colourMatch: ColourMatch;
+  readonly identityShift: number;
 }
 
 function validateFaceSwapOptions(raw: unknown, fieldPath: string): FaceSwapStepOptions {
   const record = raw === undefined || raw === null ? {} : expectMapping(raw, fieldPath);
-  expectKnownFields(record, ['to', 'label', 'minSize', 'mask', 'colourMatch'], fieldPath);
+  expectKnownFields(record, ['to', 'label', 'minSize', 'mask', 'colourMatch', 'identityShift'], fieldPath);
 
   // No default for `to`: which way a swap goes is the one thing a pipeline file must say.
   if (record.to !== 'a' && record.to !== 'b') throw invalidOption('a or b', `${fieldPath}.to`, record.to, 'INVALID_PIPELINE');
@@ -182,6 +184,7 @@ function validateFaceSwapOptions(raw: unknown, fieldPath: string): FaceSwapStepO
     minSize: readOptionalInteger(record.minSize, `${fieldPath}.minSize`, { min: 1, max: 100_000, fallback: 40 }),
     mask: resolveMaskRegion(record.mask ?? DEFAULT_MASK_REGION, `${fieldPath}.mask`, 'INVALID_PIPELINE'),
     colourMatch: resolveColourMatch(record.colourMatch ?? DEFAULT_COLOUR_MATCH, `${fieldPath}.colourMatch`, 'INVALID_PIPELINE'),
+    identityShift: resolveIdentityShift(record.identityShift ?? DEFAULT_IDENTITY_SHIFT, `${fieldPath}.identityShift`, 'INVALID_PIPELINE'),
   });
 }
 

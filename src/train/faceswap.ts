@@ -7,13 +7,14 @@ import { isTestItem } from '../dataset/slice.js';
 import { DarkroomError, invalidOption } from '../errors.js';
 import { writeGrid } from '../generate/grid.js';
 import type { Logger } from '../log.js';
-import { buildFaceSwap, decodeAs, DEFAULT_FACESWAP_ARCHITECTURE, type FaceSwapArchitecture, type FaceSwapMetadata, type FaceSwapNetworks, type Identity, IDENTITIES, saveFaceSwap } from '../models/faceswap.js';
+import { buildFaceSwap, decodeAs, decodeShifted, DEFAULT_FACESWAP_ARCHITECTURE, type FaceSwapArchitecture, type FaceSwapMetadata, type FaceSwapNetworks, type Identity, IDENTITIES, type LatentMeans, latentMeans, saveFaceSwap } from '../models/faceswap.js';
 import { psnrFloat } from '../eval/metrics.js';
 import { augmentFace } from './faceswap-augment.js';
 import { DataParallelTrainer, type ShardProgram, shardGradients, trainableVariables } from './data-parallel.js';
 import { DEFAULT_LOSS_WEIGHTING, faceLossWeights, isUniformWeighting, type LossWeighting, UNIFORM_LOSS_WEIGHTING } from './faceswap-weights.js';
 import { faceSetsFingerprint, type FaceSet, readFaceSet } from './faceswap-data.js';
 import { meanDescriptor } from '../faces/detect.js';
+import { DEFAULT_IDENTITY_SHIFT } from '../faces/identity-shift.js';
 import { type NetworkRun, trainNetworks } from './network-trainer.js';
 import { type RawOptions, readBoolean, readInteger, readNumber, readPath } from './options.js';
 import { permutation, type SeededRandom } from './random.js';
@@ -197,12 +198,20 @@ function validationPsnr(networks: FaceSwapNetworks, data: IdentityData, identity
   return sum / data.validationCount;
 }
 
+/** Computes each identity's mean latent code over its training crops, which the converter's identity shift reads. */
+function trainingLatentMeans(networks: FaceSwapNetworks, a: IdentityData, b: IdentityData): LatentMeans {
+  return latentMeans(networks, { a: a.train, b: b.train }, a.set.size);
+}
+
 /**
  * Writes the preview grid. Its rows are A, A reconstructed, A as B, B, B reconstructed and B as A,
- * each of the same held-out faces every epoch (training faces fill a row when fewer than six are held out).
+ * each of the same held-out faces every epoch (training faces fill a row when fewer than six are
+ * held out). The swaps use the converter's default identity shift, so the grid shows what
+ * `darkroom faceswap` would make of these faces.
  */
 async function writeSwapPreview(networks: FaceSwapNetworks, a: IdentityData, b: IdentityData, file: string): Promise<void> {
   const { size } = a.set;
+  const means = trainingLatentMeans(networks, a, b);
   const pixels = size * size * 3;
   const rows: Float32Array[] = [];
   for (const [data, own, other] of [[a, 'a', 'b'], [b, 'b', 'a']] as const) {
@@ -213,7 +222,7 @@ async function writeSwapPreview(networks: FaceSwapNetworks, a: IdentityData, b: 
     faces.set(data.train.subarray(0, Math.min(PREVIEW_FACES - heldOutShown, data.trainCount) * pixels), heldOutShown * pixels);
     const decoded = tf.tidy(() => {
       const crops = tf.tensor4d(faces, [PREVIEW_FACES, size, size, 3]);
-      return [decodeAs(networks, crops, own), decodeAs(networks, crops, other)];
+      return [decodeAs(networks, crops, own), decodeShifted(networks, crops, other, means, DEFAULT_IDENTITY_SHIFT)];
     });
     rows.push(faces, ...decoded.map((tensor) => tensor.dataSync() as Float32Array));
     tf.dispose(decoded);
@@ -383,6 +392,9 @@ async function faceSwapRun(options: Readonly<FaceSwapTrainOptions>, context: Fac
     },
     preview: (networks, file) => writeSwapPreview(asFaceSwap(networks), a, b, file),
     metadata: metadataFor,
-    save: (networks, metadata) => saveFaceSwap(options.out, asFaceSwap(networks), metadata as FaceSwapMetadata),
+    save: (networks, metadata) => {
+      const swap = asFaceSwap(networks);
+      return saveFaceSwap(options.out, swap, { ...(metadata as FaceSwapMetadata), latentMeans: trainingLatentMeans(swap, a, b) });
+    },
   };
 }

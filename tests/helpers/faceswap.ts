@@ -12,7 +12,7 @@ export async function saveTinyFaceSwap(dir: string, extra: TinyMetadataExtras = 
   return metadata;
 }
 
-type TinyMetadataExtras = { descriptors?: { a: number[]; b: number[] }; training?: Record<string, unknown> };
+type TinyMetadataExtras = { descriptors?: { a: number[]; b: number[] }; latentMeans?: { a: number[]; b: number[] }; training?: Record<string, unknown> };
 
 /** Metadata of a tiny face-swap model with identities "anna" (a) and "bruno" (b). */
 export function tinyFaceSwapMetadata(extra: TinyMetadataExtras = {}): FaceSwapMetadata {
@@ -29,5 +29,6 @@ export function tinyFaceSwapMetadata(extra: TinyMetadataExtras = {}): FaceSwapMe
     training: extra.training ?? {},
     validation: {},
     ...(extra.descriptors === undefined ? {} : { descriptors: extra.descriptors }),
+    ...(extra.latentMeans === undefined ? {} : { latentMeans: extra.latentMeans }),
   } as FaceSwapMetadata;
 }
