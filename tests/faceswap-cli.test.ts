@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { initBackend } from '../src/backend/select.js';
 import { resolveFaceSwapCommandOptions } from '../src/cli/faceswap.js';
-import { nearestRealFace } from '../src/eval/faceswap.js';
+import { type FaceSwapEvalResult, formatFaceSwapEval, nearestRealFace } from '../src/eval/faceswap.js';
 import { SYNTHETIC_NOTE } from '../src/faces/synthetic.js';
 import { locateBinary } from '../src/media/ffmpeg.js';
 import { runCli } from './helpers/cli.js';
@@ -275,6 +275,27 @@ describe('real-faces decoder', () => {
     const picked = await decoder([new Uint8Array(3), new Uint8Array(3)], 1, [landmarks(5), landmarks(-3)]);
     expect(picked).toEqual([crops[1], crops[0]]);
     await expect(decoder([new Uint8Array(3)], 1)).rejects.toThrow('The real-faces decoder needs the landmarks of each crop');
+  });
+});
+
+describe('eval faceswap report', () => {
+  it('shows share of all swapped faces', () => {
+    const direction = (swapped: number, scored: number, closerToTarget: number) => ({ from: 'anna', to: 'bruno', swapped, scored, closerToTarget, share: closerToTarget / scored });
+    const result = {
+      model: 'm',
+      identities: { a: 'anna', b: 'bruno' },
+      psnr: { a: { crops: 2, split: 'validation', meanDb: 20 }, b: { crops: 2, split: 'validation', meanDb: 20 } },
+      identityShift: 1,
+      crops: { aToB: { ...direction(2, 2, 2), baseline: 0 }, bToA: { ...direction(2, 2, 1), baseline: 0 } },
+      video: { file: 'clip.avi', every: 3, mask: 'face', colourMatch: 'lab', faces: 'decoded', framesScored: 9, references: 'faces.json', aToB: direction(47, 42, 34), bToA: direction(42, 42, 37), swaps: [] },
+      target: 0.8,
+    } as unknown as FaceSwapEvalResult;
+
+    const text = formatFaceSwapEval(result);
+
+    expect(text).toContain('anna -> bruno: 34 of 42 scored (47 swapped) nearer to bruno: 81.0 % (72.3 % of all 47 swapped)');
+    expect(text).toContain('anna -> bruno: 37 of 42 scored (42 swapped) nearer to bruno: 88.1 %\n');
+    expect(text).toContain('faces decoded by the model with identity shift 1;');
   });
 });
 

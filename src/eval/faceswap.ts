@@ -388,7 +388,9 @@ async function scoreVideo(
 function formatShare(direction: DirectionScore): string {
   const share = direction.share === null ? '-' : `${(direction.share * 100).toFixed(1)} %`;
   const baseline = direction.baseline === undefined ? '' : ` (before the swap: ${(direction.baseline * 100).toFixed(1)} %)`;
-  return `${direction.from} -> ${direction.to}: ${direction.closerToTarget} of ${direction.scored} scored (${direction.swapped} swapped) nearer to ${direction.to}: ${share}${baseline}`;
+  // Faces not detected again are left out of the share, so the share of all swapped faces is shown beside it.
+  const missed = direction.scored < direction.swapped ? ` (${((direction.closerToTarget / direction.swapped) * 100).toFixed(1)} % of all ${direction.swapped} swapped)` : '';
+  return `${direction.from} -> ${direction.to}: ${direction.closerToTarget} of ${direction.scored} scored (${direction.swapped} swapped) nearer to ${direction.to}: ${share}${missed}${baseline}`;
 }
 
 export function formatFaceSwapEval(result: FaceSwapEvalResult): string {
