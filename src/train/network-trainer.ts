@@ -11,7 +11,7 @@ import { ProgressBar } from '../progress.js';
 import { readOptimizerWeights, writeOptimizerWeights } from './checkpoint.js';
 import { cosineSchedule, resumingMessage, setLearningRate, stoppingMessage } from './loop.js';
 import { SeededRandom } from './random.js';
-import { rejectChangedOptions } from './trainer.js';
+import { epochMetrics, rejectChangedOptions } from './trainer.js';
 
 /**
  * The training loop of the models made of several networks: the VAE, the GAN and the face-swap
@@ -151,7 +151,7 @@ async function runEpochs(settings: NetworkRunSettings, run: NetworkRun, state: N
   const progress = new ProgressBar({ label: `train ${kind}`, total: totalSteps, unit: 'step' });
   const resumeStep = state?.stepInEpoch ?? 0;
   progress.resumeFrom(startEpoch * stepsPerEpoch + resumeStep);
-  let lastMetrics: Record<string, number> = history.at(-1) ?? {};
+  let lastMetrics: Record<string, number> = epochMetrics(history.at(-1));
 
   const saveCheckpoint = async (epoch: number, partial?: { stepInEpoch: number; epochSums: Record<string, number>; epochRandomState: number }): Promise<void> => {
     await mkdir(checkpointDir, { recursive: true });

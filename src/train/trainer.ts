@@ -251,7 +251,7 @@ export async function trainTask<O extends TaskTrainOptions, T extends TrainingIt
     onInterrupt: async (epoch, completedSteps, lossSum) => {
       // The random state is that after the last finished step, so a resume draws the batches
       // that an uninterrupted run would have drawn next.
-      await saveCheckpoint(options.out, model, optimizer, metadataFor(epoch, history.at(-1) ?? {}), stateFor(epoch, completedSteps, lossSum));
+      await saveCheckpoint(options.out, model, optimizer, metadataFor(epoch, epochMetrics(history.at(-1))), stateFor(epoch, completedSteps, lossSum));
     },
   }).finally(() => parallel?.close());
 
@@ -297,6 +297,12 @@ const RESUMABLE_CHANGES = new Set(['epochs', 'resume', 'overwrite', 'out', 'data
  * Rejects a resume with other settings than the checkpoint's (say another --loss), which would
  * otherwise go on silently with a mix of the two runs.
  */
+/** Returns a history entry's metrics, without its epoch number and duration, as darkroom.json records them. */
+export function epochMetrics(entry: Readonly<Record<string, number>> | undefined): Record<string, number> {
+  const { epoch: _epoch, seconds: _seconds, ...metrics } = entry ?? {};
+  return metrics;
+}
+
 export function rejectChangedOptions(saved: Readonly<Record<string, unknown>>, requested: Readonly<Record<string, unknown>>, out: string): void {
   for (const [key, value] of Object.entries(requested)) {
     if (RESUMABLE_CHANGES.has(key) || !(key in saved)) continue;
