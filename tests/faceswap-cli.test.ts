@@ -115,6 +115,7 @@ describe('darkroom faceswap', () => {
     const result = await runCli(['faceswap', '--model', model, '--to', 'b', SAMPLE, '--out', out, '--label']);
     expect(result.stderr).toContain('has no identity descriptors, so every face is swapped');
     expect(result.stderr).toContain('has no latent means (the model was saved before the identity shift existed), so faces are swapped without the shift');
+    expect(result.stderr).toContain(`add them with "darkroom faces latent-means --model ${model}" (seconds, no training)`);
     expect(result.stderr).toContain('mask face, colour match lab, identity shift 0');
     expect(result.stderr).toContain('astronaut.jpg: 1 of 1 face swapped from anna to bruno');
     expect(result.code).toBe(0);
@@ -161,6 +162,14 @@ describe('darkroom faceswap', () => {
     let changed = 0;
     for (let i = 0; i < off.pixels.length; i++) changed += Math.abs(off.pixels[i] - byDefault.pixels[i]) > 8 ? 1 : 0;
     expect(changed).toBeGreaterThan(300);
+  });
+
+  it('rejects a given shift without latent means', async () => {
+    const result = await runCli(['faceswap', '--model', model, '--to', 'b', SAMPLE, '--out', join(directory, 'never'), '--identity-shift', '1.5']);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain(
+      `darkroom faceswap: --identity-shift 1.5 needs the model's latent means, and ${model}/darkroom.json has none (the model was saved before the identity shift existed); add them with "darkroom faces latent-means --model ${model}" (seconds, no training), or give --identity-shift 0`,
+    );
   });
 
   it('keeps video frames, rate and audio', async () => {
@@ -345,6 +354,9 @@ describe('darkroom eval faceswap', () => {
     const result = await runCli(['eval', 'faceswap', '--model', model, '--a', 'x', '--b', 'y', '--sigma', '5']);
     expect(result.code).toBe(2);
     expect(result.stderr).toContain('darkroom eval faceswap: --sigma does not apply; it reads --a and --b');
+    const shift = await runCli(['eval', 'faceswap', '--model', model, '--a', join(directory, 'crops-a'), '--b', join(directory, 'crops-b'), '--identity-shift', '0.5']);
+    expect(shift.code).toBe(2);
+    expect(shift.stderr).toContain(`darkroom eval faceswap: --identity-shift 0.5 needs the model's latent means, and ${model}/darkroom.json has none`);
     const every = await runCli(['eval', 'faceswap', '--model', model, '--a', 'x', '--b', 'y', '--every', '2']);
     expect(every.stderr).toContain('--every, --min-size, --mask, --colour-match and --real-faces apply only with --video FILE');
   });

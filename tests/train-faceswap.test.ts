@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { access, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { access, cp, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -142,6 +142,41 @@ describe('darkroom train faceswap', () => {
     metadata.latentMeans!.a.forEach((value, index) => expect(value).toBeCloseTo(saved.a[index], 6));
     // The last epoch's metrics, as the first save recorded them, without its number and duration.
     expect(metadata.validation).toEqual(older.validation);
+  });
+
+  it('faces latent-means restores missing means', async () => {
+    const file = path.join(out, 'darkroom.json');
+    const { latentMeans: saved, ...older } = JSON.parse(await readFile(file, 'utf8'));
+    const close = (actual: { a: number[] }): void => actual.a.forEach((value, index) => expect(value).toBeCloseTo(saved.a[index], 5));
+
+    await writeFile(file, JSON.stringify(older));
+    const fromRecorded = await runCli(['faces', 'latent-means', '--model', out]);
+    expect(fromRecorded.stderr).toContain(`clip-faces identity 0 (a): 10 training crops of clip-faces identity 0, without the 2 held out`);
+    expect(fromRecorded.stderr).toContain(`Latent means written to ${file}`);
+    expect(fromRecorded.code).toBe(0);
+    close(JSON.parse(await readFile(file, 'utf8')).latentMeans);
+
+    // The crops moved: the recorded folder is gone, and the flags say where they are now.
+    const moved = path.join(dir, 'moved-faces');
+    await cp(extract, moved, { recursive: true });
+    await writeFile(file, JSON.stringify({ ...older, training: { ...older.training, a: { ...older.training.a, dir: path.join(dir, 'gone') } } }));
+    const missing = await runCli(['faces', 'latent-means', '--model', out]);
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toContain(`${out} trained identity a on ${path.join(dir, 'gone')}, which is not found; give --a DIR (and --a-identity N) where those crops are now`);
+    // Without --a-identity, the moved folder keeps the recorded group.
+    const fromFlags = await runCli(['faces', 'latent-means', '--model', out, '--a', moved]);
+    expect(fromFlags.code).toBe(0);
+    close(JSON.parse(await readFile(file, 'utf8')).latentMeans);
+    await writeFile(file, JSON.stringify({ ...older, latentMeans: saved }));
+  }, 60_000);
+
+  it('faces actions reject each other\'s flags', async () => {
+    const extractFlag = await runCli(['faces', 'latent-means', '--model', out, '--out', dir]);
+    expect(extractFlag.code).toBe(2);
+    expect(extractFlag.stderr).toContain('darkroom faces latent-means: --out does not apply; see "darkroom faces --help"');
+    const modelFlag = await runCli(['faces', 'extract', extract, '--out', path.join(dir, 'never'), '--model', out]);
+    expect(modelFlag.code).toBe(2);
+    expect(modelFlag.stderr).toContain('darkroom faces extract: --model does not apply; see "darkroom faces --help"');
   });
 
   it('saves a checkpoint on abort', async () => {

@@ -111,6 +111,9 @@ async function runGenerate(task: GenerateTask): Promise<GenerateResult> {
 
 const faceSwaps = new Map<string, Promise<LoadedFaceSwap>>();
 
+/** Face-swap models whose settings this thread has logged, so that the log names them once, not for every file. */
+const describedModels = new Set<string>();
+
 /**
  * Swaps the faces of one photo or video. A file in which no face was swapped fails, with the
  * reason, because an output identical to its input (yet marked synthetic) would mislead.
@@ -123,7 +126,11 @@ async function runFaceSwap(task: FaceSwapTask): Promise<FaceSwapResult> {
   const options = task.options as unknown as FaceSwapStepOptions;
   const loaded = await cachedLoad(faceSwaps, task.model, loadFaceSwap);
   const model = swapModelOf(loaded, options.to, options.identityShift);
-  if (model.missingLatentMeans === true) log.warn(noLatentMeansWarning(task.model));
+  if (!describedModels.has(task.model)) {
+    describedModels.add(task.model);
+    log.info(`${task.model}: identity shift ${model.identityShift}, mask ${options.mask}, colour match ${options.colourMatch}`);
+    if (model.missingLatentMeans === true) log.warn(noLatentMeansWarning(task.model));
+  }
   if (model.descriptors === undefined) log.warn(`${task.model}/darkroom.json has no identity descriptors, so every face in ${task.inputPath} is swapped`);
   const swapper = new FaceSwapper(model, { ...options, minScore: DEFAULT_SWAP_OPTIONS.minScore });
 

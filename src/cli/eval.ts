@@ -272,7 +272,7 @@ async function evalFaceSwapCommand(raw: Record<string, unknown>, backendFlag: un
   await startBackend(backendFlag, log);
   const loaded = await loadFaceSwap(raw.model);
   log.info(`Model ${loaded.dir}: ${loaded.metadata.identities?.a ?? 'a'} (a) and ${loaded.metadata.identities?.b ?? 'b'} (b), ${loaded.metadata.architecture.size}-pixel crops`);
-  const result = await evaluateFaceSwap(loaded, { a, b, aIdentity, bIdentity, video: raw.video as string | undefined, every, minSize, mask, colourMatch, identityShift, realFaces: raw.realFaces === true, out: raw.out as string | undefined }, log);
+  const result = await evaluateFaceSwap(loaded, { a, b, aIdentity, bIdentity, video: raw.video as string | undefined, every, minSize, mask, colourMatch, identityShift, identityShiftGiven: raw.identityShift !== undefined, realFaces: raw.realFaces === true, out: raw.out as string | undefined }, log);
   process.stdout.write((raw.json === true ? JSON.stringify(result, null, 2) : formatFaceSwapEval(result)) + '\n');
   return 0;
 }

@@ -1,11 +1,16 @@
+import path from 'node:path';
+
 import { DarkroomError } from '../errors.js';
 import { DEFAULT_FACE_OPTIONS, extractFaces, MAX_YAW_RATIO, resolveFaceExtractOptions, SAME_PERSON_DISTANCE, SPLIT_PERSON_DISTANCE } from '../faces/extract.js';
+import { addLatentMeans } from '../faces/latent-means.js';
 import { createLogger } from '../log.js';
 import { countOf } from '../text.js';
+import { readInteger, readPath } from '../train/options.js';
 import { interruptSignal, parseCommandArgs, toCamelCase } from './args.js';
 import { startBackend } from './backend.js';
 
 export const FACES_HELP = `Usage: darkroom faces extract <photos, videos or folders> --out DIR [options]
+       darkroom faces latent-means --model DIR [--a DIR --a-identity N --b DIR --b-identity N]
 
 Finds the faces in photos and video frames with face-api (SSD MobileNet detector, 68 landmarks,
 128-D recognition descriptor; the weights ship inside the npm package), aligns each face by its
@@ -33,7 +38,14 @@ from the eyes' midpoint) are skipped. Without --cluster, faces whose descriptors
 ${SAME_PERSON_DISTANCE} of a group's mean are grouped, and the log says when several people appear; this
 can merge look-alike faces (animated characters), which --cluster K separates better.
 faces.json gives each face's group as "identity".
-A file that cannot be read is reported and the others go on; the exit status is then 1.`;
+A file that cannot be read is reported and the others go on; the exit status is then 1.
+
+latent-means writes into a face-swap model's darkroom.json each identity's mean latent code
+over its training crops, which "darkroom faceswap --identity-shift" reads. Models trained
+before the identity shift existed lack them. It takes seconds and trains nothing. By default
+it reads the crop folders that the model's darkroom.json names. --a, --b, --a-identity and
+--b-identity point to them where they are now. The crops the model held out are left out by
+their file names.`;
 
 const FACES_OPTIONS = {
   out: { type: 'string' },
@@ -44,7 +56,20 @@ const FACES_OPTIONS = {
   reference: { type: 'string' },
   'max-distance': { type: 'string' },
   cluster: { type: 'string' },
+  model: { type: 'string' },
+  a: { type: 'string' },
+  b: { type: 'string' },
+  'a-identity': { type: 'string' },
+  'b-identity': { type: 'string' },
 } as const;
+
+/** Flags of each action, in camelCase; the others are rejected. */
+const ACTION_FLAGS = {
+  extract: ['out', 'size', 'every', 'minSize', 'minScore', 'reference', 'maxDistance', 'cluster'],
+  'latent-means': ['model', 'a', 'b', 'aIdentity', 'bIdentity'],
+} as const;
+
+type FacesAction = keyof typeof ACTION_FLAGS;
 
 export async function facesCommand(args: readonly string[]): Promise<number> {
   const { values, positionals } = parseCommandArgs('faces', args, FACES_OPTIONS);
@@ -53,8 +78,12 @@ export async function facesCommand(args: readonly string[]): Promise<number> {
     return 0;
   }
   const [action, ...inputs] = positionals;
-  if (action !== 'extract') throw new DarkroomError('USAGE', `darkroom faces: expected "extract" but received ${JSON.stringify(action ?? '')}; see "darkroom faces --help"`);
-  const options = resolveFaceExtractOptions(toCamelCase(values));
+  if (action !== 'extract' && action !== 'latent-means') throw new DarkroomError('USAGE', `darkroom faces: expected "extract" or "latent-means" but received ${JSON.stringify(action ?? '')}; see "darkroom faces --help"`);
+  const raw = toCamelCase(values);
+  rejectOtherFlags(action, raw);
+  if (action === 'latent-means') return latentMeansCommand(raw, inputs, values.backend);
+
+  const options = resolveFaceExtractOptions(raw);
   if (inputs.length === 0) throw new DarkroomError('USAGE', 'darkroom faces extract: missing the photos, videos or folders to read; see "darkroom faces --help"');
 
   const log = createLogger('faces');
@@ -85,4 +114,30 @@ export async function facesCommand(args: readonly string[]): Promise<number> {
     log.info(`The faces look like ${sizes.length} different people (groups of ${sizes.join(', ')} faces, "identity" in faces.json); add --reference IMAGE to keep one`);
   }
   return failed > 0 ? 1 : 0;
+}
+
+function rejectOtherFlags(action: FacesAction, raw: Readonly<Record<string, unknown>>): void {
+  const own = ACTION_FLAGS[action] as readonly string[];
+  const other = (Object.keys(ACTION_FLAGS) as FacesAction[]).filter((name) => name !== action).flatMap((name) => ACTION_FLAGS[name] as readonly string[]);
+  const misplaced = other.find((key) => raw[key] !== undefined && !own.includes(key));
+  if (misplaced !== undefined) throw new DarkroomError('USAGE', `darkroom faces ${action}: --${misplaced.replace(/[A-Z]/g, (letter) => `-${letter.toLowerCase()}`)} does not apply; see "darkroom faces --help"`);
+}
+
+async function latentMeansCommand(raw: Readonly<Record<string, unknown>>, inputs: readonly string[], backendFlag: unknown): Promise<number> {
+  if (inputs.length > 0) throw new DarkroomError('USAGE', `darkroom faces latent-means: unexpected ${JSON.stringify(inputs[0])}; it reads --model DIR`);
+  const model = readPath(raw, 'model');
+  const identity = (key: 'aIdentity' | 'bIdentity'): number | undefined => (raw[key] === undefined ? undefined : readInteger(raw, key, 0, 0, 1000));
+  const sources = {
+    ...(raw.a === undefined ? {} : { a: readPath(raw, 'a') }),
+    ...(raw.b === undefined ? {} : { b: readPath(raw, 'b') }),
+    aIdentity: identity('aIdentity'),
+    bIdentity: identity('bIdentity'),
+  };
+
+  const log = createLogger('faces');
+  await startBackend(backendFlag, log);
+  const means = await addLatentMeans(model, sources, log);
+  const apart = Math.hypot(...means.a.map((value, index) => value - means.b[index]));
+  log.info(`Latent means written to ${path.join(path.resolve(model), 'darkroom.json')}; the two identities' mean codes lie ${apart.toFixed(2)} apart`);
+  return 0;
 }

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { assertNotAFile } from '../dataset/write.js';
 import { DarkroomError } from '../errors.js';
 import { listPhotosAndVideos, MAX_YAW_RATIO } from '../faces/extract.js';
-import { DEFAULT_SWAP_OPTIONS, describeSwap, FaceSwapper, type FaceSwapOptions, noFaceError, noLatentMeansWarning, resolveSwapTarget, swapModelOf, swapOutputPath, swapPhoto, swapVideo } from '../faces/swap.js';
+import { DEFAULT_SWAP_OPTIONS, describeSwap, FaceSwapper, type FaceSwapOptions, noFaceError, noLatentMeansError, noLatentMeansWarning, resolveSwapTarget, swapModelOf, swapOutputPath, swapPhoto, swapVideo } from '../faces/swap.js';
 import { resolveColourMatch, resolveMaskRegion } from '../faces/blend.js';
 import { MAX_IDENTITY_SHIFT, resolveIdentityShift } from '../faces/identity-shift.js';
 import { SYNTHETIC_NOTE } from '../faces/synthetic.js';
@@ -52,10 +52,11 @@ Options:
                     lightness: of L only, keeping the target's skin tone; none (default
                     ${DEFAULT_SWAP_OPTIONS.colourMatch})
   --identity-shift X
-                    how far each face's latent code moves from the mean code of its own
-                    identity's training faces toward the target's, 0 to ${MAX_IDENTITY_SHIFT}: 0 is
-                    the plain swap, 1 keeps only the face's offset from its own mean (pose,
-                    expression), so the decoder gets a code like those it learned from (default
+                    moves each face's latent code toward the target identity by X times the
+                    difference between the two identities' mean codes, 0 to ${MAX_IDENTITY_SHIFT}. 0 is the plain
+                    swap. 1 swaps the source's mean code for the target's and keeps the face's
+                    own offset from it (pose, expression). Needs the model's latent means: see
+                    "darkroom faces latent-means" for older models (default
                     ${DEFAULT_SWAP_OPTIONS.identityShift})
 
 Faces turned further than about 60 degrees to a side (nose tip more than ${MAX_YAW_RATIO} eye
@@ -110,6 +111,7 @@ export async function faceswapCommand(args: readonly string[]): Promise<number> 
   const swapper = new FaceSwapper(model, options);
   const source = model.identities[swapper.source];
   log.info(`Model ${loaded.dir}: ${model.size}-pixel crops, swapping ${source} (${swapper.source}) to ${model.identities[options.to]} (${options.to}); mask ${options.mask}, colour match ${options.colourMatch}, identity shift ${model.identityShift}`);
+  if (model.missingLatentMeans === true && values['identity-shift'] !== undefined) throw noLatentMeansError('darkroom faceswap', options.identityShift, loaded.dir);
   if (model.missingLatentMeans === true) log.warn(noLatentMeansWarning(loaded.dir));
   if (model.descriptors === undefined) log.warn(`${loaded.dir}/darkroom.json has no identity descriptors, so every face is swapped, whoever it is`);
 

@@ -20,7 +20,7 @@ import sharp from 'sharp';
 import { DarkroomError } from '../errors.js';
 import type { ColourMatch, MaskRegion } from '../faces/blend.js';
 import { cropDescriptor, descriptorDistance, detectFaces, meanDescriptor, normalisedDescriptor, type Box, type Point } from '../faces/detect.js';
-import { type CropDecoder, FaceSwapper, type IdentityShift, identityShiftOf, modelDecoder, noLatentMeansWarning, type SwapModel } from '../faces/swap.js';
+import { type CropDecoder, FaceSwapper, type IdentityShift, identityShiftOf, modelDecoder, noLatentMeansError, noLatentMeansWarning, type SwapModel } from '../faces/swap.js';
 import type { Logger } from '../log.js';
 import { writeFileAtomic } from '../media/atomic.js';
 import { probeVideo, readFrames } from '../media/video.js';
@@ -44,6 +44,8 @@ export interface FaceSwapEvalOptions {
   readonly colourMatch: ColourMatch;
   /** The identity shift of the swaps, on crops and video alike, as in darkroom faceswap. */
   readonly identityShift: number;
+  /** Whether the shift was given rather than the default: a model without latent means is then an error, not a warning. */
+  readonly identityShiftGiven?: boolean;
   /**
    * With --video: swap in the target identity's own crops, the one nearest in landmarks to each
    * face, instead of the decoder's output. It scores the blend with perfect faces, the ceiling
@@ -243,6 +245,7 @@ export async function evaluateFaceSwap(loaded: LoadedFaceSwap, options: FaceSwap
   const realDecoders = options.video !== undefined && options.realFaces === true ? await realFaceDecoders(options, size, log) : undefined;
 
   const { shift, missingLatentMeans } = identityShiftOf(loaded, options.identityShift);
+  if (missingLatentMeans && options.identityShiftGiven === true) throw noLatentMeansError('darkroom eval faceswap', options.identityShift, loaded.dir);
   if (missingLatentMeans) log.warn(noLatentMeansWarning(loaded.dir));
 
   // Reconstruction: each identity's crops through the shared encoder and its own decoder, never shifted.

@@ -134,9 +134,16 @@ export function swapModelOf(loaded: LoadedFaceSwap, to: Identity, identityShift 
   };
 }
 
+const ADD_LATENT_MEANS = (dir: string): string => `add them with "darkroom faces latent-means --model ${dir}" (seconds, no training)`;
+
 /** Warns of a model saved before the identity shift existed, which converts without it. */
 export function noLatentMeansWarning(dir: string): string {
-  return `${dir}/darkroom.json has no latent means (the model was saved before the identity shift existed), so faces are swapped without the shift; "darkroom train faceswap" with the model's own flags and --resume adds them in seconds, without training`;
+  return `${dir}/darkroom.json has no latent means (the model was saved before the identity shift existed), so faces are swapped without the shift; ${ADD_LATENT_MEANS(dir)}`;
+}
+
+/** Rejects an identity shift given explicitly for a model without latent means, which the default only warns of. */
+export function noLatentMeansError(command: string, strength: number, dir: string): DarkroomError {
+  return new DarkroomError('USAGE', `${command}: --identity-shift ${strength} needs the model's latent means, and ${dir}/darkroom.json has none (the model was saved before the identity shift existed); ${ADD_LATENT_MEANS(dir)}, or give --identity-shift 0`);
 }
 
 export interface SwappedFace {

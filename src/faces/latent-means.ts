@@ -1,0 +1,85 @@
+/**
+ * Adds each identity's mean latent code to a face-swap model saved without it, from its training
+ * crops, so that the converter's identity shift works without training the model again.
+ */
+import { existsSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+
+import { DarkroomError } from '../errors.js';
+import type { Logger } from '../log.js';
+import { writeFileAtomic } from '../media/atomic.js';
+import { type Identity, IDENTITIES, type LatentMeans, latentMeans, loadFaceSwap } from '../models/faceswap.js';
+import { type FaceSet, readFaceSet } from '../train/faceswap-data.js';
+import { countOf } from '../text.js';
+
+/** Each identity's crops: a folder and, for a `faces extract` output, one identity group of it. */
+export interface LatentMeansSources {
+  readonly a?: string;
+  readonly aIdentity?: number;
+  readonly b?: string;
+  readonly bIdentity?: number;
+}
+
+interface RecordedTraining {
+  readonly dir?: unknown;
+  readonly identity?: unknown;
+}
+
+/**
+ * Returns where the crops of `identity` are: the flags when given, else the folder and group
+ * that the model's darkroom.json records from its training. A folder given without its group
+ * takes the recorded group, since a moved `faces extract` output keeps its numbering.
+ */
+function sourceOf(identity: Identity, sources: LatentMeansSources, training: Readonly<Record<string, unknown>>, model: string): { dir: string; group: number | undefined } {
+  const flag = `--${identity}`;
+  const recorded = (training[identity] ?? {}) as RecordedTraining;
+  const givenGroup = identity === 'a' ? sources.aIdentity : sources.bIdentity;
+  const group = givenGroup ?? (typeof recorded.identity === 'number' ? recorded.identity : undefined);
+  const given = identity === 'a' ? sources.a : sources.b;
+  if (given !== undefined) return { dir: given, group };
+
+  if (typeof recorded.dir !== 'string') throw new DarkroomError('USAGE', `${model}/darkroom.json does not say where identity ${identity} trained; give ${flag} DIR`);
+  if (!existsSync(recorded.dir)) throw new DarkroomError('USAGE', `${model} trained identity ${identity} on ${recorded.dir}, which is not found; give ${flag} DIR (and ${flag}-identity N) where those crops are now`);
+  return { dir: recorded.dir, group };
+}
+
+/** Keeps the crops of `set` that the model did not hold out, by their file names. */
+function trainingCrops(set: FaceSet, heldOut: readonly string[]): { images: Float32Array; count: number } {
+  const pixels = set.size * set.size * 3;
+  const held = new Set(heldOut);
+  const kept = set.files.flatMap((file, index) => (held.has(file) ? [] : [index]));
+  const images = new Float32Array(kept.length * pixels);
+  kept.forEach((item, index) => images.set(set.images.subarray(item * pixels, (item + 1) * pixels), index * pixels));
+  return { images, count: kept.length };
+}
+
+/**
+ * Computes the model's latent means from its training crops and writes them into its
+ * darkroom.json, replacing any it has. Returns them.
+ */
+export async function addLatentMeans(model: string, sources: LatentMeansSources, log: Logger): Promise<LatentMeans> {
+  const loaded = await loadFaceSwap(model);
+  const { size } = loaded.metadata.architecture;
+  const training = loaded.metadata.training ?? {};
+  const validationFiles = (training.validationFiles ?? {}) as Partial<Record<Identity, string[]>>;
+
+  const crops = {} as Record<Identity, Float32Array>;
+  for (const identity of IDENTITIES) {
+    const { dir, group } = sourceOf(identity, sources, training, loaded.dir);
+    const set = await readFaceSet(dir, group, `--${identity}`);
+    if (set.size !== size) throw new DarkroomError('INVALID_INPUT', `The crops of ${set.name} are ${set.size} pixels and the model reads ${size}; give the crops it trained on`);
+
+    const kept = trainingCrops(set, validationFiles[identity] ?? []);
+    if (kept.count === 0) throw new DarkroomError('INVALID_INPUT', `None of the ${countOf(set.count, 'crop')} of ${set.name} is a training crop of ${loaded.dir}`);
+    crops[identity] = kept.images;
+    log.info(`${loaded.metadata.identities?.[identity] ?? identity} (${identity}): ${countOf(kept.count, 'training crop')} of ${set.name}${kept.count < set.count ? `, without the ${set.count - kept.count} held out` : ''}`);
+  }
+
+  const means = latentMeans(loaded.networks, crops, size);
+  // The JSON is rewritten as read, so that only latentMeans changes.
+  const file = path.join(loaded.dir, 'darkroom.json');
+  const metadata = JSON.parse(await readFile(file, 'utf8')) as Record<string, unknown>;
+  await writeFileAtomic(file, JSON.stringify({ ...metadata, latentMeans: means }, null, 2) + '\n');
+  return means;
+}
