@@ -289,7 +289,7 @@ describe('real-faces decoder', () => {
 
 describe('eval faceswap report', () => {
   it('shows share of all swapped faces', () => {
-    const direction = (swapped: number, scored: number, closerToTarget: number) => ({ from: 'anna', to: 'bruno', swapped, scored, closerToTarget, share: closerToTarget / scored });
+    const direction = (swapped: number, scored: number, closerToTarget: number) => ({ from: 'anna', to: 'bruno', swapped, scored, closerToTarget, share: closerToTarget / scored, shareOfSwapped: closerToTarget / swapped });
     const result = {
       model: 'm',
       identities: { a: 'anna', b: 'bruno' },
@@ -338,6 +338,7 @@ describe('darkroom eval faceswap', () => {
     expect(swaps.filter((face) => face.to === 'b' && face.distances !== undefined)).toHaveLength(written.video.aToB.scored);
     expect(swaps.filter((face) => face.to === 'b' && face.distances !== undefined && face.distances.target < face.distances.source)).toHaveLength(written.video.aToB.closerToTarget);
     expect(swaps.every((face) => face.frame >= 0 && face.frame < 8)).toBe(true);
+    for (const direction of [written.video.aToB, written.video.bToA]) expect(direction.shareOfSwapped).toBe(direction.swapped === 0 ? null : direction.closerToTarget / direction.swapped);
     // The model has no latent means, so the swaps were scored unshifted, and the log warns of it.
     expect(written.identityShift).toBe(0);
     expect(result.stderr).toContain('has no latent means');

@@ -156,19 +156,44 @@ describe('darkroom train faceswap', () => {
     expect(fromRecorded.code).toBe(0);
     close(JSON.parse(await readFile(file, 'utf8')).latentMeans);
 
-    // The crops moved: the recorded folder is gone, and the flags say where they are now.
+    // The crops moved: the recorded folder is missing, and the flags give where they are now.
     const moved = path.join(dir, 'moved-faces');
     await cp(extract, moved, { recursive: true });
     await writeFile(file, JSON.stringify({ ...older, training: { ...older.training, a: { ...older.training.a, dir: path.join(dir, 'gone') } } }));
     const missing = await runCli(['faces', 'latent-means', '--model', out]);
     expect(missing.code).toBe(2);
     expect(missing.stderr).toContain(`${out} trained identity a on ${path.join(dir, 'gone')}, which is not found; give --a DIR (and --a-identity N) where those crops are now`);
+    const swapped = await runCli(['faces', 'latent-means', '--model', out, '--a', moved, '--a-identity', '1', '--b', moved, '--b-identity', '0']);
+    expect(swapped.code).toBe(2);
+    expect(swapped.stderr).toMatch(/The faces of moved-faces identity 1, given as identity a, lie nearer to .*'s identity b \(descriptor distance [\d.]+\) than to a \([\d.]+\); swap --a and --b, or their --a-identity and --b-identity/);
+    // A plain folder has no groups, so all its crops count, whatever group the model recorded.
+    const plain = await runCli(['faces', 'latent-means', '--model', out, '--a', plainA]);
+    expect(plain.stderr).toContain('clip-faces identity 0 (a): 8 training crops of alice\n');
+    expect(plain.code).toBe(0);
     // Without --a-identity, the moved folder keeps the recorded group.
     const fromFlags = await runCli(['faces', 'latent-means', '--model', out, '--a', moved]);
     expect(fromFlags.code).toBe(0);
     close(JSON.parse(await readFile(file, 'utf8')).latentMeans);
     await writeFile(file, JSON.stringify({ ...older, latentMeans: saved }));
   }, 60_000);
+
+  it('latent-means names every missing folder', async () => {
+    const copy = path.join(dir, 'model-moved');
+    await cp(out, copy, { recursive: true });
+    const file = path.join(copy, 'darkroom.json');
+    const metadata = JSON.parse(await readFile(file, 'utf8'));
+    const missingDir = path.join(dir, 'gone');
+    await writeFile(file, JSON.stringify({ ...metadata, training: { ...metadata.training, a: { dir: missingDir, identity: 0 }, b: { dir: missingDir, identity: 1 } } }));
+
+    const result = await runCli(['faces', 'latent-means', '--model', copy]);
+
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain(`trained identity a on ${missingDir}, which is not found; give --a DIR (and --a-identity N) where those crops are now. ${copy} trained identity b on ${missingDir}`);
+    await writeFile(file, '{ "format": ');
+    const broken = await runCli(['faces', 'latent-means', '--model', copy]);
+    expect(broken.stderr).toContain(`${file} is not valid JSON (`);
+    expect(broken.stderr).not.toContain('SyntaxError');
+  });
 
   it('faces actions reject each other\'s flags', async () => {
     const extractFlag = await runCli(['faces', 'latent-means', '--model', out, '--out', dir]);

@@ -42,10 +42,16 @@ A file that cannot be read is reported and the others go on; the exit status is 
 
 latent-means writes into a face-swap model's darkroom.json each identity's mean latent code
 over its training crops, which "darkroom faceswap --identity-shift" reads. Models trained
-before the identity shift existed lack them. It takes seconds and trains nothing. By default
-it reads the crop folders that the model's darkroom.json names. --a, --b, --a-identity and
---b-identity point to them where they are now. The crops the model held out are left out by
-their file names.`;
+before the identity shift existed lack them. It takes seconds and trains nothing. The crops
+the model held out are left out by their file names, and crops whose faces lie nearer to the
+model's other identity are rejected.
+
+Options of latent-means:
+  --model DIR          the face-swap model (required)
+  --a DIR, --b DIR     each identity's crops where they are now (default: the folders the
+                       model's darkroom.json names)
+  --a-identity N,      the identity group of a "faces extract" folder (default: the group
+  --b-identity N       the model trained on)`;
 
 const FACES_OPTIONS = {
   out: { type: 'string' },

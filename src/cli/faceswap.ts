@@ -52,12 +52,12 @@ Options:
                     lightness: of L only, keeping the target's skin tone; none (default
                     ${DEFAULT_SWAP_OPTIONS.colourMatch})
   --identity-shift X
-                    moves each face's latent code toward the target identity by X times the
-                    difference between the two identities' mean codes, 0 to ${MAX_IDENTITY_SHIFT}. 0 is the plain
-                    swap. 1 swaps the source's mean code for the target's and keeps the face's
-                    own offset from it (pose, expression). Needs the model's latent means: see
-                    "darkroom faces latent-means" for older models (default
-                    ${DEFAULT_SWAP_OPTIONS.identityShift})
+                    0 to ${MAX_IDENTITY_SHIFT} (default ${DEFAULT_SWAP_OPTIONS.identityShift}): moves each face's latent code toward the target
+                    identity by X times the difference between the two identities' mean
+                    codes. 0 is the plain swap. 1 swaps the source's mean code for the
+                    target's and keeps the face's own offset from it (pose, expression).
+                    It needs the model's latent means; see "darkroom faces latent-means"
+                    for older models
 
 Faces turned further than about 60 degrees to a side (nose tip more than ${MAX_YAW_RATIO} eye
 distances from the eyes' midpoint) are left alone, as "faces extract" skips them.`;
@@ -110,8 +110,8 @@ export async function faceswapCommand(args: readonly string[]): Promise<number> 
   const model = swapModelOf(loaded, options.to, options.identityShift);
   const swapper = new FaceSwapper(model, options);
   const source = model.identities[swapper.source];
-  log.info(`Model ${loaded.dir}: ${model.size}-pixel crops, swapping ${source} (${swapper.source}) to ${model.identities[options.to]} (${options.to}); mask ${options.mask}, colour match ${options.colourMatch}, identity shift ${model.identityShift}`);
   if (model.missingLatentMeans === true && values['identity-shift'] !== undefined) throw noLatentMeansError('darkroom faceswap', options.identityShift, loaded.dir);
+  log.info(`Model ${loaded.dir}: ${model.size}-pixel crops, swapping ${source} (${swapper.source}) to ${model.identities[options.to]} (${options.to}); mask ${options.mask}, colour match ${options.colourMatch}, identity shift ${model.identityShift}`);
   if (model.missingLatentMeans === true) log.warn(noLatentMeansWarning(loaded.dir));
   if (model.descriptors === undefined) log.warn(`${loaded.dir}/darkroom.json has no identity descriptors, so every face is swapped, whoever it is`);
 

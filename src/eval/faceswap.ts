@@ -168,6 +168,8 @@ export interface DirectionScore {
   readonly closerToTarget: number;
   /** closerToTarget / scored, or null when nothing was scored. */
   readonly share: number | null;
+  /** closerToTarget / swapped: the share that counts faces not detected again as misses, or null when nothing was swapped. */
+  readonly shareOfSwapped: number | null;
   /**
    * Crops only: the same share for the source's own crops before the swap, which should be near 0.
    * A decoder whose output lands near one reference whatever its input scores high one way and
@@ -216,7 +218,7 @@ export const IDENTITY_TARGET = 0.8;
 
 function score(from: string, to: string, swapped: number, nearer: boolean[]): DirectionScore {
   const closerToTarget = nearer.filter(Boolean).length;
-  return { from, to, swapped, scored: nearer.length, closerToTarget, share: nearer.length === 0 ? null : closerToTarget / nearer.length };
+  return { from, to, swapped, scored: nearer.length, closerToTarget, share: nearer.length === 0 ? null : closerToTarget / nearer.length, shareOfSwapped: swapped === 0 ? null : closerToTarget / swapped };
 }
 
 /** Rejects a report path that is a folder or under a missing folder, before the evaluation's minutes of work. */
@@ -392,7 +394,7 @@ function formatShare(direction: DirectionScore): string {
   const share = direction.share === null ? '-' : `${(direction.share * 100).toFixed(1)} %`;
   const baseline = direction.baseline === undefined ? '' : ` (before the swap: ${(direction.baseline * 100).toFixed(1)} %)`;
   // Faces not detected again are left out of the share, so the share of all swapped faces is shown beside it.
-  const missed = direction.scored < direction.swapped ? ` (${((direction.closerToTarget / direction.swapped) * 100).toFixed(1)} % of all ${direction.swapped} swapped)` : '';
+  const missed = direction.scored < direction.swapped && direction.shareOfSwapped !== null ? ` (${(direction.shareOfSwapped * 100).toFixed(1)} % of all ${direction.swapped} swapped)` : '';
   return `${direction.from} -> ${direction.to}: ${direction.closerToTarget} of ${direction.scored} scored (${direction.swapped} swapped) nearer to ${direction.to}: ${share}${missed}${baseline}`;
 }
 

@@ -12,6 +12,7 @@ import { writeFileAtomic } from '../media/atomic.js';
 import { type Identity, IDENTITIES, type LatentMeans, latentMeans, loadFaceSwap } from '../models/faceswap.js';
 import { type FaceSet, readFaceSet } from '../train/faceswap-data.js';
 import { countOf } from '../text.js';
+import { descriptorDistance, meanDescriptor } from './detect.js';
 
 /** Each identity's crops: a folder and, for a `faces extract` output, one identity group of it. */
 export interface LatentMeansSources {
@@ -28,30 +29,46 @@ interface RecordedTraining {
 
 /**
  * Returns where the crops of `identity` are: the flags when given, else the folder and group
- * that the model's darkroom.json records from its training. A folder given without its group
- * takes the recorded group, since a moved `faces extract` output keeps its numbering.
+ * that the model's darkroom.json records from its training, or the reason it cannot be used.
+ * A `faces extract` folder given without its group takes the recorded group, since a moved
+ * extract output keeps its numbering.
  */
-function sourceOf(identity: Identity, sources: LatentMeansSources, training: Readonly<Record<string, unknown>>, model: string): { dir: string; group: number | undefined } {
+function sourceOf(identity: Identity, sources: LatentMeansSources, training: Readonly<Record<string, unknown>>, model: string): { dir: string; group: number | undefined } | { problem: string } {
   const flag = `--${identity}`;
   const recorded = (training[identity] ?? {}) as RecordedTraining;
+  const recordedGroup = typeof recorded.identity === 'number' ? recorded.identity : undefined;
   const givenGroup = identity === 'a' ? sources.aIdentity : sources.bIdentity;
-  const group = givenGroup ?? (typeof recorded.identity === 'number' ? recorded.identity : undefined);
   const given = identity === 'a' ? sources.a : sources.b;
-  if (given !== undefined) return { dir: given, group };
+  if (given !== undefined) return { dir: given, group: givenGroup ?? (existsSync(path.join(given, 'faces.json')) ? recordedGroup : undefined) };
 
-  if (typeof recorded.dir !== 'string') throw new DarkroomError('USAGE', `${model}/darkroom.json does not say where identity ${identity} trained; give ${flag} DIR`);
-  if (!existsSync(recorded.dir)) throw new DarkroomError('USAGE', `${model} trained identity ${identity} on ${recorded.dir}, which is not found; give ${flag} DIR (and ${flag}-identity N) where those crops are now`);
-  return { dir: recorded.dir, group };
+  if (typeof recorded.dir !== 'string') return { problem: `${model}/darkroom.json does not say where identity ${identity} trained; give ${flag} DIR` };
+  if (!existsSync(recorded.dir)) return { problem: `${model} trained identity ${identity} on ${recorded.dir}, which is not found; give ${flag} DIR (and ${flag}-identity N) where those crops are now` };
+  return { dir: recorded.dir, group: givenGroup ?? recordedGroup };
+}
+
+/**
+ * Rejects crops whose faces look like the other identity of the model, by their mean face
+ * descriptor against the model's, because swapped identities would push every face the wrong way.
+ */
+function checkIdentity(identity: Identity, set: FaceSet, descriptors: Readonly<Record<Identity, readonly number[]>> | undefined, model: string): void {
+  if (set.descriptors === undefined || descriptors === undefined) return;
+  const other: Identity = identity === 'a' ? 'b' : 'a';
+  const mean = meanDescriptor(set.descriptors);
+  const own = descriptorDistance(mean, descriptors[identity]);
+  const swapped = descriptorDistance(mean, descriptors[other]);
+  if (swapped < own) {
+    throw new DarkroomError('USAGE', `The faces of ${set.name}, given as identity ${identity}, lie nearer to ${model}'s identity ${other} (descriptor distance ${swapped.toFixed(2)}) than to ${identity} (${own.toFixed(2)}); swap --a and --b, or their --a-identity and --b-identity`);
+  }
 }
 
 /** Keeps the crops of `set` that the model did not hold out, by their file names. */
 function trainingCrops(set: FaceSet, heldOut: readonly string[]): { images: Float32Array; count: number } {
   const pixels = set.size * set.size * 3;
-  const held = new Set(heldOut);
-  const kept = set.files.flatMap((file, index) => (held.has(file) ? [] : [index]));
-  const images = new Float32Array(kept.length * pixels);
-  kept.forEach((item, index) => images.set(set.images.subarray(item * pixels, (item + 1) * pixels), index * pixels));
-  return { images, count: kept.length };
+  const heldOutFiles = new Set(heldOut);
+  const trainingIndices = set.files.flatMap((file, index) => (heldOutFiles.has(file) ? [] : [index]));
+  const images = new Float32Array(trainingIndices.length * pixels);
+  trainingIndices.forEach((item, index) => images.set(set.images.subarray(item * pixels, (item + 1) * pixels), index * pixels));
+  return { images, count: trainingIndices.length };
 }
 
 /**
@@ -64,16 +81,22 @@ export async function addLatentMeans(model: string, sources: LatentMeansSources,
   const training = loaded.metadata.training ?? {};
   const validationFiles = (training.validationFiles ?? {}) as Partial<Record<Identity, string[]>>;
 
+  // Both folders are located first, so that one message names every missing one.
+  const located = IDENTITIES.map((identity) => sourceOf(identity, sources, training, loaded.dir));
+  const problems = located.flatMap((source) => ('problem' in source ? [source.problem] : []));
+  if (problems.length > 0) throw new DarkroomError('USAGE', problems.join('. '));
+
   const crops = {} as Record<Identity, Float32Array>;
-  for (const identity of IDENTITIES) {
-    const { dir, group } = sourceOf(identity, sources, training, loaded.dir);
+  for (const [index, identity] of IDENTITIES.entries()) {
+    const { dir, group } = located[index] as { dir: string; group: number | undefined };
     const set = await readFaceSet(dir, group, `--${identity}`);
+    checkIdentity(identity, set, loaded.metadata.descriptors, loaded.dir);
     if (set.size !== size) throw new DarkroomError('INVALID_INPUT', `The crops of ${set.name} are ${set.size} pixels and the model reads ${size}; give the crops it trained on`);
 
-    const kept = trainingCrops(set, validationFiles[identity] ?? []);
-    if (kept.count === 0) throw new DarkroomError('INVALID_INPUT', `None of the ${countOf(set.count, 'crop')} of ${set.name} is a training crop of ${loaded.dir}`);
-    crops[identity] = kept.images;
-    log.info(`${loaded.metadata.identities?.[identity] ?? identity} (${identity}): ${countOf(kept.count, 'training crop')} of ${set.name}${kept.count < set.count ? `, without the ${set.count - kept.count} held out` : ''}`);
+    const training = trainingCrops(set, validationFiles[identity] ?? []);
+    if (training.count === 0) throw new DarkroomError('INVALID_INPUT', `None of the ${countOf(set.count, 'crop')} of ${set.name} is a training crop of ${loaded.dir}`);
+    crops[identity] = training.images;
+    log.info(`${loaded.metadata.identities?.[identity] ?? identity} (${identity}): ${countOf(training.count, 'training crop')} of ${set.name}${training.count < set.count ? `, without the ${set.count - training.count} held out` : ''}`);
   }
 
   const means = latentMeans(loaded.networks, crops, size);

@@ -60,7 +60,13 @@ export async function readMetadata(modelDir: string): Promise<ModelMetadata> {
     });
   }
 
-  const parsed = JSON.parse(text) as ModelMetadata;
+  let parsed: ModelMetadata;
+  try {
+    parsed = JSON.parse(text) as ModelMetadata;
+  } catch (error) {
+    throw new DarkroomError('MODEL_NOT_FOUND', `${file} is not valid JSON (${(error as Error).message}); train the model again or restore the file`, { file, cause: error });
+  }
+  if (parsed === null || typeof parsed !== 'object') throw new DarkroomError('MODEL_NOT_FOUND', `${file} is not a darkroom model description (it contains ${JSON.stringify(parsed)})`, { file });
   if (parsed.format !== 'darkroom-model') {
     throw new DarkroomError('MODEL_NOT_FOUND', `${file} is not a darkroom model description (format is ${JSON.stringify(parsed.format)})`, { file });
   }
