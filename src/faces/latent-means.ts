@@ -94,9 +94,9 @@ export async function addLatentMeans(model: string, sources: LatentMeansSources,
     if (set.size !== size) throw new DarkroomError('INVALID_INPUT', `The crops of ${set.name} are ${set.size} pixels and the model reads ${size}; give the crops it trained on`);
 
     const trainingSet = trainingCrops(set, validationFiles[identity] ?? []);
-    if (trainingSet.count === 0) throw new DarkroomError('INVALID_INPUT', `None of the ${countOf(set.count, 'crop')} of ${set.name} is a trainingSet crop of ${loaded.dir}`);
+    if (trainingSet.count === 0) throw new DarkroomError('INVALID_INPUT', `None of the ${countOf(set.count, 'crop')} of ${set.name} is a training crop of ${loaded.dir}`);
     crops[identity] = trainingSet.images;
-    log.info(`${loaded.metadata.identities?.[identity] ?? identity} (${identity}): ${countOf(trainingSet.count, 'trainingSet crop')} of ${set.name}${trainingSet.count < set.count ? `, without the ${set.count - trainingSet.count} held out` : ''}`);
+    log.info(`${loaded.metadata.identities?.[identity] ?? identity} (${identity}): ${countOf(trainingSet.count, 'training crop')} of ${set.name}${trainingSet.count < set.count ? `, without the ${set.count - trainingSet.count} held out` : ''}`);
   }
 
   const means = latentMeans(loaded.networks, crops, size);
