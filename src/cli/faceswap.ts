@@ -77,6 +77,8 @@ const FACESWAP_OPTIONS = {
 export interface FaceSwapCommandOptions extends FaceSwapOptions {
   readonly model: string;
   readonly out: string;
+  /** Strength of the move of each face's latent code toward the target identity's mean code, 0 to 2 (see `LatentMeans`); the model's decoder applies it. */
+  readonly identityShift: number;
 }
 
 /** Resolves the command's flags, camel-cased, into frozen options with every default filled in. */

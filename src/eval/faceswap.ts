@@ -193,7 +193,7 @@ export interface FaceSwapEvalResult {
   readonly model: string;
   readonly identities: Readonly<Record<Identity, string>>;
   readonly psnr: Readonly<Record<Identity, { readonly crops: number; readonly split: IdentityCrops['split']; readonly meanDb: number }>>;
-  /** The identity shift the swaps used: 0 when none was asked for or the model has no latent means. */
+  /** The identity shift the swaps used: 0 when none was requested or the model has no latent means. */
   readonly identityShift: number;
   readonly crops: { readonly aToB: DirectionScore; readonly bToA: DirectionScore };
   readonly video?: {
@@ -345,16 +345,16 @@ async function scoreVideo(
   const info = await probeVideo(file);
   const swapperFor = (to: Identity): FaceSwapper => {
     const model: SwapModel = { size: loaded.metadata.architecture.size, identities, descriptors: references, decoder: decoders[to] };
-    return new FaceSwapper(model, { to, label: false, minSize: options.minSize, minScore: 0.5, mask: options.mask, colourMatch: options.colourMatch, identityShift: options.identityShift });
+    return new FaceSwapper(model, { to, label: false, minSize: options.minSize, minScore: 0.5, mask: options.mask, colourMatch: options.colourMatch });
   };
   const swappers = { b: swapperFor('b'), a: swapperFor('a') };
-  const tallies = { b: { swapped: 0, nearer: [] as boolean[] }, a: { swapped: 0, nearer: [] as boolean[] } };
   const swaps: SwappedFaceScore[] = [];
+  const scoredTo = (to: Identity): SwappedFaceScore[] => swaps.filter((face) => face.to === to && face.distances !== undefined);
   const progress = new ProgressBar({ label: path.basename(file), total: info.frameCount ?? 0, unit: 'frame' });
   let framesScored = 0;
 
   for await (const frame of readFrames(file, { channels: 3 })) {
-    progress.update(frame.index + 1, { 'a->b': tallies.b.nearer.length, 'b->a': tallies.a.nearer.length });
+    progress.update(frame.index + 1, { 'a->b': scoredTo('b').length, 'b->a': scoredTo('a').length });
     if (frame.index % options.every !== 0) continue;
     framesScored++;
 
@@ -362,7 +362,6 @@ async function scoreVideo(
       const source: Identity = to === 'b' ? 'a' : 'b';
       const result = await swappers[to].swapFrame({ width: info.width, height: info.height, rgb: frame.data });
       if (result.swapped.length === 0) continue;
-      tallies[to].swapped += result.swapped.length;
 
       const again = await detectFaces({ width: info.width, height: info.height, rgb: result.rgb }, { minScore: 0.3 });
       for (const face of result.swapped) {
@@ -373,21 +372,18 @@ async function scoreVideo(
           continue;
         }
         const unit = normalisedDescriptor(match.candidate.descriptor);
-        const distances = { target: descriptorDistance(unit, references[to]), source: descriptorDistance(unit, references[source]) };
-        swaps.push({ frame: frame.index, to, box, distances });
-        tallies[to].nearer.push(distances.target < distances.source);
+        swaps.push({ frame: frame.index, to, box, distances: { target: descriptorDistance(unit, references[to]), source: descriptorDistance(unit, references[source]) } });
       }
     }
   }
   progress.finish();
   log.debug(`scored ${framesScored} frames of ${file}`);
 
-  return {
-    framesScored,
-    aToB: score(identities.a, identities.b, tallies.b.swapped, tallies.b.nearer),
-    bToA: score(identities.b, identities.a, tallies.a.swapped, tallies.a.nearer),
-    swaps,
+  const directionTo = (to: Identity): DirectionScore => {
+    const nearer = scoredTo(to).map((face) => face.distances!.target < face.distances!.source);
+    return score(identities[to === 'b' ? 'a' : 'b'], identities[to], swaps.filter((face) => face.to === to).length, nearer);
   };
+  return { framesScored, aToB: directionTo('b'), bToA: directionTo('a'), swaps };
 }
 
 function formatShare(direction: DirectionScore): string {

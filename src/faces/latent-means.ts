@@ -3,14 +3,13 @@
  * crops, so that the converter's identity shift works without training the model again.
  */
 import { existsSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 
 import { DarkroomError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { writeFileAtomic } from '../media/atomic.js';
 import { type Identity, IDENTITIES, type LatentMeans, latentMeans, loadFaceSwap } from '../models/faceswap.js';
-import { type FaceSet, readFaceSet } from '../train/faceswap-data.js';
+import { type FaceSet, gatherCrops, readFaceSet } from '../train/faceswap-data.js';
 import { countOf } from '../text.js';
 import { descriptorDistance, meanDescriptor } from './detect.js';
 
@@ -38,8 +37,8 @@ function sourceOf(identity: Identity, sources: LatentMeansSources, training: Rea
   const recorded = (training[identity] ?? {}) as RecordedTraining;
   const recordedGroup = typeof recorded.identity === 'number' ? recorded.identity : undefined;
   const givenGroup = identity === 'a' ? sources.aIdentity : sources.bIdentity;
-  const given = identity === 'a' ? sources.a : sources.b;
-  if (given !== undefined) return { dir: given, group: givenGroup ?? (existsSync(path.join(given, 'faces.json')) ? recordedGroup : undefined) };
+  const givenDir = identity === 'a' ? sources.a : sources.b;
+  if (givenDir !== undefined) return { dir: givenDir, group: givenGroup ?? (existsSync(path.join(givenDir, 'faces.json')) ? recordedGroup : undefined) };
 
   if (typeof recorded.dir !== 'string') return { problem: `${model}/darkroom.json does not say where identity ${identity} trained; give ${flag} DIR` };
   if (!existsSync(recorded.dir)) return { problem: `${model} trained identity ${identity} on ${recorded.dir}, which is not found; give ${flag} DIR (and ${flag}-identity N) where those crops are now` };
@@ -63,12 +62,9 @@ function checkIdentity(identity: Identity, set: FaceSet, descriptors: Readonly<R
 
 /** Keeps the crops of `set` that the model did not hold out, by their file names. */
 function trainingCrops(set: FaceSet, heldOut: readonly string[]): { images: Float32Array; count: number } {
-  const pixels = set.size * set.size * 3;
   const heldOutFiles = new Set(heldOut);
   const trainingIndices = set.files.flatMap((file, index) => (heldOutFiles.has(file) ? [] : [index]));
-  const images = new Float32Array(trainingIndices.length * pixels);
-  trainingIndices.forEach((item, index) => images.set(set.images.subarray(item * pixels, (item + 1) * pixels), index * pixels));
-  return { images, count: trainingIndices.length };
+  return { images: gatherCrops(set, trainingIndices), count: trainingIndices.length };
 }
 
 /**
@@ -99,10 +95,8 @@ export async function addLatentMeans(model: string, sources: LatentMeansSources,
     log.info(`${loaded.metadata.identities?.[identity] ?? identity} (${identity}): ${countOf(trainingSet.count, 'training crop')} of ${set.name}${trainingSet.count < set.count ? `, without the ${set.count - trainingSet.count} held out` : ''}`);
   }
 
+  // The metadata is written back as it was read, so that only latentMeans changes.
   const means = latentMeans(loaded.networks, crops, size);
-  // The JSON is rewritten as read, so that only latentMeans changes.
-  const file = path.join(loaded.dir, 'darkroom.json');
-  const metadata = JSON.parse(await readFile(file, 'utf8')) as Record<string, unknown>;
-  await writeFileAtomic(file, JSON.stringify({ ...metadata, latentMeans: means }, null, 2) + '\n');
+  await writeFileAtomic(path.join(loaded.dir, 'darkroom.json'), JSON.stringify({ ...loaded.metadata, latentMeans: means }, null, 2) + '\n');
   return means;
 }

@@ -43,8 +43,6 @@ export interface FaceSwapOptions {
   readonly mask: MaskRegion;
   /** The colour match of the decoded face to the original face. */
   readonly colourMatch: ColourMatch;
-  /** Strength of the move of each face's latent code toward the target identity's mean code, 0 to 2 (see `LatentMeans`). */
-  readonly identityShift: number;
 }
 
 export const DEFAULT_SWAP_OPTIONS = Object.freeze({

@@ -147,6 +147,14 @@ async function decodeCrops(dir: string, files: readonly string[]): Promise<{ wid
 }
 
 /** A digest of the crops of both sets, so that a resume on other crops is refused. */
+/** Copies the crops at `indices` of a set into one array, in that order. */
+export function gatherCrops(set: FaceSet, indices: readonly number[]): Float32Array {
+  const pixels = set.size * set.size * 3;
+  const out = new Float32Array(indices.length * pixels);
+  indices.forEach((item, index) => out.set(set.images.subarray(item * pixels, (item + 1) * pixels), index * pixels));
+  return out;
+}
+
 export function faceSetsFingerprint(sets: readonly FaceSet[]): string {
   const hash = createHash('sha256');
   for (const set of sets) hash.update(`${set.dir}\n${set.identity ?? ''}\n${set.files.join('\n')}\n\n`);

@@ -12,7 +12,7 @@ import { psnrFloat } from '../eval/metrics.js';
 import { augmentFace } from './faceswap-augment.js';
 import { DataParallelTrainer, type ShardProgram, shardGradients, trainableVariables } from './data-parallel.js';
 import { DEFAULT_LOSS_WEIGHTING, faceLossWeights, isUniformWeighting, type LossWeighting, UNIFORM_LOSS_WEIGHTING } from './faceswap-weights.js';
-import { faceSetsFingerprint, type FaceSet, readFaceSet } from './faceswap-data.js';
+import { faceSetsFingerprint, type FaceSet, gatherCrops, readFaceSet } from './faceswap-data.js';
 import { meanDescriptor } from '../faces/detect.js';
 import { DEFAULT_IDENTITY_SHIFT } from '../faces/identity-shift.js';
 import { type NetworkRun, trainNetworks } from './network-trainer.js';
@@ -111,16 +111,10 @@ interface IdentityData {
  * from its end, and weighs the training crops' pixels (all 1 without landmarks).
  */
 function splitFaces(set: FaceSet, fraction: number, weighting: LossWeighting): IdentityData {
-  const pixels = set.size * set.size * 3;
   const area = set.size * set.size;
   const train: number[] = [];
   const validation: number[] = [];
   for (let index = 0; index < set.count; index++) (fraction > 0 && isTestItem(index, fraction) ? validation : train).push(index);
-  const gather = (indices: number[]): Float32Array => {
-    const out = new Float32Array(indices.length * pixels);
-    indices.forEach((item, index) => out.set(set.images.subarray(item * pixels, (item + 1) * pixels), index * pixels));
-    return out;
-  };
   const trainWeights = new Float32Array(train.length * area).fill(1);
   train.forEach((item, index) => {
     const landmarks = set.landmarks?.[item];
@@ -128,10 +122,10 @@ function splitFaces(set: FaceSet, fraction: number, weighting: LossWeighting): I
   });
   return {
     set,
-    train: gather(train),
+    train: gatherCrops(set, train),
     trainCount: train.length,
     trainWeights,
-    validation: gather(validation),
+    validation: gatherCrops(set, validation),
     validationCount: validation.length,
     validationFiles: validation.map((index) => set.files[index]),
   };
